@@ -1,0 +1,108 @@
+//! clap definitions. Every flag has an environment variable (`VANE_…`).
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vane",
+    version,
+    about = "Events in, versioned YAML workflows matched, steps rendered and run."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The workflows folder (searched recursively for *.yml / *.yaml).
+    #[arg(
+        long,
+        global = true,
+        env = "VANE_WORKFLOWS",
+        default_value = "workflows",
+        value_name = "DIR"
+    )]
+    pub workflows: PathBuf,
+    /// The folder `render` steps load templates from.
+    #[arg(
+        long,
+        global = true,
+        env = "VANE_TEMPLATES",
+        default_value = "templates",
+        value_name = "DIR"
+    )]
+    pub templates: PathBuf,
+    /// The folder `run` steps start in and `render` steps write under.
+    #[arg(
+        long,
+        global = true,
+        env = "VANE_WORKSPACE",
+        default_value = ".",
+        value_name = "DIR"
+    )]
+    pub workspace: PathBuf,
+    /// One JSON object per event on stdout, nothing else.
+    #[arg(long, global = true, env = "VANE_JSON", conflicts_with = "quiet")]
+    pub json: bool,
+    /// Print only the closing summary line.
+    #[arg(long, short, global = true, env = "VANE_QUIET")]
+    pub quiet: bool,
+    /// More detail on stderr (repeat for more).
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read events, match them against the workflows, execute the matched ones.
+    Run(EventArgs),
+    /// Match and render, execute nothing: exactly what `run` would do.
+    Plan(EventArgs),
+    /// Check workflows and the templates they use; every problem as file:line:col.
+    Validate(ValidateArgs),
+}
+
+/// Where events come from (SPEC §1.2).
+#[derive(Debug, Args)]
+pub struct EventArgs {
+    /// Read the event(s) from this file (`-` is stdin) instead of stdin.
+    #[arg(long, short = 'e', env = "VANE_EVENT", value_name = "FILE")]
+    pub event: Option<PathBuf>,
+    /// The input is a raw payload of this event type (e.g. a saved GitHub webhook body).
+    #[arg(
+        long = "type",
+        short = 't',
+        env = "VANE_EVENT_TYPE",
+        value_name = "NAME"
+    )]
+    pub kind: Option<String>,
+    /// Where a raw payload came from (`github`, `gitlab`, …); default `cli`.
+    #[arg(
+        long,
+        short = 's',
+        env = "VANE_EVENT_SOURCE",
+        value_name = "NAME",
+        requires = "kind"
+    )]
+    pub source: Option<String>,
+    /// The largest event accepted, in bytes.
+    #[arg(long, env = "VANE_MAX_EVENT_SIZE", default_value_t = crate::event::DEFAULT_MAX_EVENT_SIZE, value_name = "BYTES")]
+    pub max_event_size: usize,
+    /// Also say why every other workflow did not match.
+    #[arg(long)]
+    pub explain: bool,
+    /// Plan instead of executing (what `vane plan` does).
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Workflow files or folders to check (default: the workflows folder).
+    pub paths: Vec<PathBuf>,
+}

@@ -1,0 +1,52 @@
+//! The command line: clap definitions, and one module per subcommand that turns raw arguments
+//! into the library's types and calls it. No behaviour lives here that the library lacks.
+
+mod args;
+mod run;
+mod validate;
+
+pub use args::{Cli, Command};
+
+use clap::Parser;
+use std::process::ExitCode;
+
+/// The exit statuses of SPEC §4.2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Exit {
+    /// Everything ran (a run of nothing included).
+    Success = 0,
+    /// A run failed.
+    RunFailed = 1,
+    /// Invalid usage, input, configuration or workflows.
+    Invalid = 2,
+    /// Interrupted by SIGINT/SIGTERM.
+    Interrupted = 130,
+}
+
+impl Exit {
+    /// The more severe of two outcomes; an interrupt outranks everything.
+    pub fn worst(self, other: Exit) -> Exit {
+        self.max(other)
+    }
+}
+
+/// Parses the arguments, runs the command, maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(if error.use_stderr() {
+                Exit::Invalid as u8
+            } else {
+                0
+            });
+        }
+    };
+    let exit = match &cli.command {
+        Command::Run(args) => run::run(&cli.global, args, args.dry_run),
+        Command::Plan(args) => run::run(&cli.global, args, true),
+        Command::Validate(args) => validate::validate(&cli.global, args),
+    };
+    ExitCode::from(exit as u8)
+}

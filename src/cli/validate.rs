@@ -1,0 +1,37 @@
+//! `vane validate [PATH…]`: every problem in every file, as `file:line:col: error: …`.
+
+use super::Exit;
+use super::args::{GlobalArgs, ValidateArgs};
+use crate::workflow::{LoadOptions, load_workflows};
+
+pub fn validate(global: &GlobalArgs, args: &ValidateArgs) -> Exit {
+    let options = LoadOptions {
+        workflows_dir: global.workflows.clone(),
+        templates_dir: global.templates.clone(),
+    };
+    let (set, diagnostics) = load_workflows(&options, &args.paths);
+    let errors = diagnostics
+        .iter()
+        .filter(|diagnostic| diagnostic.is_error())
+        .count();
+    let warnings = diagnostics.len() - errors;
+    for diagnostic in &diagnostics {
+        println!("{diagnostic}");
+    }
+    if !global.quiet || errors > 0 {
+        let plural = |count: usize, word: &str| {
+            format!("{count} {word}{}", if count == 1 { "" } else { "s" })
+        };
+        println!(
+            "{} valid, {}, {}",
+            plural(set.len(), "workflow"),
+            plural(errors, "error"),
+            plural(warnings, "warning")
+        );
+    }
+    if errors > 0 {
+        Exit::Invalid
+    } else {
+        Exit::Success
+    }
+}

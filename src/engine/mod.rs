@@ -1,0 +1,88 @@
+//! Executes what `plan` selected: for one event, every matched workflow's jobs and steps, with
+//! status functions, retries, timeouts and cancellation. A dry run goes through the same code
+//! with effects swapped for what each step can know without them.
+
+mod record;
+mod run;
+
+pub use record::{RunRecord, RunStatus, StepRecord, StepStatus};
+
+use crate::cancel::CancelToken;
+use crate::event::Event;
+use crate::plan::{Selection, select};
+use crate::secrets::Masker;
+use crate::template::EventObject;
+use crate::workflow::WorkflowSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// How the engine runs.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    pub dry_run: bool,
+    /// Where `run` steps start and `render` writes.
+    pub workspace: PathBuf,
+}
+
+pub struct Engine<'a> {
+    pub set: &'a WorkflowSet,
+    pub options: EngineOptions,
+    pub masker: Masker,
+    pub cancel: CancelToken,
+}
+
+/// Everything that happened for one event.
+pub struct EventOutcome {
+    pub event: Arc<Event>,
+    /// How deep in an `emit` chain the event is (0: it came from outside).
+    pub depth: usize,
+    /// Verdicts for the candidate workflows (the others cannot match).
+    pub selections: Vec<(usize, Selection)>,
+    /// The runs of the matched workflows, by workflow index.
+    pub runs: Vec<(usize, RunRecord)>,
+    /// Events emitted by `emit` steps, to be processed after this one.
+    pub emitted: Vec<Event>,
+}
+
+impl EventOutcome {
+    pub fn failed(&self) -> bool {
+        self.runs
+            .iter()
+            .any(|(_, run)| run.status == RunStatus::Failure)
+            || self
+                .selections
+                .iter()
+                .any(|(_, selection)| matches!(selection, Selection::Broken(_)))
+    }
+}
+
+impl Engine<'_> {
+    /// Matches the event and runs every matched workflow, one after another.
+    pub fn process(&self, event: Event, depth: usize) -> EventOutcome {
+        let event = Arc::new(event);
+        let event_value = EventObject::value(event.clone());
+        let selections = select(self.set, &event, &event_value);
+        let mut runs = Vec::new();
+        let mut emitted = Vec::new();
+        for (index, selection) in &selections {
+            if *selection != Selection::Matched {
+                continue;
+            }
+            if self.cancel.is_cancelled() {
+                break;
+            }
+            let workflow = &self.set.workflows[*index];
+            let (record, mut events) =
+                run::run_workflow(self, workflow, &event, &event_value, depth);
+            emitted.append(&mut events);
+            runs.push((*index, record));
+        }
+        EventOutcome {
+            event,
+            depth,
+            selections,
+            runs,
+            emitted,
+        }
+    }
+}

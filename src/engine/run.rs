@@ -1,0 +1,690 @@
+//! One workflow run: secrets, vars, env, then jobs in `needs` order and their steps in order.
+
+use super::Engine;
+use super::record::{RunRecord, RunStatus, StepRecord, StepStatus};
+use crate::event::Event;
+use crate::plan::workflow_value;
+use crate::secrets::{self, MASK};
+use crate::steps::{self, StepContext, StepError, StepSuccess};
+use crate::template::{StepView, StepsObject, TemplateTree, Templates};
+use crate::workflow::{Action, Job, Step, Workflow};
+use minijinja::Value;
+use serde_json::{Map, Value as Json};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// What every template of one run shares.
+struct RunScope {
+    event: Value,
+    vars: Value,
+    secrets: Value,
+    workflow: Value,
+    run: Value,
+    now: String,
+    env: Vec<(String, String)>,
+}
+
+/// What a finished job leaves for the jobs after it.
+struct JobResult {
+    status: &'static str,
+    outputs: Map<String, Json>,
+    steps: Map<String, Json>,
+}
+
+pub fn run_workflow(
+    engine: &Engine,
+    workflow: &Workflow,
+    event: &Event,
+    event_value: &Value,
+    depth: usize,
+) -> (RunRecord, Vec<Event>) {
+    let started = Instant::now();
+    let deadline = workflow.timeout.map(|timeout| started + timeout);
+    let dry_run = engine.options.dry_run;
+    let run_id = uuid::Uuid::new_v4().to_string();
+    let mut record = RunRecord {
+        id: run_id.clone(),
+        status: if dry_run {
+            RunStatus::Planned
+        } else {
+            RunStatus::Success
+        },
+        duration_ms: 0,
+        error: None,
+        steps: Vec::new(),
+    };
+    let finish = |mut record: RunRecord, emitted: Vec<Event>| {
+        record.duration_ms = started.elapsed().as_millis() as u64;
+        (record, emitted)
+    };
+
+    let mut secret_values = Map::new();
+    for name in &workflow.secrets {
+        match secrets::resolve(name) {
+            Some(value) => {
+                engine.masker.add(&value);
+                secret_values.insert(name.clone(), Json::String(value));
+            }
+            // A plan on a laptop has no production secrets: it shows where they go.
+            None if dry_run => {
+                secret_values.insert(name.clone(), Json::String(MASK.to_string()));
+            }
+            None => {
+                record.status = RunStatus::Failure;
+                record.error = Some(format!(
+                    "secret `{name}` is not set: export it as the environment variable `{name}`"
+                ));
+                return finish(record, Vec::new());
+            }
+        }
+    }
+
+    let mut scope = RunScope {
+        event: event_value.clone(),
+        vars: Value::from(()),
+        secrets: crate::template::to_value(&secret_values),
+        workflow: workflow_value(workflow, engine.set.revision.as_deref()),
+        run: minijinja::context! { id => run_id.as_str(), attempt => 1, status => "running", dry_run => dry_run },
+        now: crate::event::now_rfc3339(),
+        env: Vec::new(),
+    };
+    match render_vars(workflow, &scope) {
+        Ok(vars) => scope.vars = vars,
+        Err(message) => {
+            record.status = RunStatus::Failure;
+            record.error = Some(message);
+            return finish(record, Vec::new());
+        }
+    }
+    match render_env(workflow, &workflow.env, &scope, &[], &Value::from(())) {
+        Ok(env) => scope.env = env,
+        Err(message) => {
+            record.status = RunStatus::Failure;
+            record.error = Some(message);
+            return finish(record, Vec::new());
+        }
+    }
+
+    // A cycle is a load error, so the order always exists for a loaded workflow.
+    let order = crate::workflow::job_order(&workflow.jobs)
+        .unwrap_or_else(|_| (0..workflow.jobs.len()).collect());
+    let mut results: HashMap<String, JobResult> = HashMap::new();
+    let mut emitted = Vec::new();
+    let mut failed = false;
+    let mut cancelled = false;
+    for index in order {
+        let job = &workflow.jobs[index];
+        let needs_status = job_needs_status(job, &results);
+        let jobs_value = jobs_value(&results);
+        let run_it = match &job.condition {
+            Some(condition) => {
+                let context = minijinja::context! {
+                    event => scope.event.clone(), vars => scope.vars.clone(), secrets => scope.secrets.clone(),
+                    workflow => scope.workflow.clone(), run => scope.run.clone(), now => scope.now.as_str(),
+                    jobs => jobs_value.clone(), needs => jobs_value.clone(), env => env_value(&scope.env),
+                    __vane_status => needs_status,
+                };
+                match Templates::eval(&condition.expression, &context) {
+                    Ok(value) => value.is_true(),
+                    Err(error) => {
+                        failed = true;
+                        record.error = Some(format!(
+                            "{}: {}",
+                            workflow.place(&condition.path),
+                            error.message
+                        ));
+                        false
+                    }
+                }
+            }
+            None => needs_status == "success",
+        };
+        if !run_it {
+            for step in &job.steps {
+                record.steps.push(skipped_step(step, job, workflow));
+            }
+            results.insert(
+                job.id.clone(),
+                JobResult {
+                    status: "skipped",
+                    outputs: Map::new(),
+                    steps: Map::new(),
+                },
+            );
+            continue;
+        }
+        let job_run = run_job(
+            engine,
+            workflow,
+            job,
+            &scope,
+            &jobs_value,
+            event,
+            depth,
+            deadline,
+        );
+        failed |= job_run.status == "failure";
+        cancelled |= job_run.status == "cancelled";
+        record.steps.extend(job_run.records);
+        emitted.extend(job_run.emitted);
+        results.insert(
+            job.id.clone(),
+            JobResult {
+                status: job_run.status,
+                outputs: job_run.outputs,
+                steps: job_run.step_outputs,
+            },
+        );
+    }
+    if !dry_run {
+        record.status = if cancelled {
+            RunStatus::Cancelled
+        } else if failed {
+            RunStatus::Failure
+        } else {
+            RunStatus::Success
+        };
+    } else if failed {
+        record.status = RunStatus::Failure;
+    }
+    finish(record, emitted)
+}
+
+/// `success` when every needed job succeeded; `failure` when one failed; `cancelled` likewise.
+fn job_needs_status(job: &Job, results: &HashMap<String, JobResult>) -> &'static str {
+    let mut status = "success";
+    for need in &job.needs {
+        match results.get(need).map(|result| result.status) {
+            Some("failure") => return "failure",
+            Some("cancelled") => status = "cancelled",
+            Some("skipped") if status == "success" => status = "skipped",
+            _ => {}
+        }
+    }
+    status
+}
+
+fn jobs_value(results: &HashMap<String, JobResult>) -> Value {
+    let mut map = Map::new();
+    for (id, result) in results {
+        map.insert(
+            id.clone(),
+            serde_json::json!({"result": result.status, "outputs": result.outputs, "steps": result.steps}),
+        );
+    }
+    crate::template::to_value(&map)
+}
+
+fn env_value(env: &[(String, String)]) -> Value {
+    Value::from_iter(env.iter().map(|(key, value)| (key.clone(), value.clone())))
+}
+
+fn render_vars(workflow: &Workflow, scope: &RunScope) -> Result<Value, String> {
+    let mut vars = Map::new();
+    for (name, tree) in &workflow.vars {
+        let context = minijinja::context! {
+            event => scope.event.clone(), vars => crate::template::to_value(&vars), secrets => scope.secrets.clone(),
+            workflow => scope.workflow.clone(), run => scope.run.clone(), now => scope.now.as_str(),
+        };
+        let value = tree.render(&context).map_err(|error| {
+            let path = crate::yaml::YamlPath::default().key("vars").key(name);
+            let error = error.within(&path);
+            format!(
+                "{}: {}: {}",
+                workflow.place_template(&error.path, error.error.line),
+                error.path,
+                error.error.message
+            )
+        })?;
+        vars.insert(name.clone(), value);
+    }
+    Ok(crate::template::to_value(&vars))
+}
+
+/// Renders an `env` map (the workflow's, or a step's on top of it).
+fn render_env(
+    workflow: &Workflow,
+    entries: &[(String, TemplateTree)],
+    scope: &RunScope,
+    base: &[(String, String)],
+    steps: &Value,
+) -> Result<Vec<(String, String)>, String> {
+    let mut env: Vec<(String, String)> = base.to_vec();
+    if entries.is_empty() {
+        return Ok(env);
+    }
+    let context = minijinja::context! {
+        event => scope.event.clone(), vars => scope.vars.clone(), secrets => scope.secrets.clone(),
+        workflow => scope.workflow.clone(), run => scope.run.clone(), now => scope.now.as_str(),
+        env => env_value(base), steps => steps.clone(),
+    };
+    for (name, tree) in entries {
+        let value = tree.render(&context).map_err(|error| {
+            format!(
+                "{}: env.{name}: {}",
+                workflow.file.display(),
+                error.error.message
+            )
+        })?;
+        let text = match value {
+            Json::String(text) => text,
+            other => other.to_string(),
+        };
+        env.retain(|(key, _)| key != name);
+        env.push((name.clone(), text));
+    }
+    Ok(env)
+}
+
+struct JobRun {
+    status: &'static str,
+    records: Vec<StepRecord>,
+    emitted: Vec<Event>,
+    outputs: Map<String, Json>,
+    step_outputs: Map<String, Json>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_job(
+    engine: &Engine,
+    workflow: &Workflow,
+    job: &Job,
+    scope: &RunScope,
+    jobs_value: &Value,
+    event: &Event,
+    depth: usize,
+    deadline: Option<Instant>,
+) -> JobRun {
+    let dry_run = engine.options.dry_run;
+    let job_label = (workflow.jobs.len() > 1 || job.id != "main").then(|| job.id.clone());
+    let mut status: &'static str = "success";
+    let mut views: Vec<StepView> = Vec::new();
+    let mut run = JobRun {
+        status: "success",
+        records: Vec::new(),
+        emitted: Vec::new(),
+        outputs: Map::new(),
+        step_outputs: Map::new(),
+    };
+    for step in &job.steps {
+        if engine.cancel.is_cancelled() {
+            status = "cancelled";
+        }
+        let steps_value = Value::from_object(StepsObject {
+            steps: views.clone(),
+        });
+        let started = Instant::now();
+        let mut step_record = StepRecord {
+            id: step.id.clone(),
+            name: step.name.clone(),
+            job: job_label.clone(),
+            kind: step.action.kind(),
+            status: StepStatus::Skipped,
+            rendered: Json::Null,
+            outputs: None,
+            attempts: 0,
+            duration_ms: 0,
+            error: None,
+            diff: None,
+            log: None,
+        };
+        let env = match render_env(workflow, &step.env, scope, &scope.env, &steps_value) {
+            Ok(env) => env,
+            Err(message) => {
+                fail_step(&mut step_record, &mut views, step, message);
+                status = "failure";
+                run.records.push(step_record);
+                continue;
+            }
+        };
+        let context = minijinja::context! {
+            event => scope.event.clone(), vars => scope.vars.clone(), secrets => scope.secrets.clone(),
+            workflow => scope.workflow.clone(), run => scope.run.clone(), now => scope.now.as_str(),
+            env => env_value(&env), steps => steps_value, jobs => jobs_value.clone(), needs => jobs_value.clone(),
+            __vane_status => status,
+        };
+        let should_run = match &step.condition {
+            Some(condition) => match Templates::eval(&condition.expression, &context) {
+                Ok(value) => value.is_true(),
+                Err(error) => {
+                    fail_step(
+                        &mut step_record,
+                        &mut views,
+                        step,
+                        format!("{}: if: {}", workflow.place(&condition.path), error.message),
+                    );
+                    status = "failure";
+                    run.records.push(step_record);
+                    continue;
+                }
+            },
+            None => status == "success",
+        };
+        if !should_run {
+            views.push(StepView {
+                id: step.id.clone(),
+                outputs: Some(Map::new()),
+                outcome: "skipped".to_string(),
+            });
+            run.records.push(step_record);
+            continue;
+        }
+        let rendered = match render_action(step, &context) {
+            Ok(rendered) => rendered,
+            Err(error) => {
+                let error = error.within(&step.path.key(step.action.key()));
+                let place = workflow.place_template(&error.path, error.error.line);
+                let message = format!("{place}: {}: {}", error.path, error.error.message);
+                fail_step(&mut step_record, &mut views, step, message);
+                status = "failure";
+                run.records.push(step_record);
+                continue;
+            }
+        };
+        step_record.rendered = rendered.clone();
+        let timeout = match deadline {
+            Some(deadline) => step
+                .timeout
+                .min(deadline.saturating_duration_since(Instant::now())),
+            None => step.timeout,
+        };
+        let step_context = StepContext {
+            event,
+            workspace: &engine.options.workspace,
+            env: &env,
+            timeout,
+            cancel: &engine.cancel,
+            templates: engine.set.templates,
+        };
+        let outcome = if dry_run {
+            step_record.attempts = 0;
+            plan_step(step, &rendered, &context, &step_context, depth)
+        } else {
+            execute_with_retry(
+                step,
+                &rendered,
+                &context,
+                &step_context,
+                depth,
+                &mut step_record.attempts,
+            )
+        };
+        step_record.duration_ms = started.elapsed().as_millis() as u64;
+        match outcome {
+            Ok((success, emitted)) => {
+                run.emitted.extend(emitted);
+                step_record.status = if dry_run {
+                    StepStatus::Planned
+                } else {
+                    StepStatus::Success
+                };
+                step_record.diff = success.diff;
+                step_record.log = success.log;
+                let known = if dry_run && success.outputs.is_empty() {
+                    None
+                } else {
+                    Some(success.outputs.clone())
+                };
+                if !dry_run {
+                    step_record.outputs = Some(success.outputs.clone());
+                    record_outputs(&mut run, &step.id, &success.outputs);
+                }
+                views.push(StepView {
+                    id: step.id.clone(),
+                    outputs: known,
+                    outcome: "success".to_string(),
+                });
+            }
+            Err(error) => {
+                step_record.status = if error.cancelled {
+                    StepStatus::Cancelled
+                } else {
+                    StepStatus::Failure
+                };
+                step_record.error = Some(error.message.clone());
+                step_record.outputs = Some(error.outputs.clone());
+                views.push(StepView {
+                    id: step.id.clone(),
+                    outputs: Some(error.outputs),
+                    outcome: if error.cancelled {
+                        "cancelled"
+                    } else {
+                        "failure"
+                    }
+                    .to_string(),
+                });
+                if error.cancelled {
+                    status = "cancelled";
+                } else if !step.continue_on_error {
+                    status = "failure";
+                }
+            }
+        }
+        run.records.push(step_record);
+    }
+    run.status = status;
+    run
+}
+
+fn record_outputs(run: &mut JobRun, step_id: &str, outputs: &Map<String, Json>) {
+    for (name, value) in outputs {
+        run.outputs.insert(name.clone(), value.clone());
+    }
+    run.step_outputs.insert(
+        step_id.to_string(),
+        serde_json::json!({ "outputs": outputs }),
+    );
+}
+
+fn fail_step(record: &mut StepRecord, views: &mut Vec<StepView>, step: &Step, message: String) {
+    record.status = StepStatus::Failure;
+    record.error = Some(message);
+    views.push(StepView {
+        id: step.id.clone(),
+        outputs: Some(Map::new()),
+        outcome: "failure".to_string(),
+    });
+}
+
+fn skipped_step(step: &Step, job: &Job, workflow: &Workflow) -> StepRecord {
+    StepRecord {
+        id: step.id.clone(),
+        name: step.name.clone(),
+        job: (workflow.jobs.len() > 1 || job.id != "main").then(|| job.id.clone()),
+        kind: step.action.kind(),
+        status: StepStatus::Skipped,
+        rendered: Json::Null,
+        outputs: None,
+        attempts: 0,
+        duration_ms: 0,
+        error: None,
+        diff: None,
+        log: None,
+    }
+}
+
+/// The action with every template rendered, keyed as in the workflow file.
+fn render_action(step: &Step, context: &Value) -> Result<Json, crate::template::TreeError> {
+    let mut rendered = Map::new();
+    match &step.action {
+        Action::Run {
+            script,
+            shell,
+            working_directory,
+        } => {
+            rendered.insert("run".to_string(), script.render(context)?);
+            if let Some(shell) = shell {
+                rendered.insert("shell".to_string(), shell.render(context)?);
+            }
+            if let Some(directory) = working_directory {
+                rendered.insert("working-directory".to_string(), directory.render(context)?);
+            }
+        }
+        Action::Http(tree) => {
+            rendered.insert("http".to_string(), tree.render(context)?);
+        }
+        Action::Notify(tree) => {
+            rendered.insert("notify".to_string(), tree.render(context)?);
+        }
+        Action::Render { template, to, vars } => {
+            rendered.insert("render".to_string(), template.render(context)?);
+            rendered.insert("to".to_string(), to.render(context)?);
+            let vars = vars.render(context)?;
+            if vars.as_object().is_some_and(|map| !map.is_empty()) {
+                rendered.insert("vars".to_string(), vars);
+            }
+        }
+        Action::Emit(tree) => {
+            rendered.insert("emit".to_string(), tree.render(context)?);
+        }
+    }
+    Ok(Json::Object(rendered))
+}
+
+fn text_at<'a>(rendered: &'a Json, key: &str) -> Option<&'a str> {
+    rendered.get(key).and_then(Json::as_str)
+}
+
+type StepOutcome = Result<(StepSuccess, Vec<Event>), StepError>;
+
+/// One real execution of the step's action.
+fn execute_once(
+    step: &Step,
+    rendered: &Json,
+    context: &Value,
+    step_context: &StepContext,
+    depth: usize,
+) -> StepOutcome {
+    match &step.action {
+        Action::Run { .. } => {
+            let action = steps::run::RunAction {
+                script: text_at(rendered, "run").unwrap_or_default(),
+                shell: text_at(rendered, "shell"),
+                working_directory: text_at(rendered, "working-directory"),
+            };
+            steps::run::execute(&action, step_context).map(|success| (success, Vec::new()))
+        }
+        Action::Http(_) => {
+            let config: steps::http::HttpConfig = steps::typed("http", &rendered["http"])?;
+            let (request, expect) = config.into_request(step_context.timeout)?;
+            steps::http::send(request, &expect).map(|success| (success, Vec::new()))
+        }
+        Action::Notify(_) => {
+            let config: steps::notify::NotifyConfig = steps::typed("notify", &rendered["notify"])?;
+            let defaults = steps::notify::EventDefaults {
+                repo: step_context.event.repo.as_deref(),
+                sha: step_context.event.sha.as_deref(),
+            };
+            let outgoing = config
+                .build_request(&defaults)
+                .map_err(|error| StepError::new(error.to_string()))?;
+            let request = steps::http::Request {
+                method: outgoing.method,
+                url: outgoing.url,
+                headers: outgoing.headers,
+                body: Some(steps::http::RequestBody::Json(outgoing.body)),
+                timeout: step_context.timeout.min(Duration::from_secs(30)),
+            };
+            let mut success = steps::http::send(request, &[(200, 299)])?;
+            // Services answer with their own bodies; `status` is the output SPEC promises.
+            success.outputs.retain(|name, _| name == "status");
+            Ok((success, Vec::new()))
+        }
+        Action::Render { .. } => render_file(rendered, context, step_context, false),
+        Action::Emit(_) => {
+            let config: steps::emit::EmitConfig = steps::typed("emit", &rendered["emit"])?;
+            let (event, success) = steps::emit::build(config, step_context.event, depth)?;
+            Ok((success, vec![event]))
+        }
+    }
+}
+
+fn render_file(
+    rendered: &Json,
+    context: &Value,
+    step_context: &StepContext,
+    dry_run: bool,
+) -> StepOutcome {
+    let name = text_at(rendered, "render").unwrap_or_default();
+    let to = text_at(rendered, "to").unwrap_or_default();
+    // The template file is compiled on first use and kept by the environment.
+    let template = step_context
+        .templates
+        .file(name)
+        .map_err(|error| StepError::new(format!("render: {}", error.message)))?;
+    let context = match rendered.get("vars") {
+        Some(vars) => {
+            minijinja::context! { vars => crate::template::to_value(vars), ..context.clone() }
+        }
+        None => context.clone(),
+    };
+    steps::render::execute(&template, to, &context, step_context.workspace, dry_run)
+        .map(|success| (success, Vec::new()))
+}
+
+/// What a dry run can know of a step without its effects.
+fn plan_step(
+    step: &Step,
+    rendered: &Json,
+    context: &Value,
+    step_context: &StepContext,
+    depth: usize,
+) -> StepOutcome {
+    match &step.action {
+        Action::Render { .. } => render_file(rendered, context, step_context, true),
+        // Emitted events are planned too, so a plan shows the whole chain.
+        Action::Emit(_) => execute_once(step, rendered, context, step_context, depth),
+        Action::Notify(_) => {
+            // Build the request (checks the target and the message) without sending it.
+            let config: steps::notify::NotifyConfig = steps::typed("notify", &rendered["notify"])?;
+            let built = config.build_request(&steps::notify::EventDefaults {
+                repo: step_context.event.repo.as_deref(),
+                sha: step_context.event.sha.as_deref(),
+            });
+            match built {
+                // A secret the plan does not have renders as `***`, which is no URL or token;
+                // the real value is checked when the step runs.
+                Err(_) if rendered.to_string().contains(secrets::MASK) => {}
+                Err(error) => return Err(StepError::new(error.to_string())),
+                Ok(_) => {}
+            }
+            Ok((StepSuccess::default(), Vec::new()))
+        }
+        Action::Http(_) => {
+            let config: steps::http::HttpConfig = steps::typed("http", &rendered["http"])?;
+            config.into_request(step_context.timeout)?;
+            Ok((StepSuccess::default(), Vec::new()))
+        }
+        Action::Run { .. } => Ok((StepSuccess::default(), Vec::new())),
+    }
+}
+
+/// Tries up to `retry.attempts` times, waiting the backoff between tries (cut short by a cancel).
+fn execute_with_retry(
+    step: &Step,
+    rendered: &Json,
+    context: &Value,
+    step_context: &StepContext,
+    depth: usize,
+    attempts: &mut u32,
+) -> StepOutcome {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        *attempts = attempt;
+        let outcome = execute_once(step, rendered, context, step_context, depth);
+        match outcome {
+            Err(error) if !error.cancelled && attempt < step.retry.attempts => {
+                let delay = step.retry.delay_after(attempt);
+                let until = Instant::now() + delay;
+                while Instant::now() < until {
+                    if step_context.cancel.is_cancelled() {
+                        return Err(error);
+                    }
+                    std::thread::sleep((until - Instant::now()).min(Duration::from_millis(50)));
+                }
+            }
+            other => return other,
+        }
+    }
+}

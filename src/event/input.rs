@@ -1,0 +1,348 @@
+//! The accepted input forms (SPEC §1.2): envelope, CloudEvents, raw payload with `--type`, and the
+//! GitHub Actions environment.
+
+use super::{Event, cloudevents, github, gitlab};
+use serde_json::Value;
+use std::path::Path;
+
+/// What the command line says about the events it reads.
+#[derive(Debug, Clone, Default)]
+pub struct InputOptions {
+    /// `--type`: the input is a raw payload of this event type.
+    pub kind: Option<String>,
+    /// `--source`: where a raw payload came from (default `cli`).
+    pub source: Option<String>,
+    /// A delivery id from a transport (`X-GitHub-Delivery`), which wins over a content id.
+    pub delivery_id: Option<String>,
+}
+
+/// An event that could not be read. `line` is set for NDJSON input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", line.map(|line| format!("line {line}: ")).unwrap_or_default())]
+pub struct EventError {
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl EventError {
+    pub fn new(message: impl Into<String>) -> EventError {
+        EventError {
+            line: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn at_line(mut self, line: usize) -> EventError {
+        self.line = Some(line);
+        self
+    }
+}
+
+/// The keys an envelope may carry; anything else is a mistake worth reporting.
+const ENVELOPE_KEYS: &[&str] = &[
+    "id", "source", "type", "action", "subject", "time", "repo", "ref", "branch", "tag", "sha",
+    "actor", "files", "parent", "data",
+];
+
+/// Turns one parsed JSON document into an event, by its form.
+pub fn from_document(document: Value, options: &InputOptions) -> Result<Event, EventError> {
+    let mut event = if let Some(kind) = &options.kind {
+        raw_payload(document, kind, options)
+    } else {
+        match document {
+            Value::Object(map) if map.contains_key("specversion") => {
+                cloudevents::from_structured(map)?
+            }
+            Value::Object(map) if map.contains_key("type") && map.contains_key("data") => {
+                envelope(map)?
+            }
+            Value::Object(_) => {
+                return Err(EventError::new(
+                    "cannot tell the event's type: pass `--type NAME` for a raw payload, or send an envelope \
+                     (`{\"type\": …, \"data\": …}`) or a CloudEvent",
+                ));
+            }
+            other => {
+                return Err(EventError::new(format!(
+                    "an event must be a JSON object, found {}",
+                    json_kind(&other)
+                )));
+            }
+        }
+    };
+    if let Some(delivery) = &options.delivery_id {
+        event.id = delivery.clone();
+    }
+    derive_fields(&mut event);
+    Ok(event)
+}
+
+fn raw_payload(document: Value, kind: &str, options: &InputOptions) -> Event {
+    let source = options.source.as_deref().unwrap_or("cli");
+    Event::new(source, kind, document)
+}
+
+fn envelope(mut map: serde_json::Map<String, Value>) -> Result<Event, EventError> {
+    if let Some(unknown) = map
+        .keys()
+        .find(|key| !ENVELOPE_KEYS.contains(&key.as_str()))
+    {
+        let suggestion = crate::yaml::did_you_mean(unknown, ENVELOPE_KEYS)
+            .map(|known| format!(" (did you mean `{known}`?)"))
+            .unwrap_or_default();
+        return Err(EventError::new(format!(
+            "unknown envelope key `{unknown}`{suggestion}"
+        )));
+    }
+    let text = |map: &mut serde_json::Map<String, Value>,
+                key: &str|
+     -> Result<Option<String>, EventError> {
+        match map.remove(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text)),
+            Some(other) => Err(EventError::new(format!(
+                "envelope key `{key}` must be a string, found {}",
+                json_kind(&other)
+            ))),
+        }
+    };
+    let kind =
+        text(&mut map, "type")?.ok_or_else(|| EventError::new("envelope key `type` is empty"))?;
+    let source = text(&mut map, "source")?.unwrap_or_else(|| "cli".to_string());
+    let data = map.remove("data").unwrap_or(Value::Null);
+    let id = text(&mut map, "id")?;
+    let mut event = match id {
+        Some(id) => Event::with_id(id, &source, &kind, data),
+        None => Event::new(&source, &kind, data),
+    };
+    event.action = text(&mut map, "action")?;
+    event.subject = text(&mut map, "subject")?;
+    if let Some(time) = text(&mut map, "time")? {
+        event.time = time;
+    }
+    event.repo = text(&mut map, "repo")?;
+    if let Some(full_ref) = text(&mut map, "ref")? {
+        event.set_ref(&full_ref);
+    }
+    if let Some(branch) = text(&mut map, "branch")? {
+        event.branch = Some(branch);
+    }
+    if let Some(tag) = text(&mut map, "tag")? {
+        event.tag = Some(tag);
+    }
+    event.sha = text(&mut map, "sha")?;
+    event.actor = text(&mut map, "actor")?;
+    event.parent = text(&mut map, "parent")?;
+    event.files = match map.remove("files") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => Some(
+            items
+                .into_iter()
+                .map(|item| match item {
+                    Value::String(path) => Ok(path),
+                    other => Err(EventError::new(format!(
+                        "envelope key `files` must list strings, found {}",
+                        json_kind(&other)
+                    ))),
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        Some(other) => {
+            return Err(EventError::new(format!(
+                "envelope key `files` must be a list, found {}",
+                json_kind(&other)
+            )));
+        }
+    };
+    Ok(event)
+}
+
+fn derive_fields(event: &mut Event) {
+    match event.source.as_str() {
+        "github" => github::derive(event),
+        "gitlab" => gitlab::derive(event),
+        _ => {}
+    }
+}
+
+/// The event of a GitHub Actions run (`GITHUB_EVENT_NAME` + the file at `GITHUB_EVENT_PATH`), with
+/// `GITHUB_REPOSITORY`, `GITHUB_SHA` and `GITHUB_REF` filling what the payload lacks.
+/// `None` when the environment is not a GitHub Actions run with an event.
+pub fn actions_event(var: &dyn Fn(&str) -> Option<String>) -> Option<Result<Event, EventError>> {
+    if var("GITHUB_ACTIONS").as_deref() != Some("true") {
+        return None;
+    }
+    let name = var("GITHUB_EVENT_NAME").filter(|name| !name.is_empty())?;
+    let path = var("GITHUB_EVENT_PATH").filter(|path| !path.is_empty())?;
+    Some(read_actions_event(&name, Path::new(&path), var))
+}
+
+fn read_actions_event(
+    name: &str,
+    path: &Path,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<Event, EventError> {
+    let bytes = std::fs::read(path).map_err(|error| {
+        EventError::new(format!(
+            "cannot read `GITHUB_EVENT_PATH` `{}`: {error}",
+            path.display()
+        ))
+    })?;
+    let document = super::reader::parse_document(&bytes, super::DEFAULT_MAX_EVENT_SIZE)?;
+    let options = InputOptions {
+        kind: Some(name.to_string()),
+        source: Some("github".to_string()),
+        delivery_id: None,
+    };
+    let mut event = from_document(document, &options)?;
+    if event.repo.is_none() {
+        event.repo = var("GITHUB_REPOSITORY");
+    }
+    if event.sha.is_none() {
+        event.sha = var("GITHUB_SHA");
+    }
+    if event.git_ref.is_none()
+        && let Some(full_ref) = var("GITHUB_REF").filter(|full_ref| !full_ref.is_empty())
+    {
+        let (branch, tag) = (event.branch.take(), event.tag.take());
+        event.set_ref(&full_ref);
+        // A pull request's base branch is what filters match on, not the merge ref's name.
+        if branch.is_some() {
+            event.branch = branch;
+        }
+        if tag.is_some() {
+            event.tag = tag;
+        }
+    }
+    Ok(event)
+}
+
+pub(crate) fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn envelope_fields_are_taken_as_given() {
+        let event = from_document(
+            json!({"id": "e1", "type": "deploy.requested", "source": "ops", "subject": "api", "data": {"n": 1}}),
+            &InputOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                event.id.as_str(),
+                event.kind.as_str(),
+                event.source.as_str()
+            ),
+            ("e1", "deploy.requested", "ops")
+        );
+        assert_eq!(event.subject.as_deref(), Some("api"));
+    }
+
+    #[test]
+    fn envelope_with_github_source_gets_derived_fields() {
+        let event = from_document(
+            json!({"type": "push", "source": "github", "data": {"ref": "refs/heads/main", "after": "abc"}}),
+            &InputOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(event.branch.as_deref(), Some("main"));
+        assert_eq!(event.sha.as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn unknown_envelope_key_is_named_with_a_suggestion() {
+        let error = from_document(
+            json!({"type": "x", "data": {}, "acton": "y"}),
+            &InputOptions::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.message,
+            "unknown envelope key `acton` (did you mean `action`?)"
+        );
+    }
+
+    #[test]
+    fn cloudevents_map_across() {
+        let event = from_document(
+            json!({"specversion": "1.0", "id": "c1", "source": "/ci", "type": "com.acme.build", "subject": "x",
+                   "time": "2026-01-01T00:00:00Z", "data": {"ok": true}}),
+            &InputOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                event.id.as_str(),
+                event.source.as_str(),
+                event.kind.as_str()
+            ),
+            ("c1", "/ci", "com.acme.build")
+        );
+        assert_eq!(event.time, "2026-01-01T00:00:00Z");
+        assert_eq!(*event.data, json!({"ok": true}));
+    }
+
+    #[test]
+    fn cloudevents_data_base64_is_decoded() {
+        let event = from_document(
+            json!({"specversion": "1.0", "id": "c1", "source": "/ci", "type": "t", "data_base64": "eyJhIjoxfQ=="}),
+            &InputOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(*event.data, json!({"a": 1}));
+    }
+
+    #[test]
+    fn raw_payload_needs_a_type_and_gets_a_content_id() {
+        let payload = json!({"zen": "Keep it logically awesome."});
+        assert!(from_document(payload.clone(), &InputOptions::default()).is_err());
+        let options = InputOptions {
+            kind: Some("ping".into()),
+            source: Some("github".into()),
+            delivery_id: None,
+        };
+        let first = from_document(payload.clone(), &options).unwrap();
+        let second = from_document(payload, &options).unwrap();
+        assert_eq!(first.id, second.id);
+        assert_eq!(first.id.len(), 64);
+    }
+
+    #[test]
+    fn actions_environment_fills_gaps() {
+        let dir = std::env::temp_dir().join(format!("vane-actions-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("event.json");
+        std::fs::write(&path, r#"{"action": "opened", "pull_request": {"base": {"ref": "main"}, "head": {"sha": "h"}}}"#)
+            .unwrap();
+        let path_text = path.display().to_string();
+        let var = |name: &str| -> Option<String> {
+            match name {
+                "GITHUB_ACTIONS" => Some("true".into()),
+                "GITHUB_EVENT_NAME" => Some("pull_request".into()),
+                "GITHUB_EVENT_PATH" => Some(path_text.clone()),
+                "GITHUB_REPOSITORY" => Some("acme/api".into()),
+                "GITHUB_REF" => Some("refs/pull/1/merge".into()),
+                _ => None,
+            }
+        };
+        let event = actions_event(&var).unwrap().unwrap();
+        assert_eq!(event.repo.as_deref(), Some("acme/api"));
+        assert_eq!(event.branch.as_deref(), Some("main"));
+        assert_eq!(event.git_ref.as_deref(), Some("refs/pull/1/merge"));
+        assert_eq!(event.sha.as_deref(), Some("h"));
+        assert!(actions_event(&|_| None).is_none());
+    }
+}

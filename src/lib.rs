@@ -1,0 +1,25 @@
+//! vane: events in, versioned YAML workflows matched, steps rendered with Jinja templates and run.
+//!
+//! The data path, in the order an event travels it:
+//! - [`event`]: every input becomes one `Event` envelope;
+//! - [`workflow`]: YAML workflows loaded, checked and compiled ([`yaml`], [`glob`], [`template`]);
+//! - [`matcher`] and [`plan`]: which workflows an event selects, and why the others do not;
+//! - [`engine`] and [`steps`]: the matched workflows' jobs and steps executed (or planned);
+//! - [`report`]: human, JSON and quiet output, every secret masked ([`secrets`]);
+//! - [`cli`]: the `vane` command line over all of it.
+
+pub mod cancel;
+pub mod cli;
+pub mod diagnostic;
+pub mod duration;
+pub mod engine;
+pub mod event;
+pub mod glob;
+pub mod matcher;
+pub mod plan;
+pub mod report;
+pub mod secrets;
+pub mod steps;
+pub mod template;
+pub mod workflow;
+pub mod yaml;

@@ -1,0 +1,61 @@
+//! Which workflows an event selects, and why the others do not. `plan` and `run` share this: the
+//! dry run never has its own matching logic.
+
+use crate::event::Event;
+use crate::matcher::match_triggers;
+use crate::template::Templates;
+use crate::workflow::{Workflow, WorkflowSet};
+use minijinja::Value;
+
+/// The verdict for one workflow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    Matched,
+    /// Did not match, with the one-line reason.
+    NotMatched(String),
+    /// The workflow's `if` could not be evaluated: an error in the workflow, reported as such.
+    Broken(String),
+}
+
+/// The workflows that match `event`, in file order. Only candidates from the set's index are
+/// examined; the others cannot match and are explained on demand by `explain`.
+pub fn select(set: &WorkflowSet, event: &Event, event_value: &Value) -> Vec<(usize, Selection)> {
+    set.candidates(event)
+        .into_iter()
+        .map(|index| (index, explain(&set.workflows[index], event, event_value)))
+        .collect()
+}
+
+/// The full verdict for one workflow: triggers, then `if`.
+pub fn explain(workflow: &Workflow, event: &Event, event_value: &Value) -> Selection {
+    if let Err(reason) = match_triggers(workflow, event) {
+        return Selection::NotMatched(reason);
+    }
+    let Some(condition) = &workflow.condition else {
+        return Selection::Matched;
+    };
+    let context = minijinja::context! {
+        event => event_value.clone(),
+        workflow => workflow_value(workflow, None),
+        now => crate::event::now_rfc3339(),
+    };
+    match Templates::eval(&condition.expression, &context) {
+        Ok(value) if value.is_true() => Selection::Matched,
+        Ok(_) => Selection::NotMatched(format!("if: `{}` is false", condition.source)),
+        Err(error) => Selection::Broken(format!(
+            "{}: if: {}",
+            workflow.place(&condition.path),
+            error.message
+        )),
+    }
+}
+
+/// `workflow` in templates.
+pub fn workflow_value(workflow: &Workflow, revision: Option<&str>) -> Value {
+    minijinja::context! {
+        name => workflow.name.as_str(),
+        file => workflow.file.display().to_string(),
+        version => workflow.version,
+        revision => revision,
+    }
+}

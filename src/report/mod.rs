@@ -1,0 +1,136 @@
+//! Output: human lines on a terminal, one JSON object per event with `--json`, or only the
+//! summary with `--quiet`. Every string goes through the secret masker on its way out.
+
+mod human;
+mod json;
+
+use crate::engine::{EventOutcome, RunStatus};
+use crate::secrets::Masker;
+use crate::workflow::WorkflowSet;
+use std::io::Write;
+
+/// How output looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Human,
+    Json,
+    Quiet,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ReportOptions {
+    pub format: Format,
+    pub color: bool,
+    /// Say why every other workflow did not match.
+    pub explain: bool,
+    pub dry_run: bool,
+}
+
+/// Counts for the closing line: `3 events, 2 runs, 2 succeeded, 0 failed`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub events: usize,
+    pub runs: usize,
+    pub succeeded: usize,
+    pub failed: usize,
+    pub cancelled: usize,
+    pub planned: usize,
+    pub bad_inputs: usize,
+}
+
+impl Totals {
+    pub fn add(&mut self, outcome: &EventOutcome) {
+        self.events += 1;
+        for (_, run) in &outcome.runs {
+            self.runs += 1;
+            match run.status {
+                RunStatus::Success => self.succeeded += 1,
+                RunStatus::Failure => self.failed += 1,
+                RunStatus::Cancelled => self.cancelled += 1,
+                RunStatus::Planned => self.planned += 1,
+            }
+        }
+        self.failed += outcome
+            .selections
+            .iter()
+            .filter(|(_, selection)| matches!(selection, crate::plan::Selection::Broken(_)))
+            .count();
+    }
+
+    pub fn line(&self, dry_run: bool) -> String {
+        let plural = |count: usize, one: &str, many: &str| {
+            format!("{count} {}", if count == 1 { one } else { many })
+        };
+        let mut parts = vec![
+            plural(self.events, "event", "events"),
+            plural(self.runs, "run", "runs"),
+        ];
+        if dry_run {
+            parts.push(format!("{} planned", self.planned));
+            if self.failed > 0 {
+                parts.push(format!("{} failed", self.failed));
+            }
+        } else {
+            parts.push(format!("{} succeeded", self.succeeded));
+            parts.push(format!("{} failed", self.failed));
+            if self.cancelled > 0 {
+                parts.push(format!("{} cancelled", self.cancelled));
+            }
+        }
+        if self.bad_inputs > 0 {
+            parts.push(plural(self.bad_inputs, "bad input", "bad inputs"));
+        }
+        parts.join(", ")
+    }
+}
+
+/// Writes outcomes as they come, so a long NDJSON stream shows progress line by line.
+pub struct Reporter<W: Write> {
+    out: W,
+    options: ReportOptions,
+    masker: Masker,
+}
+
+impl<W: Write> Reporter<W> {
+    pub fn new(out: W, options: ReportOptions, masker: Masker) -> Reporter<W> {
+        Reporter {
+            out,
+            options,
+            masker,
+        }
+    }
+
+    /// One event and what happened for it. A closed stdout (`vane run | head`) is not an error.
+    pub fn event(&mut self, outcome: &EventOutcome, set: &WorkflowSet) {
+        let text = match self.options.format {
+            Format::Quiet => return,
+            Format::Json => json::event_line(outcome, set, &self.masker),
+            Format::Human => self
+                .masker
+                .mask(&human::event_block(outcome, set, &self.options)),
+        };
+        let _ = self.out.write_all(text.as_bytes());
+    }
+
+    /// The closing line: on stdout for human and quiet output, on stderr with `--json`
+    /// (stdout then holds only JSON objects).
+    pub fn summary(&mut self, totals: &Totals) {
+        let line = totals.line(self.options.dry_run);
+        match self.options.format {
+            Format::Json => eprintln!("{line}"),
+            _ => {
+                let _ = writeln!(self.out, "{line}");
+            }
+        }
+        let _ = self.out.flush();
+    }
+
+    pub fn flush(&mut self) {
+        let _ = self.out.flush();
+    }
+}
+
+/// Whether to colour: only on a terminal, and never with `NO_COLOR` (https://no-color.org).
+pub fn use_color(stream_is_terminal: bool) -> bool {
+    stream_is_terminal && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+}

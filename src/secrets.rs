@@ -1,0 +1,138 @@
+//! Secret values (SPEC §5.3) and the masker that replaces them with `***` in everything vane writes.
+
+use serde_json::Value as Json;
+use std::sync::{Arc, RwLock};
+
+/// What a secret renders as where its value is unknown (a dry run without it) or hidden.
+pub const MASK: &str = "***";
+
+/// Resolves a secret by name: the environment variable of the same name.
+pub fn resolve(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
+
+/// Replaces every known secret value with `***`. Shared by every writer of output; values are
+/// added as workflows resolve their secrets.
+#[derive(Debug, Clone, Default)]
+pub struct Masker {
+    values: Arc<RwLock<Vec<String>>>,
+}
+
+impl Masker {
+    pub fn new() -> Masker {
+        Masker::default()
+    }
+
+    /// Adds a value and the forms it takes once escaped for a shell or JSON, which is how it
+    /// appears inside rendered scripts and bodies.
+    pub fn add(&self, value: &str) {
+        // One- and two-character values would mask ordinary text everywhere; GitHub skips them too.
+        if value.trim().chars().count() < 3 {
+            return;
+        }
+        let mut forms = vec![value.to_string()];
+        for form in [
+            crate::template::shell::quote_bare(value),
+            crate::template::shell::escape_double(value),
+            crate::template::shell::escape_single(value),
+            serde_json::to_string(value)
+                .unwrap_or_default()
+                .trim_matches('"')
+                .to_string(),
+        ] {
+            if !forms.contains(&form) {
+                forms.push(form);
+            }
+        }
+        let Ok(mut values) = self.values.write() else {
+            return;
+        };
+        for form in forms {
+            if !values.contains(&form) {
+                values.push(form);
+            }
+        }
+        // Longest first, so that a value containing another is masked whole.
+        values.sort_by_key(|value| std::cmp::Reverse(value.len()));
+    }
+
+    /// The values to announce (`::add-mask::` in GitHub Actions): the raw forms.
+    pub fn values(&self) -> Vec<String> {
+        self.values
+            .read()
+            .map(|values| values.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values
+            .read()
+            .map(|values| values.is_empty())
+            .unwrap_or(true)
+    }
+
+    pub fn mask(&self, text: &str) -> String {
+        let Ok(values) = self.values.read() else {
+            return text.to_string();
+        };
+        let mut masked = text.to_string();
+        for value in values.iter() {
+            if masked.contains(value.as_str()) {
+                masked = masked.replace(value.as_str(), MASK);
+            }
+        }
+        masked
+    }
+
+    /// Masks every string inside a JSON value (keys included), so the result is still valid JSON.
+    pub fn mask_json(&self, value: &mut Json) {
+        if self.is_empty() {
+            return;
+        }
+        match value {
+            Json::String(text) => {
+                let masked = self.mask(text);
+                if masked != *text {
+                    *text = masked;
+                }
+            }
+            Json::Array(items) => items.iter_mut().for_each(|item| self.mask_json(item)),
+            Json::Object(map) => {
+                let needs_key_mask = map.keys().any(|key| self.mask(key) != *key);
+                if needs_key_mask {
+                    let entries: Vec<(String, Json)> = std::mem::take(map).into_iter().collect();
+                    for (key, mut item) in entries {
+                        self.mask_json(&mut item);
+                        map.insert(self.mask(&key), item);
+                    }
+                } else {
+                    map.values_mut().for_each(|item| self.mask_json(item));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_and_their_escaped_forms_are_masked() {
+        let masker = Masker::new();
+        masker.add("s3cr'et\"x");
+        assert_eq!(masker.mask("token=s3cr'et\"x;"), "token=***;");
+        assert_eq!(masker.mask(r#"echo 's3cr'\''et"x'"#), "echo ***");
+        let mut json = serde_json::json!({"a": ["s3cr'et\"x here"], "s3cr'et\"x": 1});
+        masker.mask_json(&mut json);
+        assert_eq!(json, serde_json::json!({"a": ["*** here"], "***": 1}));
+    }
+
+    #[test]
+    fn very_short_values_are_not_masked() {
+        let masker = Masker::new();
+        masker.add("ab");
+        assert_eq!(masker.mask("about"), "about");
+    }
+}

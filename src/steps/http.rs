@@ -1,0 +1,265 @@
+//! `http`: one request with a JSON or text body; the response status is checked against `expect`.
+//! `notify` sends through here too.
+
+use super::{Outputs, StepError, StepSuccess};
+use serde::Deserialize;
+use serde_json::{Map, Value as Json};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// SPEC §2.3 caps a step's captured output at 1 MiB; a response body is held to the same.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// `http:` as written (after rendering).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Default: POST when there is a body, else GET.
+    pub method: Option<String>,
+    pub url: String,
+    #[serde(default)]
+    pub headers: Map<String, Json>,
+    pub json: Option<Json>,
+    pub body: Option<String>,
+    /// Status codes and ranges (`200`, `"200-299"`); default 200-299.
+    pub expect: Option<Vec<Json>>,
+    /// The request's own limit (`10s`); the step's `timeout` still applies.
+    pub timeout: Option<String>,
+}
+
+/// What to send.
+pub struct Request {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<RequestBody>,
+    pub timeout: Duration,
+}
+
+pub enum RequestBody {
+    Json(Json),
+    Text(String),
+}
+
+impl HttpConfig {
+    pub fn into_request(
+        self,
+        step_timeout: Duration,
+    ) -> Result<(Request, Vec<(u16, u16)>), StepError> {
+        if self.json.is_some() && self.body.is_some() {
+            return Err(StepError::new("http: set `json` or `body`, not both"));
+        }
+        let body = match (self.json, self.body) {
+            (Some(json), _) => Some(RequestBody::Json(json)),
+            (None, Some(text)) => Some(RequestBody::Text(text)),
+            (None, None) => None,
+        };
+        let method = self
+            .method
+            .map(|method| method.to_ascii_uppercase())
+            .unwrap_or_else(|| {
+                if body.is_some() {
+                    "POST".to_string()
+                } else {
+                    "GET".to_string()
+                }
+            });
+        let headers = self
+            .headers
+            .into_iter()
+            .map(|(name, value)| {
+                let value = match value {
+                    Json::String(text) => text,
+                    other => other.to_string(),
+                };
+                (name, value)
+            })
+            .collect();
+        let timeout = match self.timeout {
+            Some(text) => crate::duration::parse_duration(&text)
+                .map_err(|message| StepError::new(format!("http `timeout`: {message}")))?
+                .min(step_timeout),
+            None => step_timeout,
+        };
+        let expect = match self.expect {
+            Some(list) => parse_expect(&list)?,
+            None => vec![(200, 299)],
+        };
+        Ok((
+            Request {
+                method,
+                url: self.url,
+                headers,
+                body,
+                timeout,
+            },
+            expect,
+        ))
+    }
+}
+
+/// `[200, "200-299", "404"]` → inclusive ranges.
+fn parse_expect(list: &[Json]) -> Result<Vec<(u16, u16)>, StepError> {
+    let bad = |item: &Json| {
+        StepError::new(format!(
+            "http `expect`: `{item}` is not a status code or range like `200-299`"
+        ))
+    };
+    list.iter()
+        .map(|item| match item {
+            Json::Number(number) => {
+                let code = number
+                    .as_u64()
+                    .and_then(|code| u16::try_from(code).ok())
+                    .ok_or_else(|| bad(item))?;
+                Ok((code, code))
+            }
+            Json::String(text) => match text.split_once('-') {
+                Some((low, high)) => Ok((
+                    low.trim().parse().map_err(|_| bad(item))?,
+                    high.trim().parse().map_err(|_| bad(item))?,
+                )),
+                None => {
+                    let code = text.trim().parse().map_err(|_| bad(item))?;
+                    Ok((code, code))
+                }
+            },
+            _ => Err(bad(item)),
+        })
+        .collect()
+}
+
+fn client() -> Result<&'static reqwest::blocking::Client, StepError> {
+    static CLIENT: OnceLock<Result<reqwest::blocking::Client, String>> = OnceLock::new();
+    // Built on first use: a TLS client costs milliseconds that `plan` should not pay.
+    CLIENT
+        .get_or_init(|| {
+            reqwest::blocking::Client::builder()
+                .user_agent(concat!("vane/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|error| error.to_string())
+        })
+        .as_ref()
+        .map_err(|error| StepError::new(format!("cannot build the HTTP client: {error}")))
+}
+
+/// Sends the request. Outputs `status`, `headers`, `body` and `json` (where the body parses).
+pub fn send(request: Request, expect: &[(u16, u16)]) -> Result<StepSuccess, StepError> {
+    let method = reqwest::Method::from_bytes(request.method.as_bytes())
+        .map_err(|_| StepError::new(format!("http: `{}` is not an HTTP method", request.method)))?;
+    let mut builder = client()?
+        .request(method, &request.url)
+        .timeout(request.timeout);
+    for (name, value) in &request.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    builder = match request.body {
+        Some(RequestBody::Json(json)) => builder.json(&json),
+        Some(RequestBody::Text(text)) => builder.body(text),
+        None => builder,
+    };
+    let response = builder
+        .send()
+        .map_err(|error| StepError::new(describe_request_error(error)))?;
+    let status = response.status().as_u16();
+    let mut headers = Map::new();
+    for (name, value) in response.headers() {
+        headers.insert(
+            name.as_str().to_string(),
+            Json::String(String::from_utf8_lossy(value.as_bytes()).into_owned()),
+        );
+    }
+    let mut bytes = Vec::new();
+    let _ = std::io::Read::read_to_end(
+        &mut std::io::Read::take(response, MAX_BODY as u64),
+        &mut bytes,
+    );
+    let body = String::from_utf8_lossy(&bytes).into_owned();
+    let mut outputs = Outputs::new();
+    outputs.insert("status".to_string(), Json::from(status));
+    outputs.insert("headers".to_string(), Json::Object(headers));
+    if let Ok(json) = serde_json::from_str::<Json>(&body) {
+        outputs.insert("json".to_string(), json);
+    }
+    outputs.insert("body".to_string(), Json::String(body));
+    if expect
+        .iter()
+        .any(|(low, high)| (*low..=*high).contains(&status))
+    {
+        Ok(StepSuccess {
+            outputs,
+            log: None,
+            diff: None,
+        })
+    } else {
+        let wanted: Vec<String> = expect
+            .iter()
+            .map(|(low, high)| {
+                if low == high {
+                    low.to_string()
+                } else {
+                    format!("{low}-{high}")
+                }
+            })
+            .collect();
+        Err(StepError::new(format!(
+            "HTTP status {status}, expected [{}]",
+            wanted.join(", ")
+        ))
+        .with_outputs(outputs))
+    }
+}
+
+/// A request error without the URL: webhook URLs are often the credential itself.
+fn describe_request_error(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    if error.is_timeout() {
+        "request timed out".to_string()
+    } else if error.is_connect() {
+        format!("cannot connect: {}", source_chain(&error))
+    } else {
+        format!("request failed: {}", source_chain(&error))
+    }
+}
+
+fn source_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(&format!(": {inner}"));
+        cause = inner.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn expect_accepts_codes_and_ranges() {
+        assert_eq!(
+            parse_expect(&[json!(200), json!("300-399"), json!("404")]).unwrap(),
+            vec![(200, 200), (300, 399), (404, 404)]
+        );
+        assert!(parse_expect(&[json!("ok")]).is_err());
+    }
+
+    #[test]
+    fn method_defaults_follow_the_body() {
+        let config: HttpConfig =
+            serde_json::from_value(json!({"url": "http://x", "json": {"a": 1}})).unwrap();
+        let (request, _) = config.into_request(Duration::from_secs(5)).unwrap();
+        assert_eq!(request.method, "POST");
+        let config: HttpConfig = serde_json::from_value(json!({"url": "http://x"})).unwrap();
+        assert_eq!(
+            config
+                .into_request(Duration::from_secs(5))
+                .unwrap()
+                .0
+                .method,
+            "GET"
+        );
+    }
+}

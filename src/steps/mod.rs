@@ -1,0 +1,79 @@
+//! The step kinds (SPEC §2.3), one file each. A step gets its rendered action and a
+//! `StepContext`; it returns its outputs or a `StepError`. In a dry run each kind says what it can
+//! know without effects (`plan`), and the engine fills the rest with placeholders.
+
+pub mod emit;
+pub mod http;
+pub mod notify;
+pub mod render;
+pub mod run;
+
+use crate::cancel::CancelToken;
+use crate::event::Event;
+use serde_json::{Map, Value as Json};
+use std::path::Path;
+use std::time::Duration;
+
+/// Outputs of a step, by name.
+pub type Outputs = Map<String, Json>;
+
+/// What a step may use while it runs.
+pub struct StepContext<'a> {
+    pub event: &'a Event,
+    /// The folder `run` steps start in and `render` writes under.
+    pub workspace: &'a Path,
+    /// The workflow's and the step's `env`, rendered.
+    pub env: &'a [(String, String)],
+    /// The limit for one attempt.
+    pub timeout: Duration,
+    pub cancel: &'a CancelToken,
+    /// For `render` steps: the template files.
+    pub templates: crate::template::Templates,
+}
+
+/// Why a step failed. The message is shown to users (after masking).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct StepError {
+    pub message: String,
+    /// Outputs known despite the failure (`exit_code`, `status`, `stdout`).
+    pub outputs: Outputs,
+    /// True when the step was stopped by a cancellation, not a failure of its own.
+    pub cancelled: bool,
+}
+
+impl StepError {
+    pub fn new(message: impl Into<String>) -> StepError {
+        StepError {
+            message: message.into(),
+            outputs: Outputs::new(),
+            cancelled: false,
+        }
+    }
+
+    pub fn with_outputs(mut self, outputs: Outputs) -> StepError {
+        self.outputs = outputs;
+        self
+    }
+}
+
+/// A finished step: its outputs and, where it wrote one, the log (its combined output).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepSuccess {
+    pub outputs: Outputs,
+    pub log: Option<String>,
+    /// For dry runs of `render`: the unified diff against the existing file.
+    pub diff: Option<String>,
+}
+
+/// Deserializes a rendered action into its typed config, with the step kind in the message.
+pub fn typed<T: serde::de::DeserializeOwned>(kind: &str, rendered: &Json) -> Result<T, StepError> {
+    serde_json::from_value(rendered.clone()).map_err(|error| {
+        let message = error.to_string();
+        let message = message.split(" at line ").next().unwrap_or_default();
+        StepError::new(format!(
+            "{kind}: {}",
+            crate::yaml::rewrite_serde_message(message)
+        ))
+    })
+}

@@ -1,0 +1,407 @@
+//! `run`: a shell script in its own process group, with a timeout that stops the whole group,
+//! captured output, and outputs written to `$VANE_OUTPUT`.
+
+use super::{Outputs, StepContext, StepError, StepSuccess};
+use serde_json::Value as Json;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// SPEC §2.3: `stdout` as an output is at most 1 MiB.
+pub const MAX_STDOUT: usize = 1024 * 1024;
+/// The tail of the combined output kept as the step's log.
+pub const LOG_TAIL: usize = 64 * 1024;
+/// After SIGTERM, the process group has this long before SIGKILL.
+pub const KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// A rendered `run` action.
+pub struct RunAction<'a> {
+    pub script: &'a str,
+    pub shell: Option<&'a str>,
+    pub working_directory: Option<&'a str>,
+}
+
+pub fn execute(action: &RunAction, context: &StepContext) -> Result<StepSuccess, StepError> {
+    let output_file = OutputFile::create()?;
+    let mut command = shell_command(action.shell, action.script);
+    let directory = match action.working_directory {
+        Some(directory) => context.workspace.join(directory),
+        None => context.workspace.to_path_buf(),
+    };
+    command
+        .current_dir(&directory)
+        .envs(
+            context
+                .env
+                .iter()
+                .map(|(key, value)| (key.as_str(), value.as_str())),
+        )
+        .env("VANE_OUTPUT", &output_file.path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group, so that a timeout or cancellation stops the script's children too.
+        .process_group(0);
+    let mut child = command.spawn().map_err(|error| {
+        StepError::new(format!(
+            "cannot start the shell in `{}`: {error}",
+            directory.display()
+        ))
+    })?;
+    let group = child.id() as libc::pid_t;
+    let stdout = child.stdout.take().map(|pipe| read_pipe(pipe, MAX_STDOUT));
+    let stderr = child.stderr.take().map(|pipe| read_pipe(pipe, LOG_TAIL));
+
+    let (status_sender, status_receiver) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = status_sender.send(child.wait());
+    });
+    let started = Instant::now();
+    let ending = wait_for(&status_receiver, group, context, started);
+    // Whatever the script left running in its group goes with it (as GitHub Actions cleans up
+    // orphan processes), which also closes the pipes the readers wait on.
+    kill_group(group, libc::SIGKILL);
+    let stdout = stdout
+        .map(|reader| reader.join().unwrap_or_default())
+        .unwrap_or_default();
+    let stderr = stderr
+        .map(|reader| reader.join().unwrap_or_default())
+        .unwrap_or_default();
+
+    let stdout_text = String::from_utf8_lossy(&stdout.bytes);
+    let mut outputs = Outputs::new();
+    outputs.insert(
+        "stdout".to_string(),
+        Json::String(stdout_text.trim().to_string()),
+    );
+    let log = combined_log(&stdout_text, &String::from_utf8_lossy(&stderr.bytes));
+    match ending {
+        Ending::Exited(code) => {
+            outputs.insert("exit_code".to_string(), Json::from(code));
+            if let Err(message) = output_file.read_into(&mut outputs) {
+                return Err(StepError::new(message).with_outputs(outputs));
+            }
+            if code == 0 {
+                Ok(StepSuccess {
+                    outputs,
+                    log: Some(log),
+                    diff: None,
+                })
+            } else {
+                let last = last_line(&stderr.bytes).or_else(|| last_line(&stdout.bytes));
+                let detail = last.map(|line| format!(": {line}")).unwrap_or_default();
+                Err(StepError::new(format!("exit code {code}{detail}")).with_outputs(outputs))
+            }
+        }
+        Ending::Signalled(signal) => {
+            Err(StepError::new(format!("killed by signal {signal}")).with_outputs(outputs))
+        }
+        Ending::TimedOut => Err(StepError::new(format!(
+            "timed out after {}",
+            crate::duration::format_duration(context.timeout)
+        ))
+        .with_outputs(outputs)),
+        Ending::Cancelled => {
+            let mut error = StepError::new("cancelled").with_outputs(outputs);
+            error.cancelled = true;
+            Err(error)
+        }
+        Ending::WaitFailed(message) => Err(StepError::new(message).with_outputs(outputs)),
+    }
+}
+
+enum Ending {
+    Exited(i32),
+    Signalled(i32),
+    TimedOut,
+    Cancelled,
+    WaitFailed(String),
+}
+
+/// Waits for the shell, stopping its group on timeout or cancellation: SIGTERM, then SIGKILL
+/// after the grace period.
+fn wait_for(
+    receiver: &mpsc::Receiver<std::io::Result<std::process::ExitStatus>>,
+    group: libc::pid_t,
+    context: &StepContext,
+    started: Instant,
+) -> Ending {
+    let poll = Duration::from_millis(50);
+    let stop_reason = loop {
+        match receiver.recv_timeout(poll) {
+            Ok(result) => return exit_ending(result),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Ending::WaitFailed("lost track of the shell process".to_string());
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if context.cancel.is_cancelled() {
+            break Ending::Cancelled;
+        }
+        if started.elapsed() >= context.timeout {
+            break Ending::TimedOut;
+        }
+    };
+    kill_group(group, libc::SIGTERM);
+    if receiver.recv_timeout(KILL_GRACE).is_err() {
+        kill_group(group, libc::SIGKILL);
+        let _ = receiver.recv_timeout(KILL_GRACE);
+    }
+    stop_reason
+}
+
+fn exit_ending(result: std::io::Result<std::process::ExitStatus>) -> Ending {
+    use std::os::unix::process::ExitStatusExt;
+    match result {
+        Ok(status) => match (status.code(), status.signal()) {
+            (Some(code), _) => Ending::Exited(code),
+            (None, Some(signal)) => Ending::Signalled(signal),
+            (None, None) => Ending::WaitFailed("the shell ended without a status".to_string()),
+        },
+        Err(error) => Ending::WaitFailed(format!("cannot wait for the shell: {error}")),
+    }
+}
+
+fn kill_group(group: libc::pid_t, signal: libc::c_int) {
+    // SAFETY: killpg only sends a signal; a group that is already gone yields ESRCH, ignored.
+    unsafe {
+        libc::killpg(group, signal);
+    }
+}
+
+/// `bash -eo pipefail -c` where bash exists, else `sh -ec`; `shell:` names another
+/// (`sh`, `bash`, `python3`, or a command line the script is appended to).
+fn shell_command(shell: Option<&str>, script: &str) -> Command {
+    let words: Vec<&str> = match shell.map(str::trim) {
+        None | Some("") => {
+            if bash_exists() {
+                vec!["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c"]
+            } else {
+                vec!["sh", "-ec"]
+            }
+        }
+        Some("bash") => vec!["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c"],
+        Some("sh") => vec!["sh", "-ec"],
+        Some("python") | Some("python3") => vec!["python3", "-c"],
+        Some(other) => other.split_whitespace().collect(),
+    };
+    let mut command = Command::new(words[0]);
+    command.args(&words[1..]).arg(script);
+    command
+}
+
+fn bash_exists() -> bool {
+    static FOUND: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FOUND.get_or_init(|| {
+        std::env::var_os("PATH")
+            .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join("bash").is_file()))
+            .unwrap_or(false)
+    })
+}
+
+#[derive(Default)]
+struct Captured {
+    bytes: Vec<u8>,
+}
+
+/// Reads a pipe to its end, keeping the first `limit` bytes (so a chatty script cannot exhaust
+/// memory) while still draining the rest, so the script never blocks on a full pipe.
+fn read_pipe(mut pipe: impl Read + Send + 'static, limit: usize) -> thread::JoinHandle<Captured> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let mut buffer = [0u8; 16 * 1024];
+        loop {
+            match pipe.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(read) => {
+                    let room = limit.saturating_sub(bytes.len());
+                    bytes.extend_from_slice(&buffer[..read.min(room)]);
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
+        Captured { bytes }
+    })
+}
+
+fn combined_log(stdout: &str, stderr: &str) -> String {
+    let mut log = String::with_capacity(stdout.len() + stderr.len());
+    log.push_str(stdout);
+    if !stderr.is_empty() {
+        if !log.is_empty() && !log.ends_with('\n') {
+            log.push('\n');
+        }
+        log.push_str(stderr);
+    }
+    if log.len() > LOG_TAIL {
+        let mut start = log.len() - LOG_TAIL;
+        while !log.is_char_boundary(start) {
+            start += 1;
+        }
+        log = log[start..].to_string();
+    }
+    log
+}
+
+fn last_line(bytes: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(bytes);
+    text.lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .map(|line| {
+            let line = line.trim();
+            if line.len() > 200 {
+                format!("{}…", &line[..line.floor_char_boundary(200)])
+            } else {
+                line.to_string()
+            }
+        })
+}
+
+/// The file a script writes `name=value` lines (or `name<<DELIM` blocks) to.
+struct OutputFile {
+    path: PathBuf,
+}
+
+impl OutputFile {
+    fn create() -> Result<OutputFile, StepError> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "vane-output-{}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            uuid::Uuid::new_v4().simple()
+        );
+        let path = std::env::temp_dir().join(name);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|error| {
+                StepError::new(format!("cannot create the `$VANE_OUTPUT` file: {error}"))
+            })?;
+        Ok(OutputFile { path })
+    }
+
+    fn read_into(&self, outputs: &mut Outputs) -> Result<(), String> {
+        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+        for (name, value) in parse_outputs(&text)? {
+            outputs.insert(name, Json::String(value));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for OutputFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// `name=value` lines and `name<<DELIM` … `DELIM` blocks, as GitHub's `$GITHUB_OUTPUT`.
+pub fn parse_outputs(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut outputs = Vec::new();
+    let mut lines = text.lines().enumerate();
+    while let Some((number, line)) = lines.next() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let heredoc = line.find("<<");
+        let equals = line.find('=');
+        match (heredoc, equals) {
+            (Some(marker), equals) if equals.is_none_or(|equals| marker < equals) => {
+                let name = line[..marker].trim().to_string();
+                let delimiter = line[marker + 2..].trim();
+                if name.is_empty() || delimiter.is_empty() {
+                    return Err(format!(
+                        "`$VANE_OUTPUT` line {}: expected `name<<DELIMITER`",
+                        number + 1
+                    ));
+                }
+                let mut value: Vec<&str> = Vec::new();
+                let mut closed = false;
+                for (_, body) in lines.by_ref() {
+                    if body == delimiter {
+                        closed = true;
+                        break;
+                    }
+                    value.push(body);
+                }
+                if !closed {
+                    return Err(format!(
+                        "`$VANE_OUTPUT` line {}: `{name}<<{delimiter}` is never closed by `{delimiter}`",
+                        number + 1
+                    ));
+                }
+                outputs.push((name, value.join("\n")));
+            }
+            (_, Some(equals)) => {
+                let name = line[..equals].trim();
+                if name.is_empty() {
+                    return Err(format!(
+                        "`$VANE_OUTPUT` line {}: the output has no name",
+                        number + 1
+                    ));
+                }
+                outputs.push((name.to_string(), line[equals + 1..].to_string()));
+            }
+            _ => {
+                return Err(format!(
+                    "`$VANE_OUTPUT` line {}: expected `name=value`",
+                    number + 1
+                ));
+            }
+        }
+    }
+    Ok(outputs)
+}
+
+/// The workspace-relative directory, for messages.
+pub fn describe_directory(workspace: &Path, directory: Option<&str>) -> String {
+    match directory {
+        Some(directory) => workspace.join(directory).display().to_string(),
+        None => workspace.display().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_file_lines_and_blocks() {
+        let parsed = parse_outputs("a=1\nb=x=y\nnotes<<EOF\nline 1\nline 2\nEOF\n\nc=\n").unwrap();
+        assert_eq!(
+            parsed,
+            vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "x=y".into()),
+                ("notes".into(), "line 1\nline 2".into()),
+                ("c".into(), "".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn broken_output_files_are_errors() {
+        assert!(
+            parse_outputs("x<<EOF\nno end\n")
+                .unwrap_err()
+                .contains("never closed")
+        );
+        assert!(parse_outputs("just text\n").unwrap_err().contains("line 1"));
+    }
+
+    #[test]
+    fn the_log_keeps_the_tail() {
+        let long = "x".repeat(LOG_TAIL + 10);
+        assert_eq!(combined_log(&long, "").len(), LOG_TAIL);
+        assert_eq!(combined_log("out", "err"), "out\nerr");
+    }
+}

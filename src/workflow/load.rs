@@ -1,0 +1,578 @@
+//! Loading workflows from a folder: every `*.yml` / `*.yaml` below it, each checked completely,
+//! every problem reported as `file:line:col`.
+
+use super::config::{JobConfig, StepConfig, WorkflowConfig};
+use super::step::{StepSite, compile_condition, compile_env, tree_error};
+use super::{Concurrency, Job, SUPPORTED_VERSIONS, Step, Trigger, Workflow, WorkflowSet};
+use crate::diagnostic::Diagnostic;
+use crate::duration::parse_duration;
+use crate::template::{TemplateTree, Templates, TreeMode};
+use crate::yaml::{self, YamlError, YamlPath};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where workflows and templates are.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub workflows_dir: PathBuf,
+    pub templates_dir: PathBuf,
+}
+
+/// Loads every workflow under the folder (or the given files). Problems come back as diagnostics;
+/// the set holds the workflows that loaded cleanly.
+pub fn load_workflows(options: &LoadOptions, paths: &[PathBuf]) -> (WorkflowSet, Vec<Diagnostic>) {
+    let templates = Templates::new(&options.templates_dir);
+    let mut diagnostics = Vec::new();
+    let files = if paths.is_empty() {
+        match find_workflow_files(&options.workflows_dir) {
+            Ok(files) => files,
+            Err(diagnostic) => {
+                diagnostics.push(diagnostic);
+                Vec::new()
+            }
+        }
+    } else {
+        let mut files = Vec::new();
+        for path in paths {
+            if path.is_dir() {
+                match find_workflow_files(path) {
+                    Ok(found) => files.extend(found),
+                    Err(diagnostic) => diagnostics.push(diagnostic),
+                }
+            } else {
+                files.push(path.clone());
+            }
+        }
+        files
+    };
+    let mut workflows: Vec<Workflow> = Vec::with_capacity(files.len());
+    let mut names: HashMap<String, PathBuf> = HashMap::new();
+    for file in files {
+        let text = match std::fs::read(&file) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => text,
+                Err(_) => {
+                    diagnostics.push(Diagnostic::error(
+                        &file,
+                        None,
+                        "the file is not valid UTF-8",
+                    ));
+                    continue;
+                }
+            },
+            Err(error) => {
+                diagnostics.push(Diagnostic::error(
+                    &file,
+                    None,
+                    format!("cannot read the file: {error}"),
+                ));
+                continue;
+            }
+        };
+        let mut file_diagnostics = Vec::new();
+        let loaded = load_one(&file, text, &templates, &mut file_diagnostics);
+        if let Some(workflow) = loaded {
+            match names.get(&workflow.name) {
+                Some(first) => file_diagnostics.push(Diagnostic::error(
+                    &file,
+                    yaml::locate(&workflow.source, &YamlPath::default().key("name"), false),
+                    format!(
+                        "workflow name `{}` is already used by {}",
+                        workflow.name,
+                        first.display()
+                    ),
+                )),
+                None => {
+                    names.insert(workflow.name.clone(), file.clone());
+                    if !file_diagnostics.iter().any(Diagnostic::is_error) {
+                        workflows.push(workflow);
+                    }
+                }
+            }
+        }
+        diagnostics.extend(file_diagnostics);
+    }
+    (WorkflowSet::new(workflows, templates), diagnostics)
+}
+
+/// Workflow files below `dir`, sorted, skipping test files (`*.test.yaml`) and hidden folders.
+fn find_workflow_files(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        let entries = std::fs::read_dir(&current).map_err(|error| {
+            Diagnostic::error(
+                &current,
+                None,
+                format!("cannot read the workflows folder: {error}"),
+            )
+        })?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let Ok(file_type) = entry.file_type() else {
+                continue;
+            };
+            if file_type.is_dir() {
+                pending.push(path);
+            } else if is_workflow_file(&name) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// `*.yml` / `*.yaml`, but not workflow test files (`*.test.yaml`).
+pub fn is_workflow_file(name: &str) -> bool {
+    (name.ends_with(".yml") || name.ends_with(".yaml")) && !name.contains(".test.")
+}
+
+fn load_one(
+    file: &Path,
+    text: String,
+    templates: &Templates,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Workflow> {
+    let error = |diagnostics: &mut Vec<Diagnostic>, error: YamlError| {
+        diagnostics.push(Diagnostic::error(file, error.position, error.message));
+    };
+    let config: WorkflowConfig = match yaml::from_str(&text) {
+        Ok(config) => config,
+        Err(yaml_error) => {
+            error(diagnostics, yaml_error);
+            return None;
+        }
+    };
+    let root = YamlPath::default();
+    let at = |key: &str| yaml::locate(&text, &root.key(key), true);
+    let at_value = |key: &str| yaml::locate(&text, &root.key(key), false);
+
+    let version = match &config.version {
+        Some(serde_yaml::Value::Number(number))
+            if number
+                .as_u64()
+                .is_some_and(|v| SUPPORTED_VERSIONS.contains(&v)) =>
+        {
+            number.as_u64().unwrap_or(1)
+        }
+        Some(other) => {
+            let found = yaml::to_string(other).unwrap_or_default();
+            diagnostics.push(Diagnostic::error(
+                file,
+                at_value("version"),
+                format!(
+                    "unsupported workflow `version` `{}`: this vane reads version {}",
+                    found.trim(),
+                    SUPPORTED_VERSIONS
+                        .iter()
+                        .map(u64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+            return None;
+        }
+        None => {
+            diagnostics.push(Diagnostic::error(
+                file,
+                Some(yaml::Position { line: 1, column: 1 }),
+                "missing required key `version` (this vane reads version 1)",
+            ));
+            return None;
+        }
+    };
+    let name = match config.name {
+        Some(name) if valid_name(&name) => name,
+        Some(name) => {
+            diagnostics.push(Diagnostic::error(
+                file,
+                at_value("name"),
+                format!("workflow name `{name}` must match [a-z0-9][a-z0-9._-]*"),
+            ));
+            name
+        }
+        None => {
+            diagnostics.push(Diagnostic::error(
+                file,
+                Some(yaml::Position { line: 1, column: 1 }),
+                "missing required key `name`",
+            ));
+            String::new()
+        }
+    };
+
+    let mut triggers = Vec::new();
+    match config.triggers {
+        None => diagnostics.push(Diagnostic::error(
+            file,
+            Some(yaml::Position { line: 1, column: 1 }),
+            "missing required key `on` (the events this workflow runs on)",
+        )),
+        Some(mapping) if mapping.is_empty() => {
+            diagnostics.push(Diagnostic::error(
+                file,
+                at("on"),
+                "`on` needs at least one event type",
+            ));
+        }
+        Some(mapping) => {
+            for (key, value) in mapping {
+                let Some(key) = key.as_str().map(str::to_string) else {
+                    diagnostics.push(Diagnostic::error(
+                        file,
+                        at_value("on"),
+                        "`on` keys must be event types (strings)",
+                    ));
+                    continue;
+                };
+                match Trigger::compile(&key, value, &text, &root.key("on").key(&key)) {
+                    Ok(trigger) => triggers.push(trigger),
+                    Err(yaml_error) => error(diagnostics, yaml_error),
+                }
+            }
+        }
+    }
+
+    let condition = config.condition.as_deref().and_then(|source| {
+        compile_condition(templates, source, &text, &root.key("if"))
+            .map_err(|e| error(diagnostics, e))
+            .ok()
+    });
+
+    let mut vars = Vec::new();
+    for (key, value) in &config.vars {
+        let Some(name) = key.as_str() else {
+            diagnostics.push(Diagnostic::error(
+                file,
+                at_value("vars"),
+                "`vars` keys must be strings",
+            ));
+            continue;
+        };
+        let path = root.key("vars").key(name);
+        let json = match serde_json::to_value(value) {
+            Ok(json) => json,
+            Err(json_error) => {
+                diagnostics.push(Diagnostic::error(
+                    file,
+                    yaml::locate(&text, &path, false),
+                    format!("vars.{name}: {json_error}"),
+                ));
+                continue;
+            }
+        };
+        match TemplateTree::compile(templates, &json, TreeMode::Native, &path) {
+            Ok(tree) => vars.push((name.to_string(), tree)),
+            Err(tree_failure) => error(diagnostics, tree_error(&text, tree_failure)),
+        }
+    }
+
+    let env = compile_env(templates, &config.env, &text, &root.key("env"))
+        .map_err(|e| error(diagnostics, e))
+        .ok()
+        .unwrap_or_default();
+
+    let concurrency = config.concurrency.and_then(|concurrency| {
+        let path = root.key("concurrency").key("group");
+        match TemplateTree::compile_string(templates, &concurrency.group, TreeMode::Text, &path) {
+            Ok(group) => Some(Concurrency {
+                group,
+                cancel_in_progress: concurrency.cancel_in_progress,
+            }),
+            Err(tree_failure) => {
+                error(diagnostics, tree_error(&text, tree_failure));
+                None
+            }
+        }
+    });
+
+    let timeout = config
+        .timeout
+        .as_deref()
+        .and_then(|timeout| match parse_duration(timeout) {
+            Ok(duration) => Some(duration),
+            Err(message) => {
+                diagnostics.push(Diagnostic::error(file, at_value("timeout"), message));
+                None
+            }
+        });
+
+    let jobs = match (config.steps, config.jobs) {
+        (Some(_), Some(_)) => {
+            diagnostics.push(Diagnostic::error(
+                file,
+                at("jobs"),
+                "a workflow has `steps` or `jobs`, not both",
+            ));
+            Vec::new()
+        }
+        (None, None) => {
+            diagnostics.push(Diagnostic::error(
+                file,
+                Some(yaml::Position { line: 1, column: 1 }),
+                "missing required key `steps` (or `jobs`)",
+            ));
+            Vec::new()
+        }
+        (Some(steps), None) => {
+            let steps = compile_steps(
+                steps,
+                templates,
+                &text,
+                &root.key("steps"),
+                file,
+                diagnostics,
+            );
+            vec![Job {
+                id: "main".to_string(),
+                needs: Vec::new(),
+                condition: None,
+                steps,
+            }]
+        }
+        (None, Some(jobs)) => compile_jobs(jobs, templates, &text, file, diagnostics),
+    };
+
+    for secret_use in undeclared_secrets(&text, &config.secrets) {
+        diagnostics.push(Diagnostic::warning(
+            file,
+            yaml::locate(&text, &root.key("secrets"), true)
+                .or(Some(yaml::Position { line: 1, column: 1 })),
+            format!("template uses secret `{secret_use}`, which is not declared in `secrets`"),
+        ));
+    }
+
+    Some(Workflow {
+        name,
+        description: config.description,
+        file: file.to_path_buf(),
+        source: Arc::from(text),
+        version,
+        triggers,
+        condition,
+        secrets: config.secrets,
+        vars,
+        env,
+        concurrency,
+        timeout,
+        jobs,
+    })
+}
+
+/// `[a-z0-9][a-z0-9._-]*`
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(first) if first.is_ascii_lowercase() || first.is_ascii_digit())
+        && chars
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+}
+
+fn compile_steps(
+    steps: Vec<serde_yaml::Value>,
+    templates: &Templates,
+    text: &str,
+    path: &YamlPath,
+    file: &Path,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<Step> {
+    if steps.is_empty() {
+        diagnostics.push(Diagnostic::error(
+            file,
+            yaml::locate(text, path, true),
+            "`steps` needs at least one step",
+        ));
+    }
+    let mut compiled: Vec<Step> = Vec::with_capacity(steps.len());
+    let mut ids = HashSet::new();
+    for (index, value) in steps.into_iter().enumerate() {
+        let step_path = path.index(index);
+        let result = yaml::from_value::<StepConfig>(value, text, &step_path).and_then(|config| {
+            Step::compile(
+                config,
+                &StepSite {
+                    templates,
+                    text,
+                    path: &step_path,
+                    index,
+                },
+            )
+        });
+        match result {
+            Ok(mut step) => {
+                for warning in step.warnings.drain(..) {
+                    diagnostics.push(Diagnostic::warning(file, warning.position, warning.message));
+                }
+                if !ids.insert(step.id.clone()) {
+                    diagnostics.push(Diagnostic::error(
+                        file,
+                        yaml::locate(text, &step_path.key("id"), false),
+                        format!("step id `{}` is used twice in this job", step.id),
+                    ));
+                }
+                compiled.push(step);
+            }
+            Err(yaml_error) => diagnostics.push(Diagnostic::error(
+                file,
+                yaml_error.position,
+                yaml_error.message,
+            )),
+        }
+    }
+    compiled
+}
+
+fn compile_jobs(
+    jobs: serde_yaml::Mapping,
+    templates: &Templates,
+    text: &str,
+    file: &Path,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<Job> {
+    let root = YamlPath::default().key("jobs");
+    let mut compiled = Vec::new();
+    for (key, value) in jobs {
+        let Some(id) = key.as_str().map(str::to_string) else {
+            diagnostics.push(Diagnostic::error(
+                file,
+                yaml::locate(text, &root, true),
+                "job ids must be strings",
+            ));
+            continue;
+        };
+        let path = root.key(&id);
+        let config: JobConfig = match yaml::from_value(value, text, &path) {
+            Ok(config) => config,
+            Err(yaml_error) => {
+                diagnostics.push(Diagnostic::error(
+                    file,
+                    yaml_error.position,
+                    yaml_error.message,
+                ));
+                continue;
+            }
+        };
+        let condition = config.condition.as_deref().and_then(|source| {
+            compile_condition(templates, source, text, &path.key("if"))
+                .map_err(|yaml_error| {
+                    diagnostics.push(Diagnostic::error(
+                        file,
+                        yaml_error.position,
+                        yaml_error.message,
+                    ))
+                })
+                .ok()
+        });
+        let steps = compile_steps(
+            config.steps,
+            templates,
+            text,
+            &path.key("steps"),
+            file,
+            diagnostics,
+        );
+        compiled.push(Job {
+            id,
+            needs: config.needs.into_vec(),
+            condition,
+            steps,
+        });
+    }
+    check_needs(&compiled, text, file, diagnostics);
+    compiled
+}
+
+/// Unknown `needs` and cycles are load errors, with the position of the offending `needs`.
+fn check_needs(jobs: &[Job], text: &str, file: &Path, diagnostics: &mut Vec<Diagnostic>) {
+    let ids: HashSet<&str> = jobs.iter().map(|job| job.id.as_str()).collect();
+    for job in jobs {
+        for need in &job.needs {
+            if !ids.contains(need.as_str()) {
+                diagnostics.push(Diagnostic::error(
+                    file,
+                    yaml::locate(
+                        text,
+                        &YamlPath::default().key("jobs").key(&job.id).key("needs"),
+                        false,
+                    ),
+                    format!(
+                        "job `{}` needs `{need}`, which is not a job of this workflow",
+                        job.id
+                    ),
+                ));
+            }
+        }
+    }
+    if let Err(cycle) = super::set::job_order(jobs) {
+        diagnostics.push(Diagnostic::error(
+            file,
+            yaml::locate(
+                text,
+                &YamlPath::default().key("jobs").key(&cycle[0]).key("needs"),
+                false,
+            ),
+            format!(
+                "jobs depend on each other in a cycle: {}",
+                cycle.join(" → ")
+            ),
+        ));
+    }
+}
+
+/// `secrets.NAME` used in the text but not declared. A textual scan: templates reach secrets
+/// only through the `secrets` variable, and the scan also sees uses inside `{% %}` blocks.
+fn undeclared_secrets(text: &str, declared: &[String]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(index) = rest.find("secrets.") {
+        let before = rest[..index].chars().next_back();
+        rest = &rest[index + "secrets.".len()..];
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+            continue;
+        }
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if !name.is_empty() && !declared.contains(&name) && !found.contains(&name) {
+            found.push(name);
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workflow_names_follow_the_pattern() {
+        assert!(valid_name("deploy-api"));
+        assert!(valid_name("1.x_y"));
+        assert!(!valid_name("Deploy"));
+        assert!(!valid_name("-x"));
+        assert!(!valid_name(""));
+    }
+
+    #[test]
+    fn undeclared_secrets_are_found_in_templates() {
+        let text = "secrets: [A]\nsteps:\n  - run: echo {{ secrets.A }} {{ secrets.B }}\n    env: {X: '{{ secrets.B }}'}";
+        assert_eq!(
+            undeclared_secrets(text, &["A".to_string()]),
+            vec!["B".to_string()]
+        );
+    }
+
+    #[test]
+    fn test_files_are_not_workflows() {
+        assert!(is_workflow_file("deploy.yaml"));
+        assert!(is_workflow_file("deploy.yml"));
+        assert!(!is_workflow_file("deploy.test.yaml"));
+        assert!(!is_workflow_file("notes.md"));
+    }
+}

@@ -1,0 +1,231 @@
+//! The gallery: every workflow in `workflows/` validates, and each is planned against a real payload.
+
+use crate::support::{Vane, fixture, root, workflow_entry};
+use serde_json::Value;
+
+/// `vane plan --json` in the repository root (its `workflows/` and `templates/`), one event.
+fn plan(args: &[&str]) -> Value {
+    let vane = Vane::new();
+    let run = vane
+        .args(&[
+            "--workflows",
+            &root().join("workflows").display().to_string(),
+        ])
+        .args(&[
+            "--templates",
+            &root().join("templates").display().to_string(),
+        ])
+        .args(&["plan", "--json"])
+        .args(args)
+        .run()
+        .expect_code(0);
+    run.json_lines().remove(0)
+}
+
+fn matched(output: &Value) -> Vec<String> {
+    output["workflows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|workflow| workflow["matched"] == true)
+        .map(|workflow| workflow["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn github(kind: &str, file: &str) -> Vec<String> {
+    vec![
+        "--type".into(),
+        kind.into(),
+        "--source".into(),
+        "github".into(),
+        "--event".into(),
+        fixture(&format!("github/{file}")).display().to_string(),
+    ]
+}
+
+fn plan_github(kind: &str, file: &str) -> Value {
+    let args = github(kind, file);
+    plan(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+#[test]
+fn every_example_validates() {
+    let run = Vane::new()
+        .args(&[
+            "--workflows",
+            &root().join("workflows").display().to_string(),
+        ])
+        .args(&[
+            "--templates",
+            &root().join("templates").display().to_string(),
+        ])
+        .args(&["validate"])
+        .run()
+        .expect_code(0);
+    assert!(
+        run.stdout().contains(" 0 errors, 0 warnings"),
+        "{}",
+        run.stdout()
+    );
+}
+
+#[test]
+fn push_to_the_default_branch_deploys() {
+    let output = plan_github("push", "push.branch.json");
+    assert_eq!(matched(&output), vec!["deploy-on-push"]);
+    let run = &workflow_entry(&output, "deploy-on-push")["run"];
+    assert_eq!(run["status"], "planned");
+    let steps = run["steps"].as_array().unwrap();
+    assert_eq!(
+        steps[0]["rendered"]["to"],
+        "out/codertocat-hello-world/deployment.yaml"
+    );
+    assert!(
+        steps[0]["diff"]
+            .as_str()
+            .unwrap()
+            .contains("+          image: ghcr.io/codertocat/hello-world:6113728f27ae")
+    );
+    assert_eq!(
+        steps[1]["rendered"]["run"],
+        "kubectl apply -f 'out/codertocat-hello-world/deployment.yaml'"
+    );
+    assert_eq!(steps[2]["rendered"]["notify"]["slack"]["webhook"], "***");
+    assert!(
+        steps.iter().all(|step| step.get("outputs").is_none()),
+        "a plan has no outputs"
+    );
+    // Nothing was written by the plan.
+    assert!(!root().join("out/codertocat-hello-world").exists());
+}
+
+#[test]
+fn a_tag_push_releases_and_a_tag_delete_does_not() {
+    let output = plan_github("push", "push.tag.json");
+    assert_eq!(matched(&output), vec!["release-on-tag"]);
+    let steps = &workflow_entry(&output, "release-on-tag")["run"]["steps"];
+    assert_eq!(steps[0]["rendered"]["to"], "out/releases/simple-tag.md");
+    assert_eq!(
+        steps[1]["rendered"]["http"]["json"]["tag_name"],
+        "simple-tag"
+    );
+    assert_eq!(steps[1]["rendered"]["http"]["json"]["draft"], false);
+
+    let output = plan_github("push", "push.tag-deleted.json");
+    assert!(matched(&output).is_empty());
+    assert_eq!(
+        workflow_entry(&output, "release-on-tag")["reason"],
+        "if: `not event.data.deleted` is false"
+    );
+    assert_eq!(
+        workflow_entry(&output, "deploy-on-push")["reason"],
+        "branches: `simple-tag` is a tag, and only branches are filtered"
+    );
+}
+
+#[test]
+fn a_failed_ci_run_notifies_and_a_green_one_does_not() {
+    let output = plan_github("workflow_run", "workflow_run.completed-failure.json");
+    assert_eq!(matched(&output), vec!["notify-ci-failure"]);
+    let notify =
+        &workflow_entry(&output, "notify-ci-failure")["run"]["steps"][0]["rendered"]["notify"];
+    assert_eq!(notify["title"], "CI failed on octo-org/octo-repo");
+    assert_eq!(notify["severity"], "error");
+
+    let output = plan_github("workflow_run", "workflow_run.completed.json");
+    assert!(matched(&output).is_empty());
+    assert_eq!(
+        workflow_entry(&output, "notify-ci-failure")["reason"],
+        "if: `event.data.workflow_run.conclusion == 'failure'` is false"
+    );
+}
+
+#[test]
+fn a_bug_label_gets_a_comment() {
+    let output = plan_github("issues", "issues.labeled.json");
+    assert_eq!(matched(&output), vec!["comment-on-bug"]);
+    let comment = &workflow_entry(&output, "comment-on-bug")["run"]["steps"][0]["rendered"]["notify"]
+        ["github"]["comment"];
+    assert_eq!(comment["issue"], "1");
+    assert!(
+        comment["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("Thanks @Codertocat!")
+    );
+}
+
+#[test]
+fn a_pull_request_gets_a_preview_and_a_closed_one_does_not() {
+    let output = plan_github("pull_request", "pull_request.opened.json");
+    assert_eq!(matched(&output), vec!["pr-preview"]);
+    let output = plan_github("pull_request", "pull_request.closed.json");
+    assert!(matched(&output).is_empty());
+    assert_eq!(
+        workflow_entry(&output, "pr-preview")["reason"],
+        "types: `closed` is not one of [opened, synchronize, reopened]"
+    );
+}
+
+#[test]
+fn a_hot_metric_alerts_and_emits() {
+    let event = fixture("events/metric.cpu.json").display().to_string();
+    let vane = Vane::new();
+    let run = vane
+        .args(&[
+            "--workflows",
+            &root().join("workflows").display().to_string(),
+        ])
+        .args(&["plan", "--json", "--event", &event])
+        .run()
+        .expect_code(0);
+    let lines = run.json_lines();
+    assert_eq!(matched(&lines[0]), vec!["metric-threshold"]);
+    let steps = &workflow_entry(&lines[0], "metric-threshold")["run"]["steps"];
+    assert_eq!(steps[1]["rendered"]["emit"]["data"]["value"], 91.5);
+    // The emitted event is planned too, with its parent.
+    assert_eq!(lines[1]["event"]["type"], "alert.raised");
+    assert_eq!(lines[1]["event"]["source"], "vane");
+    assert_eq!(lines[1]["event"]["parent"], lines[0]["event"]["id"]);
+}
+
+#[test]
+fn a_cloudevent_rolls_out() {
+    let event = fixture("events/deploy.cloudevent.json")
+        .display()
+        .to_string();
+    let output = plan(&["--event", &event]);
+    assert_eq!(matched(&output), vec!["cloudevents-deploy"]);
+    let steps = &workflow_entry(&output, "cloudevents-deploy")["run"]["steps"];
+    assert_eq!(
+        steps[0]["rendered"]["run"],
+        "echo \"rolling out payments 2.14.1 to staging\"\necho \"version=2.14.1\" >> \"$VANE_OUTPUT\"\n"
+    );
+    // A value from a step that did not run is a placeholder.
+    assert_eq!(
+        steps[1]["rendered"]["run"],
+        "echo \"deployed <steps.rollout.outputs.version> (requested as b8f1c1c2-5b7a-4a53-9c1e-2f3d6c1a0e11)\""
+    );
+}
+
+#[test]
+fn a_cloudevent_runs_end_to_end() {
+    let event = fixture("events/deploy.cloudevent.json")
+        .display()
+        .to_string();
+    let run = Vane::new()
+        .args(&[
+            "--workflows",
+            &root().join("workflows").display().to_string(),
+        ])
+        .args(&["run", "--json", "--event", &event])
+        .run()
+        .expect_code(0);
+    let output = run.json_lines().remove(0);
+    let steps = &workflow_entry(&output, "cloudevents-deploy")["run"]["steps"];
+    assert_eq!(steps[0]["outputs"]["version"], "2.14.1");
+    assert_eq!(
+        steps[1]["outputs"]["stdout"],
+        "deployed 2.14.1 (requested as b8f1c1c2-5b7a-4a53-9c1e-2f3d6c1a0e11)"
+    );
+}

@@ -1,0 +1,116 @@
+//! `vane validate`: every problem in every file, as `file:line:col: error: …`, exit 2.
+
+use crate::support::Vane;
+
+#[test]
+fn every_problem_in_every_file_is_reported_with_its_position() {
+    let run = Vane::new()
+        .workflow("a-unknown-key.yaml", "version: 1\nname: a\non:\n  push:\n    branch: [main]\nsteps:\n  - run: 'true'\n")
+        .workflow("b-bad-glob.yaml", "version: 1\nname: b\non:\n  push:\n    branches: [main, \"release/[a-\"]\nsteps:\n  - run: 'true'\n")
+        .workflow("c-template.yaml", "version: 1\nname: c\non: { push: {} }\nsteps:\n  - id: x\n    run: echo {{ event.repo\n")
+        .workflow("d-version.yaml", "version: 2\nname: d\non: { push: {} }\nsteps:\n  - run: 'true'\n")
+        .workflow("e-step-key.yaml", "version: 1\nname: e\non: { push: {} }\nsteps:\n  - id: x\n    rn: echo\n")
+        .workflow("f-ok.yaml", "version: 1\nname: f\non: { push: {} }\nsteps:\n  - run: 'true'\n")
+        .args(&["validate"])
+        .run()
+        .expect_code(2);
+    let stdout = run.stdout();
+    let expected = [
+        "workflows/a-unknown-key.yaml:5:5: error: on.push: unknown key `branch` (did you mean `branches`?)",
+        "workflows/b-bad-glob.yaml:5:22: error: branches: invalid pattern `release/[a-`: unclosed `[`",
+        "workflows/c-template.yaml:6:10: error: steps[0].run: unclosed `{{`",
+        "workflows/d-version.yaml:1:10: error: unsupported workflow `version` `2`: this vane reads version 1",
+        "workflows/e-step-key.yaml:6:5: error: steps[0]: unknown key `rn` (did you mean `run`?)",
+        "1 workflow valid, 5 errors, 0 warnings",
+    ];
+    for line in expected {
+        assert!(stdout.contains(line), "missing `{line}` in:\n{stdout}");
+    }
+}
+
+#[test]
+fn names_must_be_unique_and_well_formed() {
+    let run = Vane::new()
+        .workflow(
+            "one.yaml",
+            "version: 1\nname: same\non: { push: {} }\nsteps:\n  - run: 'true'\n",
+        )
+        .workflow(
+            "two.yaml",
+            "version: 1\nname: same\non: { push: {} }\nsteps:\n  - run: 'true'\n",
+        )
+        .workflow(
+            "three.yaml",
+            "version: 1\nname: Bad Name\non: { push: {} }\nsteps:\n  - run: 'true'\n",
+        )
+        .args(&["validate"])
+        .run()
+        .expect_code(2);
+    assert!(run.stdout().contains("workflows/two.yaml:2:7: error: workflow name `same` is already used by workflows/one.yaml"), "{}", run.stdout());
+    assert!(
+        run.stdout()
+            .contains("workflows/three.yaml:2:7: error: workflow name `Bad Name` must match"),
+        "{}",
+        run.stdout()
+    );
+}
+
+#[test]
+fn filter_rules_are_checked_at_load_time() {
+    let run = Vane::new()
+        .workflow("w.yaml", "version: 1\nname: w\non:\n  push:\n    branches: [main]\n    branches-ignore: [dev]\n  pull_request:\n    paths: [\"!docs/**\"]\nsteps:\n  - run: 'true'\n    timeout: 5 minutes\n")
+        .args(&["validate"])
+        .run()
+        .expect_code(2);
+    let stdout = run.stdout();
+    assert!(
+        stdout.contains(
+            "workflows/w.yaml:6:5: error: `branches` and `branches-ignore` cannot both be set"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("workflows/w.yaml:8:13: error: paths: a list with `!` patterns needs at least one positive pattern"), "{stdout}");
+    assert!(
+        stdout.contains("workflows/w.yaml:11:14: error: invalid duration `5 minutes`"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn run_refuses_to_start_with_a_broken_workflow() {
+    let run = Vane::new()
+        .workflow(
+            "ok.yaml",
+            "version: 1\nname: ok\non: { deploy: {} }\nsteps:\n  - run: touch ran\n",
+        )
+        .workflow(
+            "bad.yaml",
+            "version: 1\nname: bad\non: { deploy: {} }\nstep: []\n",
+        )
+        .args(&["run"])
+        .stdin(r#"{"type": "deploy", "data": {}}"#)
+        .run()
+        .expect_code(2);
+    assert!(
+        run.stderr()
+            .contains("workflows/bad.yaml:4:1: error: unknown key `step` (did you mean `steps`?)"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!run.dir.join("ran").exists());
+}
+
+#[test]
+fn undefined_names_fail_with_file_line_and_name() {
+    let run = Vane::new()
+        .workflow("w.yaml", "version: 1\nname: w\non: { deploy: {} }\nsteps:\n  - id: x\n    run: |\n      echo one\n      echo {{ event.data.missing.field }}\n")
+        .args(&["run", "--json"])
+        .stdin(r#"{"type": "deploy", "data": {}}"#)
+        .run()
+        .expect_code(1);
+    let stdout = run.stdout();
+    assert!(
+        stdout.contains("workflows/w.yaml:8:7: steps[0].run: undefined value `event.data.missing`"),
+        "{stdout}"
+    );
+}
