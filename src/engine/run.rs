@@ -618,8 +618,15 @@ fn render_file(
         }
         None => context.clone(),
     };
-    steps::render::execute(&template, to, &context, step_context.workspace, dry_run)
-        .map(|success| (success, Vec::new()))
+    steps::render::execute(
+        name,
+        &template,
+        to,
+        &context,
+        step_context.workspace,
+        dry_run,
+    )
+    .map(|success| (success, Vec::new()))
 }
 
 /// What a dry run can know of a step without its effects.

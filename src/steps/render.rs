@@ -9,6 +9,7 @@ use std::path::{Component, Path, PathBuf};
 
 /// Renders `template` with `context` to `to` under `workspace`.
 pub fn execute(
+    name: &str,
     template: &Template,
     to: &str,
     context: &minijinja::Value,
@@ -23,11 +24,7 @@ pub fn execute(
             .line
             .map(|line| format!(" (line {line})"))
             .unwrap_or_default();
-        StepError::new(format!(
-            "template `{}`{line}: {}",
-            template.name(),
-            error.message
-        ))
+        StepError::new(format!("template `{}`{line}: {}", name, error.message))
     })?;
     let existing = std::fs::read_to_string(&target).ok();
     let changed = existing.as_deref() != Some(content.as_str());

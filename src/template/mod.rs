@@ -11,15 +11,58 @@ pub use tree::{TemplateTree, TreeError, TreeMode};
 
 use minijinja::{Environment, Error as JinjaError, ErrorKind, UndefinedBehavior, Value};
 use std::path::Path;
+use std::sync::OnceLock;
 
 /// How much work one render may do before it is stopped (minijinja fuel: about one unit per
 /// instruction). Generous for any real template, and it ends an accidental infinite recursion.
 pub const TEMPLATE_FUEL: u64 = 2_000_000;
 
-/// A compiled template string (a `run` script, a URL, a message …).
-pub type Template = minijinja::Template<'static, 'static>;
-/// A compiled expression (an `if`).
-pub type Expression = minijinja::Expression<'static, 'static>;
+/// A template string (a `run` script, a URL, a message …), checked when the workflow loads and
+/// compiled for keeps on first render. Measured: minijinja reserves a few KiB per compiled
+/// template, so keeping every template of 1,000 workflows compiled took most of a cold start in
+/// page faults; a workflow that never matches never needs its templates.
+#[derive(Debug)]
+pub struct Template {
+    env: &'static Environment<'static>,
+    source: &'static str,
+    compiled: OnceLock<minijinja::Template<'static, 'static>>,
+}
+
+/// An expression (an `if`), checked at load and compiled for keeps on first use.
+#[derive(Debug)]
+pub struct Expression {
+    env: &'static Environment<'static>,
+    source: String,
+    compiled: OnceLock<minijinja::Expression<'static, 'static>>,
+}
+
+impl Template {
+    /// The template text (after any rewriting, such as shell escaping).
+    pub fn source(&self) -> &str {
+        match self.compiled.get() {
+            Some(compiled) if self.source.is_empty() => compiled.source(),
+            _ => self.source,
+        }
+    }
+
+    fn get(&self) -> Result<&minijinja::Template<'static, 'static>, JinjaError> {
+        if let Some(compiled) = self.compiled.get() {
+            return Ok(compiled);
+        }
+        let compiled = self.env.template_from_named_str("template", self.source)?;
+        Ok(self.compiled.get_or_init(|| compiled))
+    }
+}
+
+impl Expression {
+    fn get(&self) -> Result<&minijinja::Expression<'static, 'static>, JinjaError> {
+        if let Some(compiled) = self.compiled.get() {
+            return Ok(compiled);
+        }
+        let compiled = self.env.compile_expression_owned(self.source.clone())?;
+        Ok(self.compiled.get_or_init(|| compiled))
+    }
+}
 
 /// The environment templates compile against. It lives for the whole process: compiled
 /// templates borrow it, and workflows are loaded once per process.
@@ -64,22 +107,34 @@ impl Templates {
     /// Compiles a template string. The source is kept for the life of the process.
     pub fn compile(&self, source: &str) -> Result<Template, TemplateError> {
         let source: &'static str = Box::leak(source.to_string().into_boxed_str());
+        // Compiled here to report syntax errors at load time, then dropped (see `Template`).
         self.env
             .template_from_named_str("template", source)
-            .map_err(|error| describe(&error, source))
+            .map_err(|error| describe(&error, source))?;
+        Ok(Template {
+            env: self.env,
+            source,
+            compiled: OnceLock::new(),
+        })
     }
 
     /// Compiles an expression; a surrounding `{{ }}` is stripped, as GitHub Actions does for `if`.
     pub fn compile_expression(&self, source: &str) -> Result<Expression, TemplateError> {
         let trimmed = strip_braces(source);
         self.env
-            .compile_expression_owned(trimmed.to_string())
-            .map_err(|error| describe(&error, trimmed))
+            .compile_expression(trimmed)
+            .map_err(|error| describe(&error, trimmed))?;
+        Ok(Expression {
+            env: self.env,
+            source: trimmed.to_string(),
+            compiled: OnceLock::new(),
+        })
     }
 
     /// A template file from the templates folder (`render:` steps).
     pub fn file(&self, name: &str) -> Result<Template, TemplateError> {
-        self.env
+        let template = self
+            .env
             .get_template(name)
             .map_err(|error| match error.kind() {
                 ErrorKind::TemplateNotFound => TemplateError {
@@ -87,21 +142,31 @@ impl Templates {
                     line: None,
                 },
                 _ => describe(&error, ""),
-            })
+            })?;
+        let compiled = OnceLock::new();
+        let _ = compiled.set(template);
+        // A file template's text is owned by the environment's cache; `source()` reads it there.
+        Ok(Template {
+            env: self.env,
+            source: "",
+            compiled,
+        })
     }
 
     /// Renders a compiled template, mapping errors to their line and the undefined name.
     pub fn render(template: &Template, context: &Value) -> Result<String, TemplateError> {
         template
-            .render(context)
+            .get()
+            .and_then(|compiled| compiled.render(context))
             .map_err(|error| describe(&error, template.source()))
     }
 
     /// Evaluates an expression.
     pub fn eval(expression: &Expression, context: &Value) -> Result<Value, TemplateError> {
         expression
-            .eval(context)
-            .map_err(|error| describe(&error, ""))
+            .get()
+            .and_then(|compiled| compiled.eval(context))
+            .map_err(|error| describe(&error, &expression.source))
     }
 }
 
