@@ -483,6 +483,13 @@ mod tests {
             {
                 let glob = Glob::new(single)
                     .unwrap_or_else(|err| panic!("{single:?} should compile: {err}"));
+                // The regex is compiled lazily; every shape the translation produces must compile.
+                if let Matcher::Regex { source, .. } = &glob.matcher {
+                    assert!(
+                        Regex::new(source).is_ok(),
+                        "{single:?} → {source:?} is not a valid regex"
+                    );
+                }
                 if glob.is_match(candidate) != expected {
                     failures.push(format!(
                         "Glob {single:?} on {candidate:?}: expected {expected}"
@@ -795,7 +802,7 @@ mod tests {
         match Glob::new(pattern) {
             Ok(glob) => panic!(
                 "{pattern:?} should be rejected, compiled to {:?}",
-                glob.regex
+                glob.matcher
             ),
             Err(err) => err,
         }

@@ -5,7 +5,7 @@ use super::args::{EventArgs, GlobalArgs};
 use crate::cancel::CancelToken;
 use crate::diagnostic::Diagnostic;
 use crate::engine::{Engine, EngineOptions};
-use crate::event::{self, Event, EventError, EventReader, InputOptions};
+use crate::event::{self, Event, EventError, EventStream, InputOptions};
 use crate::report::{Format, ReportOptions, Reporter, Totals, use_color};
 use crate::secrets::Masker;
 use crate::workflow::{LoadOptions, WorkflowSet, load_workflows};
@@ -26,6 +26,10 @@ pub fn run(global: &GlobalArgs, args: &EventArgs, dry_run: bool) -> Exit {
         },
         masker: masker.clone(),
         cancel: cancel.clone(),
+    };
+    let mut recorder = match super::state::Recorder::open(global, &engine) {
+        Ok(recorder) => recorder,
+        Err(exit) => return exit,
     };
     let stdout = std::io::stdout();
     let format = if global.json {
@@ -54,6 +58,7 @@ pub fn run(global: &GlobalArgs, args: &EventArgs, dry_run: bool) -> Exit {
         let mut queue = VecDeque::from([(event, 0usize)]);
         while let Some((event, depth)) = queue.pop_front() {
             let outcome = engine.process(event, depth);
+            recorder.record(&outcome, &set);
             totals.add(&outcome);
             reporter.event(&outcome, &set);
             if outcome.failed() {
@@ -86,18 +91,14 @@ pub fn run(global: &GlobalArgs, args: &EventArgs, dry_run: bool) -> Exit {
     };
     let mut saw_input = false;
     if let Some((origin, reader)) = source {
-        for item in EventReader::new(reader, args.max_event_size) {
+        let parsers = std::thread::available_parallelism().map_or(1, |count| count.get());
+        let stream = EventStream::spawn(reader, args.max_event_size, input.clone(), parsers);
+        for parsed in stream {
             if cancel.is_cancelled() {
                 break;
             }
             saw_input = true;
-            match item.and_then(|(line, document)| {
-                event::from_document(document, &input).map_err(|error| match error.line {
-                    Some(_) => error,
-                    None if origin == "stdin" || origin.ends_with(".ndjson") => error.at_line(line),
-                    None => error,
-                })
-            }) {
+            match parsed {
                 Ok(event) => process(event, &mut reporter, &mut totals),
                 Err(error) => bad_input(error, &origin, &mut totals),
             }
@@ -115,6 +116,7 @@ pub fn run(global: &GlobalArgs, args: &EventArgs, dry_run: bool) -> Exit {
         }
     }
     reporter.summary(&totals);
+    exit = exit.worst(recorder.exit());
     if totals.bad_inputs > 0 {
         exit = exit.worst(Exit::Invalid);
     }
@@ -124,7 +126,7 @@ pub fn run(global: &GlobalArgs, args: &EventArgs, dry_run: bool) -> Exit {
     exit
 }
 
-type Input = Option<(String, Box<dyn BufRead>)>;
+type Input = Option<(String, Box<dyn BufRead + Send>)>;
 
 /// `--event FILE`, else stdin unless it is a terminal (nothing would ever arrive).
 fn open_input(args: &EventArgs) -> Result<Input, String> {

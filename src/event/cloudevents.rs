@@ -1,47 +1,49 @@
 //! CloudEvents 1.0 structured JSON → `Event`.
 
-use super::{Event, EventError};
+use super::input::Attributes;
+use super::{Event, EventError, Payload};
 use base64::Engine;
 use serde_json::Value;
 
 /// Maps `id`, `source`, `type`, `subject`, `time` across; `data` (or `data_base64`, decoded and
 /// parsed as JSON where it is JSON, else kept as a string) becomes `data`.
-pub fn from_structured(mut document: serde_json::Map<String, Value>) -> Result<Event, EventError> {
-    let spec_version = document
-        .get("specversion")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+pub fn from_structured(mut attributes: Attributes) -> Result<Event, EventError> {
+    let spec_version = attributes.text("specversion")?.unwrap_or_default();
     if !spec_version.starts_with('1') {
         return Err(EventError::new(format!(
             "unsupported CloudEvents `specversion` `{spec_version}` (vane reads 1.0)"
         )));
     }
-    let required =
-        |document: &serde_json::Map<String, Value>, key: &str| -> Result<String, EventError> {
-            match document.get(key) {
-                Some(Value::String(text)) if !text.is_empty() => Ok(text.clone()),
-                _ => Err(EventError::new(format!(
-                    "CloudEvents attribute `{key}` is missing or not a string"
-                ))),
-            }
-        };
-    let id = required(&document, "id")?;
-    let source = required(&document, "source")?;
-    let kind = required(&document, "type")?;
-    let data = match (document.remove("data"), document.remove("data_base64")) {
-        (Some(data), None) => data,
-        (None, Some(Value::String(encoded))) => {
+    let mut required = |key: &str| -> Result<String, EventError> {
+        match attributes.text(key)? {
+            Some(text) if !text.is_empty() => Ok(text),
+            _ => Err(EventError::new(format!(
+                "CloudEvents attribute `{key}` is missing or empty"
+            ))),
+        }
+    };
+    let id = required("id")?;
+    let source = required("source")?;
+    let kind = required("type")?;
+    let data = match (attributes.take("data"), attributes.take("data_base64")) {
+        (Some(data), None) => Payload::from_raw(data),
+        (None, Some(encoded)) => {
+            let Ok(Value::String(encoded)) = serde_json::from_str::<Value>(encoded.get()) else {
+                return Err(EventError::new(
+                    "CloudEvents `data_base64` must be a string",
+                ));
+            };
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(encoded.as_bytes())
                 .map_err(|error| {
                     EventError::new(format!("CloudEvents `data_base64` is not base64: {error}"))
                 })?;
-            match serde_json::from_slice(&bytes) {
+            Payload::from_value(match serde_json::from_slice(&bytes) {
                 Ok(json) => json,
                 Err(_) => Value::String(String::from_utf8_lossy(&bytes).into_owned()),
-            }
+            })
         }
-        (None, None) => Value::Null,
+        (None, None) => Payload::from_value(Value::Null),
         _ => {
             return Err(EventError::new(
                 "CloudEvents event has both `data` and `data_base64`",
@@ -49,12 +51,9 @@ pub fn from_structured(mut document: serde_json::Map<String, Value>) -> Result<E
         }
     };
     let mut event = Event::with_id(id, &source, &kind, data);
-    event.subject = document
-        .get("subject")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    if let Some(time) = document.get("time").and_then(Value::as_str) {
-        event.time = time.to_string();
+    event.subject = attributes.text("subject")?;
+    if let Some(time) = attributes.text("time")? {
+        event.time = time;
     }
     Ok(event)
 }

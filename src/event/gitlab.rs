@@ -7,7 +7,7 @@ use super::github::{changed_files, string_at};
 /// (push, tag push, merge request, pipeline hooks). Fields already set are kept.
 pub fn derive(event: &mut Event) {
     let data = event.data.clone();
-    let payload = data.as_ref();
+    let payload = data.value();
     if event.repo.is_none() {
         event.repo = string_at(payload, &["project", "path_with_namespace"]);
     }

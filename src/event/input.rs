@@ -1,8 +1,11 @@
 //! The accepted input forms (SPEC §1.2): envelope, CloudEvents, raw payload with `--type`, and the
 //! GitHub Actions environment.
 
-use super::{Event, cloudevents, github, gitlab};
+use super::reader::{describe_json_error, validate_document};
+use super::{Event, Payload, cloudevents, github, gitlab};
 use serde_json::Value;
+use serde_json::value::RawValue;
+use std::collections::HashMap;
 use std::path::Path;
 
 /// What the command line says about the events it reads.
@@ -44,46 +47,135 @@ const ENVELOPE_KEYS: &[&str] = &[
     "actor", "files", "parent", "data",
 ];
 
-/// Turns one parsed JSON document into an event, by its form.
-pub fn from_document(document: Value, options: &InputOptions) -> Result<Event, EventError> {
+/// The top-level keys of an envelope or CloudEvent, their values still as text: only the small
+/// attributes are parsed, the payload is kept raw.
+pub struct Attributes {
+    entries: HashMap<String, Box<RawValue>>,
+}
+
+impl Attributes {
+    pub fn contains(&self, key: &str) -> bool {
+        self.entries.contains_key(key)
+    }
+
+    pub fn take(&mut self, key: &str) -> Option<Box<RawValue>> {
+        self.entries.remove(key)
+    }
+
+    /// A string attribute; `null` or absent is `None`, another type an error.
+    pub fn text(&mut self, key: &str) -> Result<Option<String>, EventError> {
+        let Some(raw) = self.entries.remove(key) else {
+            return Ok(None);
+        };
+        match serde_json::from_str::<Value>(raw.get()) {
+            Ok(Value::Null) => Ok(None),
+            Ok(Value::String(text)) => Ok(Some(text)),
+            Ok(other) => Err(EventError::new(format!(
+                "`{key}` must be a string, found {}",
+                json_kind(&other)
+            ))),
+            Err(error) => Err(EventError::new(describe_json_error(&error))),
+        }
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &String> {
+        self.entries.keys()
+    }
+}
+
+/// SPEC §1.2: documents nested deeper than this are refused.
+pub const MAX_DEPTH: usize = 128;
+
+/// Refuses documents nested deeper than `MAX_DEPTH`. The payload is kept as text and skipped
+/// over rather than parsed, and skipping has no depth limit of its own; a document with fewer
+/// brackets than the limit cannot exceed it, which a vectorised count settles for nearly all.
+fn check_depth(text: &str) -> Result<(), EventError> {
+    let bytes = text.as_bytes();
+    if memchr::memchr2_iter(b'[', b'{', bytes)
+        .take(MAX_DEPTH + 1)
+        .count()
+        <= MAX_DEPTH
+    {
+        return Ok(());
+    }
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (index, &byte) in bytes.iter().enumerate() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(EventError::new(format!(
+                        "JSON nested deeper than {MAX_DEPTH} levels (byte {})",
+                        index + 1
+                    )));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Turns one JSON document (its text) into an event, by its form.
+pub fn from_text(text: &str, options: &InputOptions) -> Result<Event, EventError> {
+    check_depth(text)?;
     let mut event = if let Some(kind) = &options.kind {
-        raw_payload(document, kind, options)
+        let raw: Box<RawValue> = serde_json::from_str(text)
+            .map_err(|error| EventError::new(describe_json_error(&error)))?;
+        Event::new(
+            options.source.as_deref().unwrap_or("cli"),
+            kind,
+            Payload::from_raw(raw),
+        )
     } else {
-        match document {
-            Value::Object(map) if map.contains_key("specversion") => {
-                cloudevents::from_structured(map)?
-            }
-            Value::Object(map) if map.contains_key("type") && map.contains_key("data") => {
-                envelope(map)?
-            }
-            Value::Object(_) => {
-                return Err(EventError::new(
-                    "cannot tell the event's type: pass `--type NAME` for a raw payload, or send an envelope \
-                     (`{\"type\": …, \"data\": …}`) or a CloudEvent",
-                ));
-            }
-            other => {
-                return Err(EventError::new(format!(
-                    "an event must be a JSON object, found {}",
-                    json_kind(&other)
-                )));
-            }
+        let trimmed = text.trim_start();
+        if !trimmed.starts_with('{') {
+            let value: Value = serde_json::from_str(text)
+                .map_err(|error| EventError::new(describe_json_error(&error)))?;
+            return Err(EventError::new(format!(
+                "an event must be a JSON object, found {}",
+                json_kind(&value)
+            )));
+        }
+        let entries: HashMap<String, Box<RawValue>> = serde_json::from_str(text)
+            .map_err(|error| EventError::new(describe_json_error(&error)))?;
+        let attributes = Attributes { entries };
+        if attributes.contains("specversion") {
+            cloudevents::from_structured(attributes)?
+        } else if attributes.contains("type") && attributes.contains("data") {
+            envelope(attributes)?
+        } else {
+            return Err(EventError::new(
+                "cannot tell the event's type: pass `--type NAME` for a raw payload, or send an envelope \
+                 (`{\"type\": …, \"data\": …}`) or a CloudEvent",
+            ));
         }
     };
     if let Some(delivery) = &options.delivery_id {
-        event.id = delivery.clone();
+        event.set_id(delivery.clone());
     }
     derive_fields(&mut event);
     Ok(event)
 }
 
-fn raw_payload(document: Value, kind: &str, options: &InputOptions) -> Event {
-    let source = options.source.as_deref().unwrap_or("cli");
-    Event::new(source, kind, document)
+/// Turns an in-memory JSON value into an event (tests, and inputs that arrive parsed).
+pub fn from_value(value: &Value, options: &InputOptions) -> Result<Event, EventError> {
+    from_text(&value.to_string(), options)
 }
 
-fn envelope(mut map: serde_json::Map<String, Value>) -> Result<Event, EventError> {
-    if let Some(unknown) = map
+fn envelope(mut attributes: Attributes) -> Result<Event, EventError> {
+    if let Some(unknown) = attributes
         .keys()
         .find(|key| !ENVELOPE_KEYS.contains(&key.as_str()))
     {
@@ -94,65 +186,62 @@ fn envelope(mut map: serde_json::Map<String, Value>) -> Result<Event, EventError
             "unknown envelope key `{unknown}`{suggestion}"
         )));
     }
-    let text = |map: &mut serde_json::Map<String, Value>,
-                key: &str|
-     -> Result<Option<String>, EventError> {
-        match map.remove(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(text)) => Ok(Some(text)),
-            Some(other) => Err(EventError::new(format!(
-                "envelope key `{key}` must be a string, found {}",
-                json_kind(&other)
-            ))),
-        }
+    let kind = attributes
+        .text("type")?
+        .ok_or_else(|| EventError::new("envelope key `type` is empty"))?;
+    let source = attributes
+        .text("source")?
+        .unwrap_or_else(|| "cli".to_string());
+    let data = match attributes.take("data") {
+        Some(raw) => Payload::from_raw(raw),
+        None => Payload::from_value(Value::Null),
     };
-    let kind =
-        text(&mut map, "type")?.ok_or_else(|| EventError::new("envelope key `type` is empty"))?;
-    let source = text(&mut map, "source")?.unwrap_or_else(|| "cli".to_string());
-    let data = map.remove("data").unwrap_or(Value::Null);
-    let id = text(&mut map, "id")?;
-    let mut event = match id {
+    let mut event = match attributes.text("id")? {
         Some(id) => Event::with_id(id, &source, &kind, data),
         None => Event::new(&source, &kind, data),
     };
-    event.action = text(&mut map, "action")?;
-    event.subject = text(&mut map, "subject")?;
-    if let Some(time) = text(&mut map, "time")? {
+    event.action = attributes.text("action")?;
+    event.subject = attributes.text("subject")?;
+    if let Some(time) = attributes.text("time")? {
         event.time = time;
     }
-    event.repo = text(&mut map, "repo")?;
-    if let Some(full_ref) = text(&mut map, "ref")? {
+    event.repo = attributes.text("repo")?;
+    if let Some(full_ref) = attributes.text("ref")? {
         event.set_ref(&full_ref);
     }
-    if let Some(branch) = text(&mut map, "branch")? {
+    if let Some(branch) = attributes.text("branch")? {
         event.branch = Some(branch);
     }
-    if let Some(tag) = text(&mut map, "tag")? {
+    if let Some(tag) = attributes.text("tag")? {
         event.tag = Some(tag);
     }
-    event.sha = text(&mut map, "sha")?;
-    event.actor = text(&mut map, "actor")?;
-    event.parent = text(&mut map, "parent")?;
-    event.files = match map.remove("files") {
-        None | Some(Value::Null) => None,
-        Some(Value::Array(items)) => Some(
-            items
-                .into_iter()
-                .map(|item| match item {
-                    Value::String(path) => Ok(path),
-                    other => Err(EventError::new(format!(
-                        "envelope key `files` must list strings, found {}",
-                        json_kind(&other)
-                    ))),
-                })
-                .collect::<Result<_, _>>()?,
-        ),
-        Some(other) => {
-            return Err(EventError::new(format!(
-                "envelope key `files` must be a list, found {}",
-                json_kind(&other)
-            )));
-        }
+    event.sha = attributes.text("sha")?;
+    event.actor = attributes.text("actor")?;
+    event.parent = attributes.text("parent")?;
+    event.files = match attributes.take("files") {
+        None => None,
+        Some(raw) => match serde_json::from_str::<Value>(raw.get()) {
+            Ok(Value::Null) => None,
+            Ok(Value::Array(items)) => Some(
+                items
+                    .into_iter()
+                    .map(|item| match item {
+                        Value::String(path) => Ok(path),
+                        other => Err(EventError::new(format!(
+                            "envelope key `files` must list strings, found {}",
+                            json_kind(&other)
+                        ))),
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            Ok(other) => {
+                return Err(EventError::new(format!(
+                    "envelope key `files` must be a list, found {}",
+                    json_kind(&other)
+                )));
+            }
+            Err(error) => return Err(EventError::new(describe_json_error(&error))),
+        },
     };
     Ok(event)
 }
@@ -188,13 +277,13 @@ fn read_actions_event(
             path.display()
         ))
     })?;
-    let document = super::reader::parse_document(&bytes, super::DEFAULT_MAX_EVENT_SIZE)?;
+    let text = validate_document(bytes, super::DEFAULT_MAX_EVENT_SIZE)?;
     let options = InputOptions {
         kind: Some(name.to_string()),
         source: Some("github".to_string()),
         delivery_id: None,
     };
-    let mut event = from_document(document, &options)?;
+    let mut event = from_text(&text, &options)?;
     if event.repo.is_none() {
         event.repo = var("GITHUB_REPOSITORY");
     }
@@ -235,17 +324,13 @@ mod tests {
 
     #[test]
     fn envelope_fields_are_taken_as_given() {
-        let event = from_document(
-            json!({"id": "e1", "type": "deploy.requested", "source": "ops", "subject": "api", "data": {"n": 1}}),
+        let event = from_value(
+            &json!({"id": "e1", "type": "deploy.requested", "source": "ops", "subject": "api", "data": {"n": 1}}),
             &InputOptions::default(),
         )
         .unwrap();
         assert_eq!(
-            (
-                event.id.as_str(),
-                event.kind.as_str(),
-                event.source.as_str()
-            ),
+            (event.id(), event.kind.as_str(), event.source.as_str()),
             ("e1", "deploy.requested", "ops")
         );
         assert_eq!(event.subject.as_deref(), Some("api"));
@@ -253,8 +338,8 @@ mod tests {
 
     #[test]
     fn envelope_with_github_source_gets_derived_fields() {
-        let event = from_document(
-            json!({"type": "push", "source": "github", "data": {"ref": "refs/heads/main", "after": "abc"}}),
+        let event = from_value(
+            &json!({"type": "push", "source": "github", "data": {"ref": "refs/heads/main", "after": "abc"}}),
             &InputOptions::default(),
         )
         .unwrap();
@@ -264,8 +349,8 @@ mod tests {
 
     #[test]
     fn unknown_envelope_key_is_named_with_a_suggestion() {
-        let error = from_document(
-            json!({"type": "x", "data": {}, "acton": "y"}),
+        let error = from_value(
+            &json!({"type": "x", "data": {}, "acton": "y"}),
             &InputOptions::default(),
         )
         .unwrap_err();
@@ -276,48 +361,63 @@ mod tests {
     }
 
     #[test]
+    fn deep_nesting_inside_a_kept_payload_is_refused() {
+        let deep = format!(
+            "{{\"type\": \"x\", \"data\": {}{}}}",
+            "[".repeat(129),
+            "]".repeat(129)
+        );
+        let error = from_text(&deep, &InputOptions::default()).unwrap_err();
+        assert!(error.message.contains("deeper than 128"), "{error}");
+        let fine = format!(
+            "{{\"type\": \"x\", \"data\": {}{}}}",
+            "[".repeat(120),
+            "]".repeat(120)
+        );
+        assert!(from_text(&fine, &InputOptions::default()).is_ok());
+        let brackets_in_strings = format!("{{\"type\": \"x\", \"data\": \"{}\"}}", "[".repeat(300));
+        assert!(from_text(&brackets_in_strings, &InputOptions::default()).is_ok());
+    }
+
+    #[test]
     fn cloudevents_map_across() {
-        let event = from_document(
-            json!({"specversion": "1.0", "id": "c1", "source": "/ci", "type": "com.acme.build", "subject": "x",
+        let event = from_value(
+            &json!({"specversion": "1.0", "id": "c1", "source": "/ci", "type": "com.acme.build", "subject": "x",
                    "time": "2026-01-01T00:00:00Z", "data": {"ok": true}}),
             &InputOptions::default(),
         )
         .unwrap();
         assert_eq!(
-            (
-                event.id.as_str(),
-                event.source.as_str(),
-                event.kind.as_str()
-            ),
+            (event.id(), event.source.as_str(), event.kind.as_str()),
             ("c1", "/ci", "com.acme.build")
         );
         assert_eq!(event.time, "2026-01-01T00:00:00Z");
-        assert_eq!(*event.data, json!({"ok": true}));
+        assert_eq!(*event.data.value(), json!({"ok": true}));
     }
 
     #[test]
     fn cloudevents_data_base64_is_decoded() {
-        let event = from_document(
-            json!({"specversion": "1.0", "id": "c1", "source": "/ci", "type": "t", "data_base64": "eyJhIjoxfQ=="}),
+        let event = from_value(
+            &json!({"specversion": "1.0", "id": "c1", "source": "/ci", "type": "t", "data_base64": "eyJhIjoxfQ=="}),
             &InputOptions::default(),
         )
         .unwrap();
-        assert_eq!(*event.data, json!({"a": 1}));
+        assert_eq!(*event.data.value(), json!({"a": 1}));
     }
 
     #[test]
     fn raw_payload_needs_a_type_and_gets_a_content_id() {
         let payload = json!({"zen": "Keep it logically awesome."});
-        assert!(from_document(payload.clone(), &InputOptions::default()).is_err());
+        assert!(from_value(&payload, &InputOptions::default()).is_err());
         let options = InputOptions {
             kind: Some("ping".into()),
             source: Some("github".into()),
             delivery_id: None,
         };
-        let first = from_document(payload.clone(), &options).unwrap();
-        let second = from_document(payload, &options).unwrap();
-        assert_eq!(first.id, second.id);
-        assert_eq!(first.id.len(), 64);
+        let first = from_value(&payload, &options).unwrap();
+        let second = from_value(&payload, &options).unwrap();
+        assert_eq!(first.id(), second.id());
+        assert_eq!(first.id().len(), 64);
     }
 
     #[test]

@@ -5,30 +5,34 @@ mod cloudevents;
 mod github;
 mod gitlab;
 mod input;
+mod payload;
 mod reader;
+mod stream;
 
 pub use canonical::content_id;
-pub use input::{EventError, InputOptions, actions_event, from_document};
+pub use input::{EventError, InputOptions, actions_event, from_text, from_value};
+pub use payload::Payload;
 pub use reader::{EventReader, ReadItem};
+pub use stream::EventStream;
 
 use serde::Serialize;
-use std::sync::Arc;
+use serde::ser::SerializeStruct;
+use std::sync::OnceLock;
 
 /// The largest event vane accepts by default: GitHub's own cap on webhook payloads.
 pub const DEFAULT_MAX_EVENT_SIZE: usize = 25 * 1024 * 1024;
 
 /// One event, whatever it came from. Templates see it as `event`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Event {
-    pub id: String,
+    /// The delivery id, or (computed on first use) the content id of the payload.
+    id: OnceLock<String>,
     pub source: String,
-    #[serde(rename = "type")]
     pub kind: String,
     pub action: Option<String>,
     pub subject: Option<String>,
     pub time: String,
     pub repo: Option<String>,
-    #[serde(rename = "ref")]
     pub git_ref: Option<String>,
     pub branch: Option<String>,
     pub tag: Option<String>,
@@ -36,23 +40,16 @@ pub struct Event {
     pub actor: Option<String>,
     pub files: Option<Vec<String>>,
     /// The id of the event whose `emit` step produced this one.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
-    /// The payload exactly as received. Shared: every workflow's context points at the same tree.
-    pub data: Arc<serde_json::Value>,
+    /// The payload exactly as received.
+    pub data: Payload,
 }
 
 impl Event {
-    /// A bare event of `kind` from `source`, with no derived fields; `id` is content-derived.
-    pub fn new(source: &str, kind: &str, data: serde_json::Value) -> Event {
-        let id = content_id(&data);
-        Event::with_id(id, source, kind, data)
-    }
-
-    /// A bare event with a known id (a delivery id, a CloudEvents id).
-    pub fn with_id(id: String, source: &str, kind: &str, data: serde_json::Value) -> Event {
+    /// A bare event of `kind` from `source`, with no derived fields; its id is content-derived.
+    pub fn new(source: &str, kind: &str, data: impl Into<Payload>) -> Event {
         Event {
-            id,
+            id: OnceLock::new(),
             source: source.to_string(),
             kind: kind.to_string(),
             action: None,
@@ -66,8 +63,25 @@ impl Event {
             actor: None,
             files: None,
             parent: None,
-            data: Arc::new(data),
+            data: data.into(),
         }
+    }
+
+    /// A bare event with a known id (a delivery id, a CloudEvents id).
+    pub fn with_id(id: String, source: &str, kind: &str, data: impl Into<Payload>) -> Event {
+        let mut event = Event::new(source, kind, data);
+        event.set_id(id);
+        event
+    }
+
+    /// The delivery id where there is one; otherwise the hex SHA-256 of the payload's canonical
+    /// JSON, computed on first use (SPEC §1.1).
+    pub fn id(&self) -> &str {
+        self.id.get_or_init(|| content_id(self.data.value()))
+    }
+
+    pub fn set_id(&mut self, id: String) {
+        self.id = OnceLock::from(id);
     }
 
     /// Fills `branch` and `tag` from a full ref (`refs/heads/x`, `refs/tags/v1`).
@@ -99,6 +113,31 @@ impl Event {
             (None, None) => {}
         }
         parts.join(" ")
+    }
+}
+
+impl Serialize for Event {
+    /// The envelope of SPEC §1.1, in its order; `parent` only where there is one.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut state = serializer.serialize_struct("Event", 15)?;
+        state.serialize_field("id", self.id())?;
+        state.serialize_field("source", &self.source)?;
+        state.serialize_field("type", &self.kind)?;
+        state.serialize_field("action", &self.action)?;
+        state.serialize_field("subject", &self.subject)?;
+        state.serialize_field("time", &self.time)?;
+        state.serialize_field("repo", &self.repo)?;
+        state.serialize_field("ref", &self.git_ref)?;
+        state.serialize_field("branch", &self.branch)?;
+        state.serialize_field("tag", &self.tag)?;
+        state.serialize_field("sha", &self.sha)?;
+        state.serialize_field("actor", &self.actor)?;
+        state.serialize_field("files", &self.files)?;
+        if self.parent.is_some() {
+            state.serialize_field("parent", &self.parent)?;
+        }
+        state.serialize_field("data", &self.data)?;
+        state.end()
     }
 }
 

@@ -4,31 +4,32 @@
 //! and a bad line is reported with its number while the lines after it still run.
 
 use super::EventError;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use std::collections::VecDeque;
 use std::io::BufRead;
 
-/// One thing read from the stream: a document with the line it started on, or a bad line.
-pub type ReadItem = Result<(usize, Value), EventError>;
+/// One thing read from the stream: a document's text with the line it started on, or a bad line.
+/// The text is checked for size and UTF-8 here; its JSON is parsed by `from_text`.
+pub type ReadItem = Result<(usize, String), EventError>;
 
-/// Parses one document, with the errors users can act on (UTF-8, depth, size, truncation).
-pub fn parse_document(bytes: &[u8], max_size: usize) -> Result<Value, EventError> {
+/// Checks one document's size and encoding, the errors a JSON parser would report badly.
+pub fn validate_document(bytes: Vec<u8>, max_size: usize) -> Result<String, EventError> {
     if bytes.len() > max_size {
         return Err(EventError::new(format!(
             "event is {} bytes, over the limit of {max_size} bytes (`--max-event-size`)",
             bytes.len()
         )));
     }
-    if let Err(error) = std::str::from_utf8(bytes) {
-        return Err(EventError::new(format!(
+    String::from_utf8(bytes).map_err(|error| {
+        EventError::new(format!(
             "invalid UTF-8 at byte {}",
-            error.valid_up_to()
-        )));
-    }
-    serde_json::from_slice(bytes).map_err(|error| EventError::new(describe_json_error(&error)))
+            error.utf8_error().valid_up_to()
+        ))
+    })
 }
 
-fn describe_json_error(error: &serde_json::Error) -> String {
+/// A JSON error users can act on: depth, truncation, or where the syntax broke.
+pub fn describe_json_error(error: &serde_json::Error) -> String {
     let text = error.to_string();
     if text.starts_with("recursion limit exceeded") {
         // serde_json's own limit is 128 levels, which is the limit SPEC §1.2 sets.
@@ -51,6 +52,8 @@ pub struct EventReader<R: BufRead> {
     line_number: usize,
     mode: Mode,
     pending: VecDeque<ReadItem>,
+    /// Input left in the buffer after the last line read.
+    buffered: bool,
 }
 
 #[derive(PartialEq, Eq)]
@@ -74,7 +77,15 @@ impl<R: BufRead> EventReader<R> {
             line_number: 0,
             mode: Mode::Undecided,
             pending: VecDeque::new(),
+            buffered: false,
         }
+    }
+
+    /// Whether more input is already buffered, so that the next item comes without waiting on
+    /// the source. A consumer batching items hands a batch over when this is false, so a slow
+    /// producer's event is never held back waiting for the next one.
+    pub fn has_buffered_input(&self) -> bool {
+        self.buffered || !self.pending.is_empty()
     }
 
     /// Reads up to the next newline, keeping at most `max_size` bytes of it.
@@ -93,7 +104,7 @@ impl<R: BufRead> EventReader<R> {
                 }
                 break;
             }
-            let (chunk, found_newline) = match available.iter().position(|&byte| byte == b'\n') {
+            let (chunk, found_newline) = match memchr::memchr(b'\n', available) {
                 Some(index) => (&available[..index], true),
                 None => (available, false),
             };
@@ -106,6 +117,7 @@ impl<R: BufRead> EventReader<R> {
                 }
             }
             let consumed = chunk.len() + usize::from(found_newline);
+            self.buffered = available.len() > consumed;
             self.input.consume(consumed);
             if found_newline {
                 break;
@@ -149,8 +161,8 @@ impl<R: BufRead> EventReader<R> {
                         return Some(self.decide(bytes, number));
                     }
                     return Some(
-                        parse_document(&bytes, self.max_size)
-                            .map(|value| (number, value))
+                        validate_document(bytes, self.max_size)
+                            .map(|text| (number, text))
                             .map_err(|error| error.at_line(number)),
                     );
                 }
@@ -161,11 +173,7 @@ impl<R: BufRead> EventReader<R> {
     /// The first non-empty line decides the mode: a complete document means NDJSON; a document
     /// that is cut off at the end of the line means a multi-line document, read whole.
     fn decide(&mut self, first: Vec<u8>, number: usize) -> ReadItem {
-        match serde_json::from_slice::<Value>(&first) {
-            Ok(value) => {
-                self.mode = Mode::Lines;
-                Ok((number, value))
-            }
+        match serde_json::from_slice::<serde::de::IgnoredAny>(&first) {
             Err(error) if error.classify() == serde_json::error::Category::Eof => {
                 self.mode = Mode::Done;
                 self.read_documents(first, number);
@@ -173,10 +181,11 @@ impl<R: BufRead> EventReader<R> {
                     .pop_front()
                     .unwrap_or_else(|| Err(EventError::new("empty input")))
             }
-            Err(_) => {
+            // Complete (or broken) on its own line: NDJSON; a broken line is reported by the parser.
+            _ => {
                 self.mode = Mode::Lines;
-                parse_document(&first, self.max_size)
-                    .map(|value| (number, value))
+                validate_document(first, self.max_size)
+                    .map(|text| (number, text))
                     .map_err(|error| error.at_line(number))
             }
         }
@@ -201,29 +210,32 @@ impl<R: BufRead> EventReader<R> {
             .at_line(first_line)));
             return;
         }
-        if let Err(error) = std::str::from_utf8(&buffer) {
-            self.pending.push_back(Err(EventError::new(format!(
-                "invalid UTF-8 at byte {}",
-                error.valid_up_to()
-            ))));
-            return;
-        }
-        let mut stream = serde_json::Deserializer::from_slice(&buffer).into_iter::<Value>();
+        let text = match String::from_utf8(buffer) {
+            Ok(text) => text,
+            Err(error) => {
+                self.pending.push_back(Err(EventError::new(format!(
+                    "invalid UTF-8 at byte {}",
+                    error.utf8_error().valid_up_to()
+                ))));
+                return;
+            }
+        };
+        let mut stream = serde_json::Deserializer::from_str(&text).into_iter::<&RawValue>();
         loop {
             let start_offset = stream.byte_offset();
             match stream.next() {
                 None => break,
-                Some(Ok(value)) => {
-                    let skipped = buffer[start_offset..]
-                        .iter()
-                        .take_while(|byte| byte.is_ascii_whitespace());
-                    let newlines_before = buffer[..start_offset]
-                        .iter()
-                        .filter(|&&byte| byte == b'\n')
+                Some(Ok(raw)) => {
+                    let skipped = text[start_offset..]
+                        .bytes()
+                        .take_while(u8::is_ascii_whitespace);
+                    let newlines_before = text[..start_offset]
+                        .bytes()
+                        .filter(|&byte| byte == b'\n')
                         .count()
-                        + skipped.filter(|&&byte| byte == b'\n').count();
+                        + skipped.filter(|&byte| byte == b'\n').count();
                     self.pending
-                        .push_back(Ok((first_line + newlines_before, value)));
+                        .push_back(Ok((first_line + newlines_before, raw.get().to_string())));
                 }
                 Some(Err(error)) => {
                     let line = first_line + error.line().saturating_sub(1);
@@ -255,9 +267,17 @@ impl<R: BufRead> Iterator for EventReader<R> {
 mod tests {
     use super::*;
 
-    fn read_all(input: &str, max: usize) -> Vec<Result<(usize, Value), String>> {
+    /// Reads every item and parses its text, as the event layer would.
+    fn read_all(input: &str, max: usize) -> Vec<Result<(usize, serde_json::Value), String>> {
         EventReader::new(input.as_bytes(), max)
-            .map(|item| item.map_err(|error| error.to_string()))
+            .map(|item| {
+                item.and_then(|(line, text)| {
+                    serde_json::from_str(&text)
+                        .map(|value| (line, value))
+                        .map_err(|error| EventError::new(describe_json_error(&error)).at_line(line))
+                })
+                .map_err(|error| error.to_string())
+            })
             .collect()
     }
 
@@ -288,7 +308,7 @@ mod tests {
     fn several_pretty_documents_follow_each_other() {
         let items = read_all("{\n\"a\": 1}\n{\n\"b\": 2\n}", 1024);
         assert_eq!(items.len(), 2);
-        assert_eq!(items[1].as_ref().unwrap().0, 2);
+        assert_eq!(items[1].as_ref().unwrap().0, 3);
     }
 
     #[test]
@@ -312,9 +332,13 @@ mod tests {
     #[test]
     fn deep_nesting_and_bad_utf8_are_clear_errors() {
         let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
-        let error = parse_document(deep.as_bytes(), 1 << 20).unwrap_err();
-        assert!(error.message.contains("deeper than 128"), "{error}");
-        let error = parse_document(b"{\"a\":\"\xff\"}", 1 << 20).unwrap_err();
+        let items = read_all(&deep, 1 << 20);
+        assert!(
+            items[0].as_ref().unwrap_err().contains("deeper than 128"),
+            "{:?}",
+            items[0]
+        );
+        let error = validate_document(b"{\"a\":\"\xff\"}".to_vec(), 1 << 20).unwrap_err();
         assert_eq!(error.message, "invalid UTF-8 at byte 6");
     }
 }

@@ -56,7 +56,7 @@ pub fn event_block(outcome: &EventOutcome, set: &WorkflowSet, options: &ReportOp
         "{} {}  {}",
         palette.bold("●"),
         palette.bold(&event.headline()),
-        palette.dim(&format!("({origin}, id {})", short_id(&event.id)))
+        palette.dim(&format!("({origin}, id {})", short_id(event.id())))
     );
     for (index, run) in &outcome.runs {
         let workflow = &set.workflows[*index];

@@ -8,13 +8,16 @@ use serde_json::Value as Json;
 /// SPEC §2.3: a chain of emitted events deeper than this is an error (a loop, almost always).
 pub const MAX_EMIT_DEPTH: usize = 8;
 
-/// `emit:` as written (after rendering).
-#[derive(Debug, Clone, Deserialize)]
+/// `emit:` as written (after rendering): a new event that goes back through matching.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmitConfig {
+    /// The new event's type (`alert.raised`).
     #[serde(rename = "type")]
     pub kind: String,
+    /// The new event's subject (what it is about).
     pub subject: Option<String>,
+    /// The new event's payload; values keep their types.
     #[serde(default)]
     pub data: Json,
 }
@@ -37,13 +40,11 @@ pub fn build(
     }
     let mut event = Event::new("vane", &config.kind, config.data);
     event.subject = config.subject;
-    event.parent = Some(parent.id.clone());
+    event.parent = Some(parent.id().to_string());
     // Two identical emits from different parents are different events.
-    event.id = crate::event::content_id(
-        &serde_json::json!({"parent": parent.id, "type": event.kind, "subject": event.subject, "data": *event.data}),
-    );
+    event.set_id(crate::event::content_id(&serde_json::json!({"parent": parent.id(), "type": event.kind, "subject": event.subject, "data": event.data.value()})));
     let mut outputs = Outputs::new();
-    outputs.insert("id".to_string(), Json::String(event.id.clone()));
+    outputs.insert("id".to_string(), Json::String(event.id().to_string()));
     outputs.insert("type".to_string(), Json::String(event.kind.clone()));
     Ok((
         event,

@@ -59,7 +59,7 @@ impl Object for EventObject {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let event = &self.event;
         Some(match key.as_str()? {
-            "id" => Value::from(event.id.as_str()),
+            "id" => Value::from(event.id()),
             "source" => Value::from(event.source.as_str()),
             "type" => Value::from(event.kind.as_str()),
             "action" => optional(&event.action),
@@ -78,7 +78,7 @@ impl Object for EventObject {
             },
             "data" => self
                 .data
-                .get_or_init(|| crate::template::to_value(&*event.data))
+                .get_or_init(|| crate::template::to_value(event.data.value()))
                 .clone(),
             _ => return None,
         })
