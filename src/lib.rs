@@ -6,6 +6,7 @@
 //! - [`matcher`] and [`plan`]: which workflows an event selects, and why the others do not;
 //! - [`engine`] and [`steps`]: the matched workflows' jobs and steps executed (or planned);
 //! - [`report`]: human, JSON and quiet output, every secret masked ([`secrets`]);
+//! - [`state`]: the SQLite store of runs and their steps, for `history`, `show` and `replay`;
 //! - [`cli`]: the `vane` command line over all of it.
 
 pub mod cancel;
@@ -19,6 +20,7 @@ pub mod matcher;
 pub mod plan;
 pub mod report;
 pub mod secrets;
+pub mod state;
 pub mod steps;
 pub mod template;
 pub mod workflow;

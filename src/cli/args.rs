@@ -46,6 +46,15 @@ pub struct GlobalArgs {
         value_name = "DIR"
     )]
     pub workspace: PathBuf,
+    /// The state store (runs and their steps); `:memory:` keeps nothing.
+    #[arg(
+        long,
+        global = true,
+        env = "VANE_STATE",
+        default_value = ".vane/state.db",
+        value_name = "PATH"
+    )]
+    pub state: PathBuf,
     /// One JSON object per event on stdout, nothing else.
     #[arg(long, global = true, env = "VANE_JSON", conflicts_with = "quiet")]
     pub json: bool,
@@ -65,6 +74,12 @@ pub enum Command {
     Plan(EventArgs),
     /// Check workflows and the templates they use; every problem as file:line:col.
     Validate(ValidateArgs),
+    /// List recorded runs, newest first.
+    History(crate::cli::history::HistoryArgs),
+    /// One recorded run with its steps, rendered actions, outputs and log tails.
+    Show(crate::cli::show::ShowArgs),
+    /// Send a recorded run's event through the current workflows again.
+    Replay(crate::cli::replay::ReplayArgs),
 }
 
 /// Where events come from (SPEC §1.2).

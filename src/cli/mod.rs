@@ -2,7 +2,11 @@
 //! into the library's types and calls it. No behaviour lives here that the library lacks.
 
 mod args;
+mod history;
+mod replay;
 mod run;
+mod show;
+mod state;
 mod validate;
 
 pub use args::{Cli, Command};
@@ -47,6 +51,9 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(&cli.global, args, args.dry_run),
         Command::Plan(args) => run::run(&cli.global, args, true),
         Command::Validate(args) => validate::validate(&cli.global, args),
+        Command::History(args) => history::history(&cli.global, args),
+        Command::Show(args) => show::show(&cli.global, args),
+        Command::Replay(args) => replay::replay(&cli.global, args),
     };
     ExitCode::from(exit as u8)
 }

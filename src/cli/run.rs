@@ -31,6 +31,10 @@ pub fn run(global: &GlobalArgs, args: &EventArgs, dry_run: bool) -> Exit {
         Ok(recorder) => recorder,
         Err(exit) => return exit,
     };
+    let mut recorder = match super::state::Recorder::open(global, &engine) {
+        Ok(recorder) => recorder,
+        Err(exit) => return exit,
+    };
     let stdout = std::io::stdout();
     let format = if global.json {
         Format::Json
@@ -58,6 +62,7 @@ pub fn run(global: &GlobalArgs, args: &EventArgs, dry_run: bool) -> Exit {
         let mut queue = VecDeque::from([(event, 0usize)]);
         while let Some((event, depth)) = queue.pop_front() {
             let outcome = engine.process(event, depth);
+            recorder.record(&outcome, &set);
             recorder.record(&outcome, &set);
             totals.add(&outcome);
             reporter.event(&outcome, &set);
@@ -116,6 +121,7 @@ pub fn run(global: &GlobalArgs, args: &EventArgs, dry_run: bool) -> Exit {
         }
     }
     reporter.summary(&totals);
+    exit = exit.worst(recorder.exit());
     exit = exit.worst(recorder.exit());
     if totals.bad_inputs > 0 {
         exit = exit.worst(Exit::Invalid);

@@ -51,6 +51,9 @@ impl StepStatus {
 pub struct RunRecord {
     pub id: String,
     pub status: RunStatus,
+    /// When the run began (wall clock, for history; `duration_ms` is measured monotonically).
+    #[serde(skip)]
+    pub started: chrono::DateTime<chrono::Utc>,
     pub duration_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

@@ -44,6 +44,7 @@ pub fn run_workflow(
     let run_id = uuid::Uuid::new_v4().to_string();
     let mut record = RunRecord {
         id: run_id.clone(),
+        started: chrono::Utc::now(),
         status: if dry_run {
             RunStatus::Planned
         } else {
@@ -443,6 +444,7 @@ fn run_job(
                 };
                 step_record.error = Some(error.message.clone());
                 step_record.outputs = Some(error.outputs.clone());
+                step_record.log = error.log.map(String::from);
                 views.push(StepView {
                     id: step.id.clone(),
                     outputs: Some(error.outputs),

@@ -1,8 +1,11 @@
 //! Output: human lines on a terminal, one JSON object per event with `--json`, or only the
 //! summary with `--quiet`. Every string goes through the secret masker on its way out.
 
+mod history;
 mod human;
 mod json;
+
+pub use history::{history_table, run_view};
 
 use crate::engine::{EventOutcome, RunStatus};
 use crate::secrets::Masker;

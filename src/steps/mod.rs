@@ -40,6 +40,9 @@ pub struct StepError {
     pub outputs: Outputs,
     /// True when the step was stopped by a cancellation, not a failure of its own.
     pub cancelled: bool,
+    /// The tail of what the step wrote before it failed: history keeps it, where it matters most.
+    /// Boxed: `StepError` travels in every step's `Result` and should stay small.
+    pub log: Option<Box<str>>,
 }
 
 impl StepError {
@@ -48,7 +51,13 @@ impl StepError {
             message: message.into(),
             outputs: Outputs::new(),
             cancelled: false,
+            log: None,
         }
+    }
+
+    pub fn with_log(mut self, log: String) -> StepError {
+        self.log = Some(log.into_boxed_str());
+        self
     }
 
     pub fn with_outputs(mut self, outputs: Outputs) -> StepError {

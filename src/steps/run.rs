@@ -84,7 +84,7 @@ pub fn execute(action: &RunAction, context: &StepContext) -> Result<StepSuccess,
         Ending::Exited(code) => {
             outputs.insert("exit_code".to_string(), Json::from(code));
             if let Err(message) = output_file.read_into(&mut outputs) {
-                return Err(StepError::new(message).with_outputs(outputs));
+                return Err(StepError::new(message).with_outputs(outputs).with_log(log));
             }
             if code == 0 {
                 Ok(StepSuccess {
@@ -95,23 +95,30 @@ pub fn execute(action: &RunAction, context: &StepContext) -> Result<StepSuccess,
             } else {
                 let last = last_line(&stderr.bytes).or_else(|| last_line(&stdout.bytes));
                 let detail = last.map(|line| format!(": {line}")).unwrap_or_default();
-                Err(StepError::new(format!("exit code {code}{detail}")).with_outputs(outputs))
+                Err(StepError::new(format!("exit code {code}{detail}"))
+                    .with_outputs(outputs)
+                    .with_log(log))
             }
         }
-        Ending::Signalled(signal) => {
-            Err(StepError::new(format!("killed by signal {signal}")).with_outputs(outputs))
-        }
+        Ending::Signalled(signal) => Err(StepError::new(format!("killed by signal {signal}"))
+            .with_outputs(outputs)
+            .with_log(log)),
         Ending::TimedOut => Err(StepError::new(format!(
             "timed out after {}",
             crate::duration::format_duration(context.timeout)
         ))
-        .with_outputs(outputs)),
+        .with_outputs(outputs)
+        .with_log(log)),
         Ending::Cancelled => {
-            let mut error = StepError::new("cancelled").with_outputs(outputs);
+            let mut error = StepError::new("cancelled")
+                .with_outputs(outputs)
+                .with_log(log);
             error.cancelled = true;
             Err(error)
         }
-        Ending::WaitFailed(message) => Err(StepError::new(message).with_outputs(outputs)),
+        Ending::WaitFailed(message) => {
+            Err(StepError::new(message).with_outputs(outputs).with_log(log))
+        }
     }
 }
 

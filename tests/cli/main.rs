@@ -6,5 +6,6 @@ mod events;
 mod examples;
 mod output;
 mod safety;
+mod state;
 mod steps;
 mod validate;

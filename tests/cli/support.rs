@@ -87,6 +87,7 @@ impl Vane {
             "GITHUB_EVENT_NAME",
             "GITHUB_EVENT_PATH",
             "NO_COLOR",
+            "VANE_STATE",
             "VANE_WORKFLOWS",
         ] {
             command.env_remove(key);

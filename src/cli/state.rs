@@ -1,0 +1,96 @@
+//! The state store as the commands see it: opened from `--state`, and the [`Recorder`] that
+//! `run` and `replay` hand every processed event to.
+
+use super::Exit;
+use super::args::GlobalArgs;
+use crate::cancel::CancelToken;
+use crate::engine::{Engine, EventOutcome};
+use crate::secrets::Masker;
+use crate::state::{RecordOptions, StateLocation, Store};
+use crate::workflow::WorkflowSet;
+
+pub fn location(global: &GlobalArgs) -> StateLocation {
+    StateLocation::from_flag(&global.state)
+}
+
+/// Opens the store for reading commands; `None` (and nothing created) where there is none yet.
+/// An unusable store is reported, and is exit status 2.
+pub fn open_existing(global: &GlobalArgs, masker: &Masker) -> Result<Option<Store>, Exit> {
+    Store::open_existing(&location(global), masker.clone()).map_err(|error| {
+        eprintln!("error: {error}");
+        Exit::Invalid
+    })
+}
+
+/// Records real runs; does nothing for plans and dry runs, which are not history.
+pub struct Recorder {
+    store: Option<Store>,
+    masker: Masker,
+    cancel: CancelToken,
+    replay_of: Option<String>,
+    /// Records that could not be written; the first error is printed, the rest counted.
+    failures: usize,
+}
+
+impl Recorder {
+    /// Opens the store unless the engine only plans. A store that cannot be opened stops the
+    /// command before anything runs: a run that cannot be recorded should not start.
+    pub fn open(global: &GlobalArgs, engine: &Engine) -> Result<Recorder, Exit> {
+        let store = if engine.options.dry_run {
+            None
+        } else {
+            let store = Store::open(&location(global), engine.masker.clone()).map_err(|error| {
+                eprintln!("error: {error}");
+                Exit::Invalid
+            })?;
+            Some(store)
+        };
+        Ok(Recorder {
+            store,
+            masker: engine.masker.clone(),
+            cancel: engine.cancel.clone(),
+            replay_of: None,
+            failures: 0,
+        })
+    }
+
+    /// Marks what is recorded from now on as a replay of `run_id`.
+    pub fn replaying(mut self, run_id: &str) -> Recorder {
+        self.replay_of = Some(run_id.to_string());
+        self
+    }
+
+    /// Writes the event's runs. A failure is reported and remembered for the exit status; the
+    /// remaining events still run (their effects matter more than their record).
+    pub fn record(&mut self, outcome: &EventOutcome, set: &WorkflowSet) {
+        let Some(store) = &mut self.store else {
+            return;
+        };
+        let options = RecordOptions {
+            interrupted: self.cancel.is_cancelled(),
+            replay_of: self.replay_of.as_deref(),
+            dry_run: false,
+        };
+        if let Err(error) = store.record(outcome, set, &options) {
+            if self.failures == 0 {
+                eprintln!("error: {}", self.masker.mask(&error.to_string()));
+            }
+            self.failures += 1;
+        }
+    }
+
+    /// Exit status 2 when a record could not be written.
+    pub fn exit(&self) -> Exit {
+        if self.failures > 1 {
+            eprintln!(
+                "error: {} events' runs could not be recorded in the state store",
+                self.failures
+            );
+        }
+        if self.failures > 0 {
+            Exit::Invalid
+        } else {
+            Exit::Success
+        }
+    }
+}

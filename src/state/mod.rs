@@ -1,0 +1,15 @@
+//! The state store (SPEC §4.5): SQLite, embedded, in WAL mode, `.vane/state.db` by default. It
+//! owns the record of runs and their steps that `history`, `show` and `replay` read. Its schema is
+//! versioned in the binary ([`schema`]); a store from a newer vane is refused, never touched.
+
+mod error;
+mod query;
+mod schema;
+mod store;
+mod write;
+
+pub use error::StateError;
+pub use query::{HistoryFilter, RUN_STATUSES, RunSummary, StoredRun, StoredStep, parse_since};
+pub use schema::SCHEMA_VERSION;
+pub use store::{StateLocation, Store};
+pub use write::{LOG_TAIL_BYTES, RecordOptions, stored_status, timestamp};

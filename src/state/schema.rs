@@ -1,0 +1,107 @@
+//! The store's schema, versioned in the binary: migration N takes a database from
+//! `PRAGMA user_version` N to N + 1. Append new migrations; never edit a released one.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+/// Every migration, in order. The schema version this vane writes is their count.
+const MIGRATIONS: &[&str] = &[
+    // 1: runs and their steps.
+    "CREATE TABLE runs (
+        id          TEXT PRIMARY KEY NOT NULL,
+        workflow    TEXT NOT NULL,
+        file        TEXT NOT NULL,
+        revision    TEXT,
+        event_id    TEXT NOT NULL,
+        event_type  TEXT NOT NULL,
+        event       TEXT NOT NULL,              -- the envelope (SPEC §1.1) as JSON, masked
+        status      TEXT NOT NULL,              -- success, failure, cancelled, skipped, interrupted
+        started     TEXT NOT NULL,              -- RFC 3339 UTC with milliseconds: sorts as text
+        finished    TEXT NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        error       TEXT,
+        dry_run     INTEGER NOT NULL DEFAULT 0,
+        replay_of   TEXT                        -- the run this one replayed
+    );
+    CREATE INDEX runs_by_started ON runs (started);
+    CREATE INDEX runs_by_workflow ON runs (workflow, started);
+    CREATE TABLE steps (
+        run_id      TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        position    INTEGER NOT NULL,           -- the order the steps were recorded in
+        job         TEXT,
+        step_id     TEXT NOT NULL,
+        name        TEXT,
+        kind        TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        rendered    TEXT NOT NULL,              -- the action as executed, JSON, masked
+        outputs     TEXT,                       -- JSON, masked
+        exit_code   INTEGER,
+        attempts    INTEGER NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        error       TEXT,
+        log         TEXT,                       -- the output's tail, at most 64 KiB, masked
+        PRIMARY KEY (run_id, position)
+    ) WITHOUT ROWID;",
+];
+
+/// The schema version this vane writes and reads.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+pub fn user_version(connection: &Connection) -> rusqlite::Result<i64> {
+    connection.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+/// Outcome of [`migrate`]: the version found, when it is newer than [`SCHEMA_VERSION`].
+pub enum Migration {
+    Current,
+    TooNew(i64),
+}
+
+/// Brings the schema up to [`SCHEMA_VERSION`] in one transaction. The version is read again under
+/// the write lock: two processes opening a new store at once must not both create the tables.
+pub fn migrate(connection: &mut Connection) -> rusqlite::Result<Migration> {
+    if user_version(connection)? == SCHEMA_VERSION {
+        return Ok(Migration::Current);
+    }
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found = user_version(&transaction)?;
+    if found > SCHEMA_VERSION {
+        return Ok(Migration::TooNew(found));
+    }
+    for migration in &MIGRATIONS[found.max(0) as usize..] {
+        transaction.execute_batch(migration)?;
+    }
+    transaction.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    transaction.commit()?;
+    Ok(Migration::Current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_database_is_brought_to_the_current_version_once() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        assert!(matches!(
+            migrate(&mut connection).unwrap(),
+            Migration::Current
+        ));
+        assert_eq!(user_version(&connection).unwrap(), SCHEMA_VERSION);
+        // Idempotent: a second open finds the tables and does nothing.
+        assert!(matches!(
+            migrate(&mut connection).unwrap(),
+            Migration::Current
+        ));
+    }
+
+    #[test]
+    fn a_newer_version_is_reported_not_migrated() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        connection.pragma_update(None, "user_version", 999).unwrap();
+        assert!(matches!(
+            migrate(&mut connection).unwrap(),
+            Migration::TooNew(999)
+        ));
+        assert_eq!(user_version(&connection).unwrap(), 999);
+    }
+}
