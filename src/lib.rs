@@ -7,6 +7,7 @@
 //! - [`engine`] and [`steps`]: the matched workflows' jobs and steps executed (or planned);
 //! - [`report`]: human, JSON and quiet output, every secret masked ([`secrets`]);
 //! - [`state`]: the SQLite store of runs and their steps, for `history`, `show` and `replay`;
+//! - [`testing`]: workflow test files, run as dry runs (`vane test`); [`init`]: a starter project;
 //! - [`cli`]: the `vane` command line over all of it.
 
 pub mod cancel;
@@ -16,6 +17,7 @@ pub mod duration;
 pub mod engine;
 pub mod event;
 pub mod glob;
+pub mod init;
 pub mod matcher;
 pub mod plan;
 pub mod report;
@@ -23,5 +25,6 @@ pub mod secrets;
 pub mod state;
 pub mod steps;
 pub mod template;
+pub mod testing;
 pub mod workflow;
 pub mod yaml;

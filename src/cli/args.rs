@@ -74,6 +74,16 @@ pub enum Command {
     Plan(EventArgs),
     /// Check workflows and the templates they use; every problem as file:line:col.
     Validate(ValidateArgs),
+    /// Run workflow test files (*.test.yaml): match and render each case's event, check what it expects.
+    Test(TestArgs),
+    /// Print the JSON Schema (draft 2020-12) of the workflow format, for editors.
+    Schema,
+    /// Write a starter project: workflows/, templates/, vane.yaml, a test file and an example event.
+    Init(InitArgs),
+    /// Print shell completions (bash, zsh or fish) to stdout.
+    Completions(CompletionsArgs),
+    /// Print vane's man page (roff) to stdout.
+    Man,
     /// List recorded runs, newest first.
     History(crate::cli::history::HistoryArgs),
     /// One recorded run with its steps, rendered actions, outputs and log tails.
@@ -114,6 +124,26 @@ pub struct EventArgs {
     /// Plan instead of executing (what `vane plan` does).
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Test files or folders to run (default: every *.test.yaml under the workflows folder and under tests/).
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The folder to write the starter project into.
+    #[arg(default_value = ".", value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

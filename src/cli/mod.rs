@@ -2,11 +2,16 @@
 //! into the library's types and calls it. No behaviour lives here that the library lacks.
 
 mod args;
+mod completions;
+mod init;
+mod man;
 mod history;
 mod replay;
 mod run;
+mod schema;
 mod show;
 mod state;
+mod test;
 mod validate;
 
 pub use args::{Cli, Command};
@@ -51,6 +56,11 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(&cli.global, args, args.dry_run),
         Command::Plan(args) => run::run(&cli.global, args, true),
         Command::Validate(args) => validate::validate(&cli.global, args),
+        Command::Test(args) => test::test(&cli.global, args),
+        Command::Schema => schema::schema(),
+        Command::Init(args) => init::init(args),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man => man::man(),
         Command::History(args) => history::history(&cli.global, args),
         Command::Show(args) => show::show(&cli.global, args),
         Command::Replay(args) => replay::replay(&cli.global, args),

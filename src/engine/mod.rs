@@ -2,9 +2,11 @@
 //! status functions, retries, timeouts and cancellation. A dry run goes through the same code
 //! with effects swapped for what each step can know without them.
 
+mod overrides;
 mod record;
 mod run;
 
+pub use overrides::Overrides;
 pub use record::{RunRecord, RunStatus, StepRecord, StepStatus};
 
 use crate::cancel::CancelToken;
@@ -59,6 +61,11 @@ impl EventOutcome {
 impl Engine<'_> {
     /// Matches the event and runs every matched workflow, one after another.
     pub fn process(&self, event: Event, depth: usize) -> EventOutcome {
+        self.process_with(event, depth, &Overrides::default())
+    }
+
+    /// [`Engine::process`], with secrets and env values fixed by the caller (`vane test`).
+    pub fn process_with(&self, event: Event, depth: usize, overrides: &Overrides) -> EventOutcome {
         let event = Arc::new(event);
         let event_value = EventObject::value(event.clone());
         let selections = select(self.set, &event, &event_value);
@@ -73,7 +80,7 @@ impl Engine<'_> {
             }
             let workflow = &self.set.workflows[*index];
             let (record, mut events) =
-                run::run_workflow(self, workflow, &event, &event_value, depth);
+                run::run_workflow(self, workflow, &event, &event_value, depth, overrides);
             emitted.append(&mut events);
             runs.push((*index, record));
         }

@@ -1,7 +1,7 @@
 //! One workflow run: secrets, vars, env, then jobs in `needs` order and their steps in order.
 
-use super::Engine;
 use super::record::{RunRecord, RunStatus, StepRecord, StepStatus};
+use super::{Engine, Overrides};
 use crate::event::Event;
 use crate::plan::workflow_value;
 use crate::secrets::{self, MASK};
@@ -37,6 +37,7 @@ pub fn run_workflow(
     event: &Event,
     event_value: &Value,
     depth: usize,
+    overrides: &Overrides,
 ) -> (RunRecord, Vec<Event>) {
     let started = Instant::now();
     let deadline = workflow.timeout.map(|timeout| started + timeout);
@@ -61,7 +62,11 @@ pub fn run_workflow(
 
     let mut secret_values = Map::new();
     for name in &workflow.secrets {
-        match secrets::resolve(name) {
+        let value = match &overrides.secrets {
+            Some(given) => given.get(name).cloned(),
+            None => secrets::resolve(name),
+        };
+        match value {
             Some(value) => {
                 engine.masker.add(&value);
                 secret_values.insert(name.clone(), Json::String(value));
@@ -98,7 +103,13 @@ pub fn run_workflow(
         }
     }
     match render_env(workflow, &workflow.env, &scope, &[], &Value::from(())) {
-        Ok(env) => scope.env = env,
+        Ok(mut env) => {
+            for (name, value) in &overrides.env {
+                env.retain(|(key, _)| key != name);
+                env.push((name.clone(), value.clone()));
+            }
+            scope.env = env;
+        }
         Err(message) => {
             record.status = RunStatus::Failure;
             record.error = Some(message);
@@ -217,7 +228,12 @@ fn jobs_value(results: &HashMap<String, JobResult>) -> Value {
 }
 
 fn env_value(env: &[(String, String)]) -> Value {
-    Value::from_iter(env.iter().map(|(key, value)| (key.clone(), value.clone())))
+    // A map: `Value::from_iter` over pairs builds a list of pairs, where `env.NAME` is undefined.
+    let map: Map<String, Json> = env
+        .iter()
+        .map(|(key, value)| (key.clone(), Json::String(value.clone())))
+        .collect();
+    crate::template::to_value(&map)
 }
 
 fn render_vars(workflow: &Workflow, scope: &RunScope) -> Result<Value, String> {

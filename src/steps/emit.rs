@@ -11,6 +11,9 @@ pub const MAX_EMIT_DEPTH: usize = 8;
 /// `emit:` as written (after rendering): a new event that goes back through matching.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(
+    description = "A new event (`source: vane`) that goes back through matching in the same process."
+)]
 pub struct EmitConfig {
     /// The new event's type (`alert.raised`).
     #[serde(rename = "type")]

@@ -10,20 +10,30 @@ use std::time::Duration;
 /// SPEC §2.3 caps a step's captured output at 1 MiB; a response body is held to the same.
 pub const MAX_BODY: usize = 1024 * 1024;
 
-/// `http:` as written (after rendering).
-#[derive(Debug, Clone, Deserialize)]
+/// `http:` as written (after rendering): one request with a JSON or text body.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(
+    description = "One HTTP request with a JSON or text body (not both); the response status is checked against `expect`.",
+    extend("not" = { "required": ["json", "body"] })
+)]
 pub struct HttpConfig {
-    /// Default: POST when there is a body, else GET.
+    /// The request method; default POST when there is a body, else GET.
     pub method: Option<String>,
+    /// Where the request goes.
     pub url: String,
+    /// Request headers, in the order written; non-string values are sent as their JSON text.
     #[serde(default)]
     pub headers: Map<String, Json>,
+    /// A JSON body, built as a value (never by string concatenation); values keep their types.
     pub json: Option<Json>,
+    /// A text body (instead of `json`).
     pub body: Option<String>,
-    /// Status codes and ranges (`200`, `"200-299"`); default 200-299.
+    /// The accepted response statuses: codes and ranges (`200`, `"200-299"`); default 200-299.
+    #[schemars(with = "Option<crate::workflow::schema::ExpectSchema>")]
     pub expect: Option<Vec<Json>>,
     /// The request's own limit (`10s`); the step's `timeout` still applies.
+    #[schemars(with = "Option<crate::workflow::schema::Duration>")]
     pub timeout: Option<String>,
 }
 

@@ -34,7 +34,7 @@ const GITHUB_API_VERSION: &str = "2022-11-28";
 const TARGET_KEYS: [&str; 5] = ["slack", "discord", "teams", "webhook", "github"];
 
 /// The commit states GitHub accepts for `POST /repos/{repo}/statuses/{sha}`.
-const GITHUB_STATES: [&str; 4] = ["error", "failure", "pending", "success"];
+pub(crate) const GITHUB_STATES: [&str; 4] = ["error", "failure", "pending", "success"];
 
 // Slack Block Kit limits (docs.slack.dev, "Header block" and "Section block"; chat.postMessage).
 /// A header block's `plain_text` is at most 150 characters.
@@ -79,8 +79,12 @@ const MORE_MARKER_RESERVE: usize = 40;
 ///
 /// Exactly one of `slack`, `discord`, `teams`, `webhook`, `github` must be set; see
 /// [`NotifyConfig::validate`].
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(
+    description = "A message to exactly one target: `slack`, `discord`, `teams`, `webhook` or `github`.",
+    transform = crate::workflow::schema::one_of_keys(&TARGET_KEYS)
+)]
 pub struct NotifyConfig {
     /// Post to a Slack incoming webhook.
     pub slack: Option<SlackTarget>,
@@ -98,6 +102,7 @@ pub struct NotifyConfig {
     pub title: Option<String>,
     /// How the message is coloured; `info` when not set.
     #[serde(default)]
+    #[schemars(with = "crate::workflow::schema::SeveritySchema")]
     pub severity: Severity,
     /// Key/value pairs shown as a table, in the order written. Non-string values are shown
     /// as their JSON text (`3`, `true`); `null` is shown as an empty value.
@@ -106,7 +111,7 @@ pub struct NotifyConfig {
 }
 
 /// `notify.slack`: a Slack incoming webhook.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SlackTarget {
     /// The webhook URL (`https://hooks.slack.com/services/…`). The URL itself is the credential.
@@ -114,7 +119,7 @@ pub struct SlackTarget {
 }
 
 /// `notify.discord`: a Discord channel webhook.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct DiscordTarget {
     /// The webhook URL (`https://discord.com/api/webhooks/…`). The URL itself is the credential.
@@ -122,7 +127,7 @@ pub struct DiscordTarget {
 }
 
 /// `notify.teams`: a Microsoft Teams Workflows or incoming webhook.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TeamsTarget {
     /// The webhook URL. The URL itself is the credential.
@@ -130,7 +135,7 @@ pub struct TeamsTarget {
 }
 
 /// `notify.webhook`: any HTTP endpoint that takes JSON.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct WebhookTarget {
     /// Where the JSON document is POSTed.
@@ -142,8 +147,12 @@ pub struct WebhookTarget {
 }
 
 /// `notify.github`: the GitHub REST API (github.com or GitHub Enterprise Server).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(
+    description = "The GitHub REST API (github.com or GitHub Enterprise Server): `status` or `comment`.",
+    transform = crate::workflow::schema::one_of_keys(&["status", "comment"])
+)]
 pub struct GithubTarget {
     /// Set a commit status.
     pub status: Option<GithubStatus>,
@@ -152,6 +161,9 @@ pub struct GithubTarget {
     /// Sent as `Authorization: Bearer <token>`; no `Authorization` header when unset or empty.
     pub token: Option<String>,
     /// The API root; [`DEFAULT_GITHUB_API_URL`] when unset. A trailing `/` is ignored.
+    #[schemars(
+        description = "The API root, `https://api.github.com` when unset; set it for GitHub Enterprise Server. A trailing `/` is ignored."
+    )]
     pub api_url: Option<String>,
     /// `owner/name`; when unset, the repository of the triggering event.
     pub repo: Option<String>,
@@ -160,12 +172,15 @@ pub struct GithubTarget {
 }
 
 /// `notify.github.status`: the body of `POST /repos/{repo}/statuses/{sha}`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(description = "Set a commit status (`POST /repos/{repo}/statuses/{sha}`).")]
 pub struct GithubStatus {
     /// One of `error`, `failure`, `pending`, `success`.
+    #[schemars(with = "crate::workflow::schema::CommitStateSchema")]
     pub state: String,
     /// The label the status appears under; [`DEFAULT_STATUS_CONTEXT`] when unset.
+    #[schemars(description = "The label the status appears under; `vane` when unset.")]
     pub context: Option<String>,
     /// A short description (GitHub keeps 140 characters); the step's `text` when unset.
     pub description: Option<String>,
@@ -174,18 +189,24 @@ pub struct GithubStatus {
 }
 
 /// `notify.github.comment`: the body of `POST /repos/{repo}/issues/{issue}/comments`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(
+    description = "Comment on an issue or pull request (`POST /repos/{repo}/issues/{issue}/comments`)."
+)]
 pub struct GithubComment {
     /// The issue or pull-request number. A numeric string (as templates render) is accepted.
     #[serde(deserialize_with = "issue_number")]
+    #[schemars(with = "crate::workflow::schema::IssueNumberSchema")]
     pub issue: u64,
     /// The comment (GitHub Markdown); the step's `text` when unset.
     pub body: Option<String>,
 }
 
 /// How serious a notification is; picks the colour on Slack, Discord and Teams.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Neutral news (blue).

@@ -1,101 +1,161 @@
 //! The v1 workflow format as written: serde types, deserialized once and then checked into the
 //! domain types of `workflow`. Nothing outside this module sees these.
+//!
+//! The same types generate `vane schema` (see `schema.rs`): every field's doc comment is its
+//! description there, so they are written for workflow authors, not for Rust readers.
 
+use super::schema;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value as Json;
+use std::collections::BTreeMap;
 
-/// A workflow file's top level. Unknown keys are errors (with a suggestion).
-#[derive(Debug, Deserialize)]
+/// A vane workflow: the events it runs on and the steps it runs for them.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "vane workflow", transform = schema::steps_or_jobs)]
 pub struct WorkflowConfig {
+    /// The schema version of this file. This vane reads version `1`.
+    #[schemars(required, schema_with = "schema::version")]
     pub version: Option<serde_yaml::Value>,
+    /// The workflow's name: unique across the loaded workflows, `[a-z0-9][a-z0-9._-]*`.
+    #[schemars(required, regex(pattern = r"^[a-z0-9][a-z0-9._-]*$"))]
     pub name: Option<String>,
+    /// Free text shown in `vane plan` and `vane history`.
     pub description: Option<String>,
+    /// The events this workflow runs on: a map of event type (or a glob over types, `deploy.*`)
+    /// to a filter. Never templated, so that triggers can be indexed.
     #[serde(rename = "on")]
+    #[schemars(required, schema_with = "schema::triggers")]
     pub triggers: Option<serde_yaml::Mapping>,
+    /// An expression (Jinja, an optional surrounding `{{ }}` is stripped); the workflow runs
+    /// only for events where it is true.
     #[serde(rename = "if")]
     pub condition: Option<String>,
+    /// The names of the secrets the workflow uses (`{{ secrets.NAME }}`), read from the
+    /// environment variable of the same name. A missing one fails the run before any step.
     #[serde(default)]
     pub secrets: Vec<String>,
+    /// Name → value; string values are templates, rendered in order once per run, so later vars
+    /// may use earlier ones (`{{ vars.NAME }}`).
     #[serde(default)]
+    #[schemars(with = "serde_json::Map<String, Json>")]
     pub vars: serde_yaml::Mapping,
+    /// Environment for every `run` step (`{{ env.NAME }}` in templates); values are templates.
     #[serde(default)]
+    #[schemars(schema_with = "schema::env")]
     pub env: serde_yaml::Mapping,
+    /// At most one running and one pending run per group (GitHub Actions' semantics).
     pub concurrency: Option<ConcurrencyConfig>,
+    /// The whole run's time limit (`90s`, `15m`, `1h`, `1h30m`).
+    #[schemars(with = "Option<schema::Duration>")]
     pub timeout: Option<String>,
+    /// The steps, run in order (a single job named `main`). Set `steps` or `jobs`, not both.
+    #[schemars(with = "Option<Vec<StepConfig>>")]
     pub steps: Option<Vec<serde_yaml::Value>>,
+    /// Job id → job. Jobs run in parallel where their `needs` allow. Set `steps` or `jobs`,
+    /// not both.
+    #[schemars(with = "Option<BTreeMap<String, JobConfig>>")]
     pub jobs: Option<serde_yaml::Mapping>,
 }
 
-#[derive(Debug, Deserialize)]
+/// `concurrency:`: runs of one group never overlap.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ConcurrencyConfig {
+    /// The group's name, a template (`deploy-{{ event.repo }}`).
     pub group: String,
+    /// Cancel the running run of the group when a new one starts (default: it waits).
     #[serde(default)]
     pub cancel_in_progress: bool,
 }
 
-/// One `on.<type>` filter (SPEC §2.2).
-#[derive(Debug, Default, Deserialize)]
+/// A filter on one event type; every key that is set must pass. `X` and `X-ignore`
+/// cannot both be set.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct FilterConfig {
+    /// Exact values of `event.action` (`opened`, `completed`), like GitHub's `types:`.
     pub types: Option<Vec<String>>,
+    /// Globs over `event.source` (`github`, `/ci/**`).
     pub sources: Option<Vec<String>>,
+    /// Globs over `event.repo` (`acme/*`); a later `!pattern` excludes.
     pub repos: Option<Vec<String>>,
+    /// Globs over `event.repo` that reject the event.
     pub repos_ignore: Option<Vec<String>>,
+    /// Globs over `event.branch` (`main`, `release/**`); a later `!pattern` excludes.
     pub branches: Option<Vec<String>>,
+    /// Globs over `event.branch` that reject the event.
     pub branches_ignore: Option<Vec<String>>,
+    /// Globs over `event.tag` (`v*`); a later `!pattern` excludes.
     pub tags: Option<Vec<String>>,
+    /// Globs over `event.tag` that reject the event.
     pub tags_ignore: Option<Vec<String>>,
+    /// Globs over `event.files`: matches when at least one changed file matches.
     pub paths: Option<Vec<String>>,
+    /// Globs over `event.files`: rejects only when every changed file matches.
     pub paths_ignore: Option<Vec<String>>,
 }
 
-/// `on.schedule: [{cron: "…"}]`.
-#[derive(Debug, Deserialize)]
+/// One entry of `on.schedule`.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleConfig {
+    /// A 5-field cron expression, in UTC (`*/15 * * * *`).
     pub cron: String,
 }
 
-/// `on.dispatch: {inputs: {…}}`.
-#[derive(Debug, Default, Deserialize)]
+/// `on.dispatch`: the workflow can be run by hand with `vane dispatch NAME`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DispatchConfig {
-    /// Name → `InputConfig`, in the order written (serde_json keeps order here).
+    /// Input name → input (`-i name=value`), in the order written (serde_json keeps order here).
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, Option<InputConfig>>")]
     pub inputs: serde_json::Map<String, Json>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// One input of `on.dispatch.inputs`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InputConfig {
+    /// The value when the input is not given.
     pub default: Option<Json>,
+    /// The run is refused when the input is missing and has no default.
     #[serde(default)]
     pub required: bool,
+    /// What the input is for.
     pub description: Option<String>,
+    /// The input's type (`string`, `number`, `boolean`), for documentation.
     #[serde(rename = "type")]
     pub kind: Option<String>,
 }
 
-/// One job of `jobs:`.
-#[derive(Debug, Deserialize)]
+/// One job of `jobs:`: its steps run in order.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobConfig {
+    /// The job(s) that must finish first: one id or a list.
     #[serde(default)]
     pub needs: NeedsConfig,
+    /// An expression; default: every needed job succeeded.
     #[serde(rename = "if")]
     pub condition: Option<String>,
+    /// The job's steps, run in order.
+    #[schemars(with = "Vec<StepConfig>")]
     pub steps: Vec<serde_yaml::Value>,
 }
 
 /// `needs: a` or `needs: [a, b]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum NeedsConfig {
+    /// No job needs to finish first.
     #[default]
     None,
+    /// One job id.
     One(String),
+    /// Several job ids.
     Many(Vec<String>),
 }
 
@@ -109,40 +169,82 @@ impl NeedsConfig {
     }
 }
 
-/// One step: common keys plus exactly one action key.
-#[derive(Debug, Deserialize)]
+/// One step: the common keys plus exactly one action (`run`, `http`, `notify`, `render`,
+/// `emit`). Every string in a step is a template, rendered just before the step runs.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(transform = schema::one_action)]
 pub struct StepConfig {
+    /// Unique within its job, `[A-Za-z_][A-Za-z0-9_-]*`; default `step-N`. Later steps read
+    /// `steps.<id>.outputs`.
+    #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_-]*$"))]
     pub id: Option<String>,
+    /// A display name.
     pub name: Option<String>,
+    /// An expression; default `success()`. `always()`, `failure()`, `cancelled()` as in GitHub
+    /// Actions.
     #[serde(rename = "if")]
     pub condition: Option<String>,
+    /// Extra environment for this `run` step, on top of the workflow's `env`.
     #[serde(default)]
+    #[schemars(schema_with = "schema::env")]
     pub env: serde_yaml::Mapping,
+    /// The limit for one attempt (`2m`); default 30m. On expiry the process group gets SIGTERM,
+    /// then SIGKILL after 5 s.
+    #[schemars(with = "Option<schema::Duration>")]
     pub timeout: Option<String>,
+    /// Try the step again when it fails.
     pub retry: Option<RetryConfig>,
+    /// A failure of this step does not fail the job.
     #[serde(default)]
     pub continue_on_error: bool,
     // `run` and its keys.
+    /// A shell script (`bash -eo pipefail -c`, else `sh -ec`). Every `{{ … }}` in it is escaped
+    /// for the shell context it lands in.
     pub run: Option<String>,
+    /// The shell for a `run` step instead of the default (`sh`, `bash`, `python3 -c`…).
     pub shell: Option<String>,
+    /// The folder a `run` step starts in, inside the workspace.
     pub working_directory: Option<String>,
     // The other actions; their own keys are checked by their step module.
+    /// An HTTP request; `json` keeps the types of its values.
+    #[schemars(with = "Option<crate::steps::http::HttpConfig>")]
     pub http: Option<Json>,
+    /// A message to one target: Slack, Discord, Teams, a webhook or GitHub.
+    #[schemars(with = "Option<crate::steps::notify::NotifyConfig>")]
     pub notify: Option<Json>,
+    /// A template file (under the templates folder) to render to `to`.
     pub render: Option<String>,
+    /// Where a `render` step writes, inside the workspace.
     pub to: Option<String>,
+    /// Extra variables for a `render` step's template (`{{ vars.NAME }}`).
+    #[schemars(with = "Option<serde_json::Map<String, Json>>")]
     pub vars: Option<Json>,
+    // `gitops` and `scale` are part of the format (SPEC §2.3) but not available in this vane,
+    // which rejects them; the schema leaves them out so that editors flag them too.
+    #[schemars(skip)]
     pub gitops: Option<Json>,
+    #[schemars(skip)]
     pub scale: Option<Json>,
+    /// A new event that goes back through matching (`source: vane`).
+    #[schemars(with = "Option<crate::steps::emit::EmitConfig>")]
     pub emit: Option<Json>,
 }
 
-#[derive(Debug, Deserialize)]
+/// `retry:` — how often and how patiently a failed step is tried again.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RetryConfig {
+    /// How many tries in all (default 1: no retry).
+    #[schemars(range(min = 1))]
     pub attempts: Option<u32>,
+    /// The wait before the second try (default `1s`).
+    #[schemars(with = "Option<schema::Duration>")]
     pub backoff: Option<String>,
+    /// Each wait is this many times the one before (default 2, at least 1).
+    #[schemars(range(min = 1.0))]
     pub factor: Option<f64>,
+    /// The longest wait (default `1m`).
+    #[schemars(with = "Option<schema::Duration>")]
     pub max_backoff: Option<String>,
 }

@@ -2,11 +2,12 @@
 
 mod config;
 mod load;
+pub mod schema;
 mod set;
 mod step;
 mod trigger;
 
-pub use load::{LoadOptions, load_workflows};
+pub use load::{LoadOptions, is_workflow_file, load_workflows};
 pub use set::{WorkflowSet, job_order};
 pub use step::{Action, Retry, Step, template_position};
 pub use trigger::{Filter, ListFilter, Trigger, TriggerKind};

@@ -2,10 +2,14 @@
 
 mod support;
 
+mod completions;
 mod events;
 mod examples;
+mod init;
 mod output;
 mod safety;
+mod schema;
 mod state;
 mod steps;
+mod testing;
 mod validate;

@@ -1,0 +1,14 @@
+//! Values a caller fixes instead of taking them from the environment: `vane test` gives each case
+//! its own secrets and env values, so that a test renders the same on every machine.
+
+use std::collections::HashMap;
+
+/// What a run takes from the caller rather than from the process environment.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// When set, secrets come from here only, never from the environment; a secret missing here
+    /// renders as `***` in a dry run, as any secret a plan does not have.
+    pub secrets: Option<HashMap<String, String>>,
+    /// Entries that replace (or join) the workflow's rendered `env`, which steps then build on.
+    pub env: Vec<(String, String)>,
+}

@@ -1,0 +1,409 @@
+//! Running one case: its event goes through the engine in a dry run (nothing is executed), the
+//! events its `emit` steps produce are followed as `plan` follows them, and then every
+//! expectation is checked against what was matched and rendered.
+
+use super::case::{Check, FieldCheck, TestCase};
+use crate::cancel::CancelToken;
+use crate::engine::{
+    Engine, EngineOptions, EventOutcome, RunRecord, RunStatus, StepRecord, StepStatus,
+};
+use crate::plan::{Selection, explain};
+use crate::secrets::Masker;
+use crate::template::EventObject;
+use crate::workflow::WorkflowSet;
+use serde::Serialize;
+use serde_json::Value as Json;
+use std::collections::VecDeque;
+use std::path::Path;
+
+/// One expectation that did not hold.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Failure {
+    /// The expectation as the test file writes it: `match: deploy`, `deploy.apply.run`.
+    pub expectation: String,
+    /// What happened instead: why the workflow did (not) match, or what the field held.
+    pub message: String,
+    /// For a rendered field that differs from `equals`: a unified diff, expected → actual.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+}
+
+impl Failure {
+    fn new(expectation: impl Into<String>, message: impl Into<String>) -> Failure {
+        Failure {
+            expectation: expectation.into(),
+            message: message.into(),
+            diff: None,
+        }
+    }
+}
+
+/// Runs a case and returns the expectations that did not hold (none: the case passed).
+pub fn run_case(case: &TestCase, set: &WorkflowSet, workspace: &Path) -> Vec<Failure> {
+    let engine = Engine {
+        set,
+        options: EngineOptions {
+            dry_run: true,
+            workspace: workspace.to_path_buf(),
+        },
+        // Nothing is printed from the records that a test did not write itself: the secrets in
+        // them are the case's own made-up values.
+        masker: Masker::new(),
+        cancel: CancelToken::new(),
+    };
+    let mut outcomes: Vec<EventOutcome> = Vec::new();
+    let mut queue = VecDeque::from([(case.event.clone(), 0usize)]);
+    while let Some((event, depth)) = queue.pop_front() {
+        let mut outcome = engine.process_with(event, depth, &case.overrides);
+        queue.extend(
+            std::mem::take(&mut outcome.emitted)
+                .into_iter()
+                .map(|emitted| (emitted, depth + 1)),
+        );
+        outcomes.push(outcome);
+    }
+    let verdicts = Verdicts {
+        set,
+        outcomes: &outcomes,
+    };
+
+    let mut failures = Vec::new();
+    for &index in &case.expect_match {
+        if verdicts.first_run(index).is_none() {
+            let name = &set.workflows[index].name;
+            failures.push(Failure::new(
+                format!("match: {name}"),
+                format!("`{name}` did not match: {}", verdicts.reason(index)),
+            ));
+        }
+    }
+    for &index in &case.expect_no_match {
+        if let Some((outcome, _)) = verdicts.first_run(index) {
+            let name = &set.workflows[index].name;
+            let via = if outcome.depth == 0 {
+                String::new()
+            } else {
+                " (emitted by a step)".to_string()
+            };
+            failures.push(Failure::new(
+                format!("no-match: {name}"),
+                format!(
+                    "`{name}` matched the event `{}`{via}: its triggers and `if` all passed",
+                    outcome.event.headline()
+                ),
+            ));
+        }
+    }
+    failures.extend(verdicts.broken_plans());
+    for check in &case.checks {
+        if let Some(failure) = verdicts.check_field(check) {
+            failures.push(failure);
+        }
+    }
+    failures
+}
+
+/// What the engine decided for the case's event and the events it emitted.
+struct Verdicts<'a> {
+    set: &'a WorkflowSet,
+    outcomes: &'a [EventOutcome],
+}
+
+impl Verdicts<'_> {
+    /// The first run of the workflow, and the event it ran for.
+    fn first_run(&self, index: usize) -> Option<(&EventOutcome, &RunRecord)> {
+        self.outcomes.iter().find_map(|outcome| {
+            outcome
+                .runs
+                .iter()
+                .find(|(run_index, _)| *run_index == index)
+                .map(|(_, run)| (outcome, run))
+        })
+    }
+
+    /// Why the workflow did not match the case's own event (the first outcome).
+    fn reason(&self, index: usize) -> String {
+        let outcome = &self.outcomes[0];
+        let selection = outcome
+            .selections
+            .iter()
+            .find(|(candidate, _)| *candidate == index)
+            .map(|(_, selection)| selection.clone())
+            .unwrap_or_else(|| {
+                let event_value = EventObject::value(outcome.event.clone());
+                explain(&self.set.workflows[index], &outcome.event, &event_value)
+            });
+        let emitted = self.outcomes.len() - 1;
+        let also = match emitted {
+            0 => String::new(),
+            1 => " (nor did it match the 1 event emitted by steps)".to_string(),
+            count => format!(" (nor did it match the {count} events emitted by steps)"),
+        };
+        match selection {
+            Selection::NotMatched(reason) => format!("{reason}{also}"),
+            Selection::Broken(error) => format!("its `if` failed: {error}"),
+            Selection::Matched => format!("its triggers and `if` passed, but it did not run{also}"),
+        }
+    }
+
+    /// A workflow whose `if` could not be evaluated, or whose plan failed (a template error, a
+    /// bad rendered action), is a failure whatever the case expects: `vane plan` would fail too.
+    fn broken_plans(&self) -> Vec<Failure> {
+        let mut failures = Vec::new();
+        for outcome in self.outcomes {
+            for (index, selection) in &outcome.selections {
+                if let Selection::Broken(error) = selection {
+                    failures.push(Failure::new(
+                        format!("plan: {}", self.set.workflows[*index].name),
+                        format!("its `if` failed: {error}"),
+                    ));
+                }
+            }
+            for (index, run) in &outcome.runs {
+                if run.status != RunStatus::Failure {
+                    continue;
+                }
+                let error = run
+                    .error
+                    .clone()
+                    .or_else(|| {
+                        run.steps.iter().find_map(|step| {
+                            step.error
+                                .as_ref()
+                                .map(|error| format!("step `{}`: {error}", step.id))
+                        })
+                    })
+                    .unwrap_or_else(|| "a step failed".to_string());
+                failures.push(Failure::new(
+                    format!("plan: {}", self.set.workflows[*index].name),
+                    format!("the plan failed: {error}"),
+                ));
+            }
+        }
+        failures
+    }
+
+    fn check_field(&self, check: &FieldCheck) -> Option<Failure> {
+        let expectation = format!("{} {}", check.key, check.check.kind());
+        let fail = |message: String| Some(Failure::new(expectation.clone(), message));
+        let name = &self.set.workflows[check.workflow].name;
+        let Some((_, run)) = self.first_run(check.workflow) else {
+            return fail(format!(
+                "`{name}` did not match: {}",
+                self.reason(check.workflow)
+            ));
+        };
+        let Some(step) = find_step(run, check) else {
+            return fail(format!("step `{}` did not run", check.step));
+        };
+        match step.status {
+            StepStatus::Skipped => {
+                return fail(format!(
+                    "step `{}` was skipped (its `if` is false, or a step before it failed)",
+                    check.step
+                ));
+            }
+            _ if step.rendered.is_null() => {
+                return fail(format!(
+                    "step `{}` was not rendered: {}",
+                    check.step,
+                    step.error.as_deref().unwrap_or("unknown error")
+                ));
+            }
+            _ => {}
+        }
+        let actual = match lookup(&step.rendered, &check.field) {
+            Ok(actual) => actual,
+            Err(message) => return fail(message),
+        };
+        let actual_text = text_of(actual);
+        match &check.check {
+            Check::Equals(expected) => {
+                if equals(actual, expected) {
+                    return None;
+                }
+                let expected_text = text_of(expected);
+                Some(Failure {
+                    expectation,
+                    message: format!("the rendered `{}` differs", check.field.join(".")),
+                    diff: Some(diff(
+                        &pretty(expected, &expected_text),
+                        &pretty(actual, &actual_text),
+                    )),
+                })
+            }
+            Check::Contains(part) => {
+                if actual_text.contains(part.as_str()) {
+                    return None;
+                }
+                fail(format!(
+                    "the rendered `{}` does not contain {}; it is {}",
+                    check.field.join("."),
+                    quote(part),
+                    quote(&actual_text)
+                ))
+            }
+            Check::Matches(regex) => {
+                if regex.is_match(&actual_text) {
+                    return None;
+                }
+                fail(format!(
+                    "the rendered `{}` does not match /{}/; it is {}",
+                    check.field.join("."),
+                    regex.as_str(),
+                    quote(&actual_text)
+                ))
+            }
+        }
+    }
+}
+
+fn find_step<'a>(run: &'a RunRecord, check: &FieldCheck) -> Option<&'a StepRecord> {
+    run.steps.iter().find(|step| {
+        step.id == check.step
+            && match &check.job {
+                // The `steps:` shorthand is one job named `main`, unnamed in the record.
+                Some(job) => step.job.as_deref().unwrap_or("main") == job,
+                None => true,
+            }
+    })
+}
+
+/// The value at `field` inside a rendered action; numbers index lists.
+fn lookup<'a>(rendered: &'a Json, field: &[String]) -> Result<&'a Json, String> {
+    let mut current = rendered;
+    for (depth, part) in field.iter().enumerate() {
+        let next = match current {
+            Json::Object(map) => map.get(part),
+            Json::Array(items) => part.parse::<usize>().ok().and_then(|i| items.get(i)),
+            _ => None,
+        };
+        current = match next {
+            Some(next) => next,
+            None => {
+                let place = if depth == 0 {
+                    "the rendered step".to_string()
+                } else {
+                    format!("the rendered `{}`", field[..depth].join("."))
+                };
+                let has = match current {
+                    Json::Object(map) if !map.is_empty() => format!(
+                        "; it has {}",
+                        map.keys()
+                            .map(|key| format!("`{key}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    Json::Array(items) => format!("; it is a list of {}", items.len()),
+                    _ => String::new(),
+                };
+                return Err(format!("{place} has no `{part}`{has}"));
+            }
+        };
+    }
+    Ok(current)
+}
+
+/// Equal as JSON, or a string equal to a number's or boolean's text (YAML `equals: 3` against a
+/// rendered `"3"`, and the other way around).
+fn equals(actual: &Json, expected: &Json) -> bool {
+    if actual == expected {
+        return true;
+    }
+    match (actual, expected) {
+        (Json::String(text), scalar @ (Json::Number(_) | Json::Bool(_)))
+        | (scalar @ (Json::Number(_) | Json::Bool(_)), Json::String(text)) => {
+            let scalar_text = scalar.to_string();
+            *text == scalar_text
+        }
+        _ => false,
+    }
+}
+
+/// A string as itself; any other value as compact JSON.
+fn text_of(value: &Json) -> String {
+    match value {
+        Json::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// What a diff shows: strings as they are, structures pretty-printed so lines line up.
+fn pretty(value: &Json, text: &str) -> String {
+    match value {
+        Json::Object(_) | Json::Array(_) => {
+            serde_json::to_string_pretty(value).unwrap_or_else(|_| text.to_string())
+        }
+        _ => text.to_string(),
+    }
+}
+
+fn quote(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_else(|_| text.to_string())
+}
+
+/// A unified diff, expected (`-`) → actual (`+`), each side ending in a newline so that a
+/// one-line value does not drag a "no newline" marker along.
+pub fn diff(expected: &str, actual: &str) -> String {
+    let with_newline = |text: &str| {
+        if text.ends_with('\n') {
+            text.to_string()
+        } else {
+            format!("{text}\n")
+        }
+    };
+    let (expected, actual) = (with_newline(expected), with_newline(actual));
+    similar::TextDiff::from_lines(&expected, &actual)
+        .unified_diff()
+        .context_radius(3)
+        .header("expected", "actual")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn equality_accepts_scalar_text() {
+        let cases = [
+            (json!("3"), json!(3), true),
+            (json!(3), json!("3"), true),
+            (json!("true"), json!(true), true),
+            (json!({"a": 1}), json!({"a": 1}), true),
+            (json!("a"), json!("b"), false),
+            (json!(null), json!("null"), false),
+        ];
+        for (actual, expected, equal) in cases {
+            assert_eq!(equals(&actual, &expected), equal, "{actual} vs {expected}");
+        }
+    }
+
+    #[test]
+    fn lookup_walks_maps_and_lists_and_says_what_is_there() {
+        let rendered = json!({"http": {"url": "https://x", "expect": [200, 201]}});
+        let path = |text: &str| text.split('.').map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(
+            lookup(&rendered, &path("http.url")),
+            Ok(&json!("https://x"))
+        );
+        assert_eq!(lookup(&rendered, &path("http.expect.1")), Ok(&json!(201)));
+        assert_eq!(
+            lookup(&rendered, &path("http.uri")),
+            Err("the rendered `http` has no `uri`; it has `url`, `expect`".to_string())
+        );
+        assert_eq!(
+            lookup(&rendered, &path("run")),
+            Err("the rendered step has no `run`; it has `http`".to_string())
+        );
+    }
+
+    #[test]
+    fn diffs_are_unified_from_expected_to_actual() {
+        assert_eq!(
+            diff("echo a", "echo b"),
+            "--- expected\n+++ actual\n@@ -1 +1 @@\n-echo a\n+echo b\n"
+        );
+    }
+}

@@ -1,0 +1,283 @@
+//! `vane schema`: the JSON Schema (draft 2020-12) of the workflow format, generated from the serde
+//! types the loader deserializes (`config.rs`, and the action configs of `steps`), so that the
+//! schema an editor checks against and the loader cannot drift apart.
+//!
+//! Where a config field is a dynamic YAML value (the loader walks it itself for better
+//! positions), the pieces here say what it holds. Where a rendered action field has a non-string
+//! type (`severity`, `issue`, `expect`), a workflow may still write a template that renders to
+//! it, so those accept a template string too.
+
+use super::config::{DispatchConfig, FilterConfig, ScheduleConfig, WorkflowConfig};
+use schemars::generate::SchemaSettings;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde_json::Value as Json;
+use std::borrow::Cow;
+
+/// Where the schema says it lives; editors use it as the schema's identity.
+pub const SCHEMA_ID: &str = "https://vane.dev/schema/workflow-v1.json";
+
+/// The schema of a v1 workflow file, as a JSON value.
+pub fn json_schema() -> Json {
+    let generator = SchemaSettings::draft2020_12().into_generator();
+    let mut schema = generator.into_root_schema_for::<WorkflowConfig>();
+    schema.insert("$id".to_string(), Json::String(SCHEMA_ID.to_string()));
+    let mut value = schema.to_value();
+    unwrap_descriptions(&mut value);
+    value
+}
+
+/// Doc comments are wrapped at 100 columns; an editor's tooltip wraps by itself. Joins the lines
+/// of every description, keeping paragraph breaks.
+fn unwrap_descriptions(value: &mut Json) {
+    match value {
+        Json::Object(map) => {
+            for (key, item) in map.iter_mut() {
+                match item {
+                    Json::String(text) if key == "description" => {
+                        *text = text
+                            .split("\n\n")
+                            .map(|paragraph| paragraph.replace('\n', " "))
+                            .collect::<Vec<_>>()
+                            .join("\n\n");
+                    }
+                    _ => unwrap_descriptions(item),
+                }
+            }
+        }
+        Json::Array(items) => items.iter_mut().for_each(unwrap_descriptions),
+        _ => {}
+    }
+}
+
+/// A string that contains a template (`{{ … }}` or `{% … %}`): its type is only known once
+/// rendered.
+fn template_string() -> Schema {
+    json_schema!({
+        "type": "string",
+        "pattern": r"\{\{|\{%",
+        "description": "A template, rendered when the step runs."
+    })
+}
+
+/// `version: 1`.
+pub fn version(_generator: &mut SchemaGenerator) -> Schema {
+    let versions: Vec<Json> = super::SUPPORTED_VERSIONS
+        .iter()
+        .map(|version| Json::from(*version))
+        .collect();
+    json_schema!({ "enum": versions })
+}
+
+/// `on:` — event type (or glob) → filter, with `schedule` and `dispatch` shaped their own way.
+pub fn triggers(generator: &mut SchemaGenerator) -> Schema {
+    let filter = generator.subschema_for::<FilterConfig>();
+    let schedule = generator.subschema_for::<ScheduleConfig>();
+    let dispatch = generator.subschema_for::<DispatchConfig>();
+    json_schema!({
+        "type": "object",
+        "minProperties": 1,
+        "propertyNames": { "minLength": 1 },
+        "properties": {
+            "schedule": {
+                "description": "Run on a timetable: a list of 5-field cron expressions (UTC).",
+                "type": "array",
+                "minItems": 1,
+                "items": schedule
+            },
+            "dispatch": {
+                "description": "Run by hand with `vane dispatch NAME`.",
+                "anyOf": [dispatch, { "type": "null" }]
+            }
+        },
+        "additionalProperties": {
+            "description": "Events of this type (or of the types this glob matches); empty for all of them.",
+            "anyOf": [filter, { "type": "null" }]
+        }
+    })
+}
+
+/// `env:` — name → a template; numbers and booleans are written as their text.
+pub fn env(_generator: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "additionalProperties": { "type": ["string", "number", "boolean", "null"] }
+    })
+}
+
+/// A duration as `crate::duration::parse_duration` reads it: `500ms`, `90s`, `15m`, `1h30m`, or
+/// a bare number of seconds.
+pub struct Duration;
+
+impl JsonSchema for Duration {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A duration: `500ms`, `90s`, `15m`, `1h`, `1d`, sums like `1h30m`, or a number of seconds.",
+            "type": "string",
+            "pattern": r"^\s*([0-9]+|([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+)\s*$"
+        })
+    }
+}
+
+/// `notify.severity`: one of the levels, or a template that renders to one.
+pub struct SeveritySchema;
+
+impl JsonSchema for SeveritySchema {
+    fn schema_name() -> Cow<'static, str> {
+        "Severity".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let levels = crate::steps::notify::Severity::json_schema(generator);
+        json_schema!({
+            "description": "How serious the message is (its colour): `info`, `success`, `warning` or `error`, or a template that renders to one.",
+            "anyOf": [levels, template_string()]
+        })
+    }
+}
+
+/// `notify.github.comment.issue`: a number, or a template that renders to one.
+pub struct IssueNumberSchema;
+
+impl JsonSchema for IssueNumberSchema {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "IssueNumber".into()
+    }
+
+    fn json_schema(_generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "anyOf": [
+                { "type": "integer", "minimum": 1 },
+                { "type": "string", "pattern": r"^\s*#?[0-9]+\s*$" },
+                template_string()
+            ]
+        })
+    }
+}
+
+/// `notify.github.status.state`: one of GitHub's commit states, or a template that renders to one.
+pub struct CommitStateSchema;
+
+impl JsonSchema for CommitStateSchema {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "CommitState".into()
+    }
+
+    fn json_schema(_generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "anyOf": [
+                { "enum": crate::steps::notify::GITHUB_STATES },
+                template_string()
+            ]
+        })
+    }
+}
+
+/// `http.expect`: status codes and ranges.
+pub struct ExpectSchema;
+
+impl JsonSchema for ExpectSchema {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "Expect".into()
+    }
+
+    fn json_schema(_generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "array",
+            "items": {
+                "anyOf": [
+                    { "type": "integer", "minimum": 100, "maximum": 599 },
+                    { "type": "string", "pattern": r"^\s*[0-9]{3}\s*(-\s*[0-9]{3}\s*)?$" },
+                    template_string()
+                ]
+            }
+        })
+    }
+}
+
+/// A workflow has `steps` or `jobs`, exactly one of them.
+pub fn steps_or_jobs(schema: &mut Schema) {
+    schema.insert(
+        "oneOf".to_string(),
+        serde_json::json!([{ "required": ["steps"] }, { "required": ["jobs"] }]),
+    );
+}
+
+/// Exactly one of `keys` is set (`notify`'s target, `github`'s action).
+pub fn one_of_keys(keys: &'static [&'static str]) -> impl Fn(&mut Schema) {
+    move |schema: &mut Schema| {
+        let one_of: Vec<Json> = keys
+            .iter()
+            .map(|key| serde_json::json!({ "required": [key] }))
+            .collect();
+        schema.insert("oneOf".to_string(), Json::Array(one_of));
+    }
+}
+
+/// A step has exactly one action key.
+pub fn one_action(schema: &mut Schema) {
+    one_of_keys(&["run", "http", "notify", "render", "emit"])(schema);
+    // `to` is required by `render`, and meaningless without it; the loader says so too.
+    schema.insert(
+        "dependentRequired".to_string(),
+        serde_json::json!({ "render": ["to"], "to": ["render"], "shell": ["run"], "working-directory": ["run"] }),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every property of every object in the schema has a description, so an editor can show it.
+    #[test]
+    fn every_key_is_described() {
+        fn walk(value: &Json, path: &str, missing: &mut Vec<String>) {
+            match value {
+                Json::Object(map) => {
+                    if let Some(Json::Object(properties)) = map.get("properties") {
+                        for (key, property) in properties {
+                            if property.get("description").is_none() {
+                                missing.push(format!("{path}.{key}"));
+                            }
+                        }
+                    }
+                    for (key, item) in map {
+                        walk(item, &format!("{path}/{key}"), missing);
+                    }
+                }
+                Json::Array(items) => {
+                    for (index, item) in items.iter().enumerate() {
+                        walk(item, &format!("{path}[{index}]"), missing);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let schema = json_schema();
+        let mut missing = Vec::new();
+        walk(&schema, "", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "keys without a description: {missing:?}"
+        );
+        assert_eq!(
+            schema["$schema"],
+            "https://json-schema.org/draft/2020-12/schema"
+        );
+    }
+}
