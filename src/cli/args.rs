@@ -37,6 +37,10 @@ pub struct GlobalArgs {
         value_name = "DIR"
     )]
     pub templates: PathBuf,
+    /// Load the workflows and templates from this git revision (branch, tag or sha) of the
+    /// repository that holds the workflows folder, without checking it out.
+    #[arg(long, global = true, env = "VANE_WORKFLOWS_REF", value_name = "REV")]
+    pub workflows_ref: Option<String>,
     /// The folder `run` steps start in and `render` steps write under.
     #[arg(
         long,

@@ -3,9 +3,9 @@
 
 mod args;
 mod completions;
+mod history;
 mod init;
 mod man;
-mod history;
 mod replay;
 mod run;
 mod schema;
@@ -13,6 +13,7 @@ mod show;
 mod state;
 mod test;
 mod validate;
+mod workflows;
 
 pub use args::{Cli, Command};
 

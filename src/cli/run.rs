@@ -8,7 +8,7 @@ use crate::engine::{Engine, EngineOptions};
 use crate::event::{self, Event, EventError, EventStream, InputOptions};
 use crate::report::{Format, ReportOptions, Reporter, Totals, use_color};
 use crate::secrets::Masker;
-use crate::workflow::{LoadOptions, WorkflowSet, load_workflows};
+use crate::workflow::WorkflowSet;
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, IsTerminal, Read};
 
@@ -163,11 +163,7 @@ fn open_input(args: &EventArgs) -> Result<Input, String> {
 
 /// Loads the workflows; prints every problem and returns `None` when any is an error.
 pub fn load_or_report(global: &GlobalArgs, _masker: &Masker) -> Option<WorkflowSet> {
-    let options = LoadOptions {
-        workflows_dir: global.workflows.clone(),
-        templates_dir: global.templates.clone(),
-    };
-    let (set, diagnostics) = load_workflows(&options, &[]);
+    let (set, diagnostics) = super::workflows::load(global, &[]).ok()?;
     let errors: Vec<&Diagnostic> = diagnostics
         .iter()
         .filter(|diagnostic| diagnostic.is_error())

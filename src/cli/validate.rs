@@ -2,14 +2,12 @@
 
 use super::Exit;
 use super::args::{GlobalArgs, ValidateArgs};
-use crate::workflow::{LoadOptions, load_workflows};
 
 pub fn validate(global: &GlobalArgs, args: &ValidateArgs) -> Exit {
-    let options = LoadOptions {
-        workflows_dir: global.workflows.clone(),
-        templates_dir: global.templates.clone(),
+    let (set, diagnostics) = match super::workflows::load(global, &args.paths) {
+        Ok(loaded) => loaded,
+        Err(exit) => return exit,
     };
-    let (set, diagnostics) = load_workflows(&options, &args.paths);
     let errors = diagnostics
         .iter()
         .filter(|diagnostic| diagnostic.is_error())

@@ -10,6 +10,7 @@ pub use context::{EventObject, STATUS_VARIABLE, StepView, StepsObject};
 pub use tree::{TemplateTree, TreeError, TreeMode};
 
 use minijinja::{Environment, Error as JinjaError, ErrorKind, UndefinedBehavior, Value};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -83,6 +84,28 @@ pub struct TemplateError {
 impl Templates {
     /// Builds the environment; template files (`render:`) are loaded from `templates_dir` on first use.
     pub fn new(templates_dir: &Path) -> Templates {
+        Templates::with_loader(minijinja::path_loader(templates_dir))
+    }
+
+    /// Builds the environment over template files held in memory, by name relative to the
+    /// templates folder (`apps/deployment.yaml.j2`): the files of one git revision.
+    pub fn from_files(files: HashMap<String, Vec<u8>>) -> Templates {
+        Templates::with_loader(move |name: &str| match files.get(name) {
+            None => Ok(None),
+            Some(bytes) => String::from_utf8(bytes.clone()).map(Some).map_err(|_| {
+                JinjaError::new(
+                    ErrorKind::InvalidOperation,
+                    format!("template `{name}` is not valid UTF-8"),
+                )
+            }),
+        })
+    }
+
+    fn with_loader<F, R>(loader: F) -> Templates
+    where
+        F: Fn(&str) -> Result<Option<R>, JinjaError> + Send + Sync + 'static,
+        R: Into<minijinja::TemplateSource>,
+    {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_fuel(Some(TEMPLATE_FUEL));
@@ -96,7 +119,7 @@ impl Templates {
         {
             env.set_syntax(syntax);
         }
-        env.set_loader(minijinja::path_loader(templates_dir));
+        env.set_loader(loader);
         filters::register(&mut env);
         context::register_status_functions(&mut env);
         Templates {

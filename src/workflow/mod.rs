@@ -2,12 +2,15 @@
 
 mod config;
 mod load;
+mod revision;
 pub mod schema;
 mod set;
 mod step;
 mod trigger;
 
 pub use load::{LoadOptions, is_workflow_file, load_workflows};
+pub use load::{WorkflowSource, load_workflows_from};
+pub use revision::{RevisionError, Snapshot, read_revision, worktree_revision};
 pub use set::{WorkflowSet, job_order};
 pub use step::{Action, Retry, Step, template_position};
 pub use trigger::{Filter, ListFilter, Trigger, TriggerKind};
