@@ -6,7 +6,7 @@ use crate::cancel::CancelToken;
 use crate::diagnostic::Diagnostic;
 use crate::engine::{Engine, EngineOptions};
 use crate::event::{self, Event, EventError, EventStream, InputOptions};
-use crate::report::{Format, ReportOptions, Reporter, Totals, use_color};
+use crate::report::{Format, ReportOptions, Reporter, Totals, progress, use_color};
 use crate::secrets::Masker;
 use crate::workflow::WorkflowSet;
 use std::collections::VecDeque;
@@ -43,6 +43,11 @@ pub fn run(global: &GlobalArgs, args: &EventArgs, dry_run: bool) -> Exit {
     } else {
         Format::Human
     };
+    // Live lines on stderr only where someone watches output meant for people: not in a pipe,
+    // not with `--json` or `--quiet`.
+    if format == Format::Human && std::io::stderr().is_terminal() {
+        progress::install(masker.clone());
+    }
     let options = ReportOptions {
         format,
         color: use_color(stdout.is_terminal()),
@@ -66,6 +71,7 @@ pub fn run(global: &GlobalArgs, args: &EventArgs, dry_run: bool) -> Exit {
             recorder.record(&outcome, &set);
             totals.add(&outcome);
             reporter.event(&outcome, &set);
+            progress::event_done(totals);
             if outcome.failed() {
                 exit = exit.worst(Exit::RunFailed);
             }
@@ -84,7 +90,7 @@ pub fn run(global: &GlobalArgs, args: &EventArgs, dry_run: bool) -> Exit {
             Some(line) => format!("{origin}:{line}"),
             None => origin.to_string(),
         };
-        eprintln!("{place}: error: {}", masker.mask(&error.message));
+        progress::suspend(|| eprintln!("{place}: error: {}", masker.mask(&error.message)));
     };
 
     let source = match open_input(args) {
@@ -120,6 +126,7 @@ pub fn run(global: &GlobalArgs, args: &EventArgs, dry_run: bool) -> Exit {
             }
         }
     }
+    progress::finish();
     reporter.summary(&totals);
     exit = exit.worst(recorder.exit());
     exit = exit.worst(recorder.exit());

@@ -4,6 +4,7 @@ use super::record::{RunRecord, RunStatus, StepRecord, StepStatus};
 use super::{Engine, Overrides};
 use crate::event::Event;
 use crate::plan::workflow_value;
+use crate::report::progress;
 use crate::secrets::{self, MASK};
 use crate::steps::{self, StepContext, StepError, StepSuccess};
 use crate::template::{StepView, StepsObject, TemplateTree, Templates};
@@ -405,6 +406,17 @@ fn run_job(
                 .min(deadline.saturating_duration_since(Instant::now())),
             None => step.timeout,
         };
+        // On a terminal, a live line while the step runs (not in a plan: nothing runs there).
+        let progress_key = (!dry_run && progress::enabled()).then(|| {
+            let run_id = scope.run.get_attr("id").unwrap_or_default();
+            let key = format!("{run_id}/{}/{}", job.id, step.id);
+            let label = match &job_label {
+                Some(job) => format!("{} › {job} › {}", workflow.name, step.id),
+                None => format!("{} › {}", workflow.name, step.id),
+            };
+            progress::step_started(&key, &label);
+            key
+        });
         let step_context = StepContext {
             event,
             workspace: &engine.options.workspace,
@@ -412,6 +424,7 @@ fn run_job(
             timeout,
             cancel: &engine.cancel,
             templates: engine.set.templates,
+            progress_key: progress_key.as_deref(),
         };
         let outcome = if dry_run {
             step_record.attempts = 0;
@@ -426,6 +439,9 @@ fn run_job(
                 &mut step_record.attempts,
             )
         };
+        if let Some(key) = &progress_key {
+            progress::step_finished(key);
+        }
         step_record.duration_ms = started.elapsed().as_millis() as u64;
         match outcome {
             Ok((success, emitted)) => {

@@ -4,6 +4,7 @@
 mod history;
 mod human;
 mod json;
+pub mod progress;
 
 pub use history::{history_table, run_view};
 
@@ -112,20 +113,26 @@ impl<W: Write> Reporter<W> {
                 .masker
                 .mask(&human::event_block(outcome, set, &self.options)),
         };
-        let _ = self.out.write_all(text.as_bytes());
+        // Live progress lines (on stderr) are cleared while the block is written.
+        progress::suspend(|| {
+            let _ = self.out.write_all(text.as_bytes());
+            let _ = self.out.flush();
+        });
     }
 
     /// The closing line: on stdout for human and quiet output, on stderr with `--json`
     /// (stdout then holds only JSON objects).
     pub fn summary(&mut self, totals: &Totals) {
         let line = totals.line(self.options.dry_run);
-        match self.options.format {
-            Format::Json => eprintln!("{line}"),
-            _ => {
-                let _ = writeln!(self.out, "{line}");
+        progress::suspend(|| {
+            match self.options.format {
+                Format::Json => eprintln!("{line}"),
+                _ => {
+                    let _ = writeln!(self.out, "{line}");
+                }
             }
-        }
-        let _ = self.out.flush();
+            let _ = self.out.flush();
+        });
     }
 
     pub fn flush(&mut self) {

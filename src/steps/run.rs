@@ -54,8 +54,14 @@ pub fn execute(action: &RunAction, context: &StepContext) -> Result<StepSuccess,
         ))
     })?;
     let group = child.id() as libc::pid_t;
-    let stdout = child.stdout.take().map(|pipe| read_pipe(pipe, MAX_STDOUT));
-    let stderr = child.stderr.take().map(|pipe| read_pipe(pipe, LOG_TAIL));
+    let stdout = child
+        .stdout
+        .take()
+        .map(|pipe| read_pipe(pipe, MAX_STDOUT, context.progress_key));
+    let stderr = child
+        .stderr
+        .take()
+        .map(|pipe| read_pipe(pipe, LOG_TAIL, context.progress_key));
 
     let (status_sender, status_receiver) = mpsc::channel();
     thread::spawn(move || {
@@ -217,8 +223,14 @@ struct Captured {
 }
 
 /// Reads a pipe to its end, keeping the first `limit` bytes (so a chatty script cannot exhaust
-/// memory) while still draining the rest, so the script never blocks on a full pipe.
-fn read_pipe(mut pipe: impl Read + Send + 'static, limit: usize) -> thread::JoinHandle<Captured> {
+/// memory) while still draining the rest, so the script never blocks on a full pipe. On a
+/// terminal, the step's live line shows what arrives.
+fn read_pipe(
+    mut pipe: impl Read + Send + 'static,
+    limit: usize,
+    progress_key: Option<&str>,
+) -> thread::JoinHandle<Captured> {
+    let mut live = crate::report::progress::StepOutput::new(progress_key);
     thread::spawn(move || {
         let mut bytes = Vec::new();
         let mut buffer = [0u8; 16 * 1024];
@@ -226,6 +238,9 @@ fn read_pipe(mut pipe: impl Read + Send + 'static, limit: usize) -> thread::Join
             match pipe.read(&mut buffer) {
                 Ok(0) => break,
                 Ok(read) => {
+                    if let Some(live) = &mut live {
+                        live.push(&buffer[..read]);
+                    }
                     let room = limit.saturating_sub(bytes.len());
                     bytes.extend_from_slice(&buffer[..read.min(room)]);
                 }

@@ -7,6 +7,7 @@ mod events;
 mod examples;
 mod init;
 mod output;
+mod progress;
 mod revision;
 mod safety;
 mod schema;
