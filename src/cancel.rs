@@ -3,10 +3,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Shared, cheap to clone; once cancelled it stays cancelled.
+/// Shared, cheap to clone; once cancelled it stays cancelled. A child token is cancelled with its
+/// parent (a signal stops every run) or on its own (a concurrency group cancels one run).
 #[derive(Debug, Clone, Default)]
 pub struct CancelToken {
     flag: Arc<AtomicBool>,
+    parent: Option<Arc<AtomicBool>>,
 }
 
 impl CancelToken {
@@ -28,11 +30,23 @@ impl CancelToken {
         token
     }
 
+    /// A token cancelled by this one or by itself.
+    pub fn child(&self) -> CancelToken {
+        CancelToken {
+            flag: Arc::new(AtomicBool::new(false)),
+            parent: Some(self.flag.clone()),
+        }
+    }
+
     pub fn cancel(&self) {
         self.flag.store(true, Ordering::SeqCst);
     }
 
     pub fn is_cancelled(&self) -> bool {
         self.flag.load(Ordering::SeqCst)
+            || self
+                .parent
+                .as_ref()
+                .is_some_and(|parent| parent.load(Ordering::SeqCst))
     }
 }

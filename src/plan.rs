@@ -36,6 +36,7 @@ pub fn explain(workflow: &Workflow, event: &Event, event_value: &Value) -> Selec
     };
     let context = minijinja::context! {
         event => event_value.clone(),
+        inputs => inputs_value(event, event_value),
         workflow => workflow_value(workflow, None),
         now => crate::event::now_rfc3339(),
     };
@@ -48,6 +49,21 @@ pub fn explain(workflow: &Workflow, event: &Event, event_value: &Value) -> Selec
             error.message
         )),
     }
+}
+
+/// `inputs` in templates: a dispatch's inputs (`event.data.inputs`), as GitHub Actions' `inputs`
+/// context has them for `workflow_dispatch`; empty for every other event, whose payload is then
+/// never parsed for it.
+pub fn inputs_value(event: &Event, event_value: &Value) -> Value {
+    if matches!(event.kind.as_str(), "dispatch" | "workflow_dispatch")
+        && let Ok(inputs) = event_value
+            .get_attr("data")
+            .and_then(|data| data.get_attr("inputs"))
+        && inputs.kind() == minijinja::value::ValueKind::Map
+    {
+        return inputs;
+    }
+    Value::from(std::collections::BTreeMap::<String, Value>::new())
 }
 
 /// `workflow` in templates.

@@ -65,6 +65,10 @@ pub struct GlobalArgs {
     /// Print only the closing summary line.
     #[arg(long, short, global = true, env = "VANE_QUIET")]
     pub quiet: bool,
+    /// GitHub Actions mode (automatic when `GITHUB_ACTIONS=true`): workflow commands, step
+    /// outputs and a job summary.
+    #[arg(long, global = true, env = "VANE_GITHUB")]
+    pub github: bool,
     /// More detail on stderr (repeat for more).
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -76,6 +80,8 @@ pub enum Command {
     Run(EventArgs),
     /// Match and render, execute nothing: exactly what `run` would do.
     Plan(EventArgs),
+    /// Run one workflow by hand, through a `dispatch` event with typed inputs.
+    Dispatch(crate::cli::dispatch::DispatchArgs),
     /// Check workflows and the templates they use; every problem as file:line:col.
     Validate(ValidateArgs),
     /// Run workflow test files (*.test.yaml): match and render each case's event, check what it expects.
@@ -125,6 +131,12 @@ pub struct EventArgs {
     /// Also say why every other workflow did not match.
     #[arg(long)]
     pub explain: bool,
+    /// Runs at once, at most (default: the number of cores). Events are still matched in order.
+    #[arg(long, env = "VANE_PARALLEL", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel: Option<u16>,
+    /// How long a run waits for its concurrency group held by another vane process, then fails.
+    #[arg(long, env = "VANE_LOCK_TIMEOUT", default_value = "10m", value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub lock_timeout: std::time::Duration,
     /// Plan instead of executing (what `vane plan` does).
     #[arg(long)]
     pub dry_run: bool,
@@ -154,4 +166,9 @@ pub struct CompletionsArgs {
 pub struct ValidateArgs {
     /// Workflow files or folders to check (default: the workflows folder).
     pub paths: Vec<PathBuf>,
+}
+
+/// A duration flag (`90s`, `10m`), with the duration module's message on error.
+fn parse_duration_arg(text: &str) -> Result<std::time::Duration, String> {
+    crate::duration::parse_duration(text)
 }

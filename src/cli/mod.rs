@@ -3,6 +3,7 @@
 
 mod args;
 mod completions;
+mod dispatch;
 mod history;
 mod init;
 mod man;
@@ -56,6 +57,7 @@ pub fn main() -> ExitCode {
     let exit = match &cli.command {
         Command::Run(args) => run::run(&cli.global, args, args.dry_run),
         Command::Plan(args) => run::run(&cli.global, args, true),
+        Command::Dispatch(args) => dispatch::dispatch(&cli.global, args),
         Command::Validate(args) => validate::validate(&cli.global, args),
         Command::Test(args) => test::test(&cli.global, args),
         Command::Schema => schema::schema(),

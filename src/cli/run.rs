@@ -4,93 +4,24 @@ use super::Exit;
 use super::args::{EventArgs, GlobalArgs};
 use crate::cancel::CancelToken;
 use crate::diagnostic::Diagnostic;
-use crate::engine::{Engine, EngineOptions};
+use crate::engine::{Engine, EngineOptions, StreamItem, StreamOptions, run_stream};
 use crate::event::{self, Event, EventError, EventStream, InputOptions};
 use crate::report::{Format, ReportOptions, Reporter, Totals, progress, use_color};
 use crate::secrets::Masker;
 use crate::workflow::WorkflowSet;
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, IsTerminal, Read};
+use std::time::Duration;
 
 pub fn run(global: &GlobalArgs, args: &EventArgs, dry_run: bool) -> Exit {
     let masker = Masker::new();
     let Some(set) = load_or_report(global, &masker) else {
         return Exit::Invalid;
     };
-    let cancel = CancelToken::from_signals();
-    let engine = Engine {
-        set: &set,
-        options: EngineOptions {
-            dry_run,
-            workspace: global.workspace.clone(),
-        },
-        masker: masker.clone(),
-        cancel: cancel.clone(),
-    };
-    let mut recorder = match super::state::Recorder::open(global, &engine) {
-        Ok(recorder) => recorder,
-        Err(exit) => return exit,
-    };
-    let mut recorder = match super::state::Recorder::open(global, &engine) {
-        Ok(recorder) => recorder,
-        Err(exit) => return exit,
-    };
-    let stdout = std::io::stdout();
-    let format = if global.json {
-        Format::Json
-    } else if global.quiet {
-        Format::Quiet
-    } else {
-        Format::Human
-    };
-    // Live lines on stderr only where someone watches output meant for people: not in a pipe,
-    // not with `--json` or `--quiet`.
-    if format == Format::Human && std::io::stderr().is_terminal() {
-        progress::install(masker.clone());
-    }
-    let options = ReportOptions {
-        format,
-        color: use_color(stdout.is_terminal()),
-        explain: args.explain,
-        dry_run,
-    };
-    let mut reporter = Reporter::new(stdout.lock(), options, masker.clone());
     let input = InputOptions {
         kind: args.kind.clone(),
         source: args.source.clone(),
         delivery_id: None,
-    };
-
-    let mut totals = Totals::default();
-    let mut exit = Exit::Success;
-    let mut process = |event: Event, reporter: &mut Reporter<_>, totals: &mut Totals| {
-        let mut queue = VecDeque::from([(event, 0usize)]);
-        while let Some((event, depth)) = queue.pop_front() {
-            let outcome = engine.process(event, depth);
-            recorder.record(&outcome, &set);
-            recorder.record(&outcome, &set);
-            totals.add(&outcome);
-            reporter.event(&outcome, &set);
-            progress::event_done(totals);
-            if outcome.failed() {
-                exit = exit.worst(Exit::RunFailed);
-            }
-            queue.extend(
-                outcome
-                    .emitted
-                    .into_iter()
-                    .map(|emitted| (emitted, depth + 1)),
-            );
-        }
-    };
-
-    let bad_input = |error: EventError, origin: &str, totals: &mut Totals| {
-        totals.bad_inputs += 1;
-        let place = match error.line {
-            Some(line) => format!("{origin}:{line}"),
-            None => origin.to_string(),
-        };
-        progress::suspend(|| eprintln!("{place}: error: {}", masker.mask(&error.message)));
     };
 
     let source = match open_input(args) {
@@ -100,46 +31,247 @@ pub fn run(global: &GlobalArgs, args: &EventArgs, dry_run: bool) -> Exit {
             return Exit::Invalid;
         }
     };
-    let mut saw_input = false;
-    if let Some((origin, reader)) = source {
-        let parsers = std::thread::available_parallelism().map_or(1, |count| count.get());
-        let stream = EventStream::spawn(reader, args.max_event_size, input.clone(), parsers);
-        for parsed in stream {
-            if cancel.is_cancelled() {
-                break;
-            }
-            saw_input = true;
-            match parsed {
-                Ok(event) => process(event, &mut reporter, &mut totals),
-                Err(error) => bad_input(error, &origin, &mut totals),
-            }
+    let (origin, mut events): (
+        String,
+        Box<dyn Iterator<Item = Result<Event, EventError>> + Send>,
+    ) = match source {
+        Some((origin, reader)) => {
+            let parsers = std::thread::available_parallelism().map_or(1, |count| count.get());
+            (
+                origin,
+                Box::new(EventStream::spawn(
+                    reader,
+                    args.max_event_size,
+                    input.clone(),
+                    parsers,
+                )),
+            )
         }
-    }
-    if !saw_input && !cancel.is_cancelled() {
-        // In GitHub Actions stdin is neither a terminal nor an event: the run's own event is.
-        match event::actions_event(&|name| std::env::var(name).ok()) {
-            Some(Ok(event)) => process(event, &mut reporter, &mut totals),
-            Some(Err(error)) => bad_input(error, "GITHUB_EVENT_PATH", &mut totals),
+        None => ("stdin".to_string(), Box::new(std::iter::empty())),
+    };
+    // In GitHub Actions stdin is neither a terminal nor an event: with nothing on it, the run's
+    // own event is the input.
+    let first = events.next();
+    let (origin, events): (
+        String,
+        Box<dyn Iterator<Item = Result<Event, EventError>> + Send>,
+    ) = match first {
+        Some(first) => (origin, Box::new(std::iter::once(first).chain(events))),
+        None => match event::actions_event(&|name| std::env::var(name).ok()) {
+            Some(item) => (
+                "GITHUB_EVENT_PATH".to_string(),
+                Box::new(std::iter::once(item)),
+            ),
             None => {
                 eprintln!("error: no event: pass `--event FILE`, or pipe JSON on stdin");
                 return Exit::Invalid;
             }
+        },
+    };
+    let drive = Drive {
+        origin,
+        events,
+        dry_run,
+        explain: args.explain,
+        parallel: args.parallel.map(usize::from),
+        lock_timeout: args.lock_timeout,
+    };
+    drive.run(global, &set, masker)
+}
+
+/// Runs (or plans) one event built by the caller (`vane dispatch`, `vane replay`).
+pub fn run_event(
+    global: &GlobalArgs,
+    set: &WorkflowSet,
+    masker: Masker,
+    event: Event,
+    dry_run: bool,
+) -> Exit {
+    let drive = Drive {
+        origin: "event".to_string(),
+        events: Box::new(std::iter::once(Ok(event))),
+        dry_run,
+        explain: false,
+        parallel: None,
+        lock_timeout: Duration::from_secs(600),
+    };
+    drive.run(global, set, masker)
+}
+
+type Events = Box<dyn Iterator<Item = Result<Event, EventError>> + Send>;
+
+/// Events on their way through the engine to the reporter, the state store and GitHub Actions.
+struct Drive {
+    /// Where bad inputs are reported from (`stdin`, a file name).
+    origin: String,
+    events: Events,
+    dry_run: bool,
+    explain: bool,
+    parallel: Option<usize>,
+    lock_timeout: Duration,
+}
+
+impl Drive {
+    fn run(self, global: &GlobalArgs, set: &WorkflowSet, masker: Masker) -> Exit {
+        let Drive {
+            origin,
+            events,
+            dry_run,
+            explain,
+            parallel,
+            lock_timeout,
+        } = self;
+        let cancel = CancelToken::from_signals();
+        let engine = Engine {
+            set,
+            options: EngineOptions {
+                dry_run,
+                workspace: global.workspace.clone(),
+            },
+            masker: masker.clone(),
+            cancel: cancel.clone(),
+        };
+        let mut recorder = match super::state::Recorder::open(global, &engine) {
+            Ok(recorder) => recorder,
+            Err(exit) => return exit,
+        };
+        let stdout = std::io::stdout();
+        let format = if global.json {
+            Format::Json
+        } else if global.quiet {
+            Format::Quiet
+        } else {
+            Format::Human
+        };
+        let github = crate::report::github::enabled(global.github);
+        if github {
+            // Workflow commands go where the runner reads them; with `--json`, stdout holds only JSON.
+            if global.json {
+                crate::report::github::announce_masks(set, &masker, &mut std::io::stderr());
+            } else {
+                crate::report::github::announce_masks(set, &masker, &mut std::io::stdout());
+            }
         }
+        // Live lines on stderr only where someone watches output meant for people: not in a pipe,
+        // not with `--json` or `--quiet`, not in a GitHub Actions log.
+        if format == Format::Human && !github && std::io::stderr().is_terminal() {
+            progress::install(masker.clone());
+        }
+        let mut actions = crate::report::github::ActionsReport::default();
+        let options = ReportOptions {
+            format,
+            color: use_color(stdout.is_terminal()) && !github,
+            explain,
+            dry_run,
+            github,
+        };
+        let mut reporter = Reporter::new(stdout.lock(), options, masker.clone());
+        let shared_store = recorder.shared_store();
+        let mut totals = Totals::default();
+        let mut exit = Exit::Success;
+        // What happens with each finished event, whichever way it ran.
+        let mut handle = |outcome: &crate::engine::EventOutcome,
+                          reporter: &mut Reporter<_>,
+                          totals: &mut Totals| {
+            recorder.record(outcome, set);
+            totals.add(outcome);
+            if github {
+                actions.record(outcome, set);
+            }
+            reporter.event(outcome, set);
+            progress::event_done(totals);
+            if outcome.failed() {
+                exit = exit.worst(Exit::RunFailed);
+            }
+        };
+        let bad_input = |error: EventError, origin: &str, totals: &mut Totals| {
+            totals.bad_inputs += 1;
+            let place = match error.line {
+                Some(line) => format!("{origin}:{line}"),
+                None => origin.to_string(),
+            };
+            progress::suspend(|| eprintln!("{place}: error: {}", masker.mask(&error.message)));
+        };
+
+        if dry_run {
+            // A plan has no effects to overlap or serialize: events go through one at a time, each
+            // followed by the events its `emit` steps would send.
+            for parsed in events {
+                if cancel.is_cancelled() {
+                    break;
+                }
+                match parsed {
+                    Ok(event) => {
+                        let mut queue = VecDeque::from([(event, 0usize)]);
+                        while let Some((event, depth)) = queue.pop_front() {
+                            let mut outcome = engine.process(event, depth);
+                            handle(&outcome, &mut reporter, &mut totals);
+                            queue.extend(
+                                outcome
+                                    .emitted
+                                    .drain(..)
+                                    .map(|emitted| (emitted, depth + 1)),
+                            );
+                        }
+                    }
+                    Err(error) => bad_input(error, &origin, &mut totals),
+                }
+            }
+        } else {
+            let options = StreamOptions {
+                parallel: parallel.unwrap_or_else(default_parallelism),
+            };
+            let coordinator = match shared_store {
+                Some(store) => crate::state::Coordinator::new(
+                    store,
+                    &super::state::location(global),
+                    lock_timeout,
+                    set.revision.clone(),
+                ),
+                None => Ok(None),
+            };
+            let locks: Box<dyn crate::engine::GroupLocks> = match coordinator {
+                Ok(Some(coordinator)) => Box::new(coordinator),
+                Ok(None) => Box::new(crate::engine::LocalOnly),
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    return Exit::Invalid;
+                }
+            };
+            run_stream(
+                &engine,
+                events,
+                &options,
+                locks.as_ref(),
+                &mut |item| match item {
+                    StreamItem::Outcome(outcome) => handle(&outcome, &mut reporter, &mut totals),
+                    StreamItem::BadInput(error) => bad_input(error, &origin, &mut totals),
+                },
+            );
+        }
+        progress::finish();
+        reporter.summary(&totals);
+        exit = exit.worst(recorder.exit());
+        if github && let Err(error) = actions.finish(&masker) {
+            eprintln!("error: cannot write the GitHub Actions outputs: {error}");
+            exit = exit.worst(Exit::Invalid);
+        }
+        if totals.bad_inputs > 0 {
+            exit = exit.worst(Exit::Invalid);
+        }
+        if cancel.is_cancelled() {
+            exit = Exit::Interrupted;
+        }
+        exit
     }
-    progress::finish();
-    reporter.summary(&totals);
-    exit = exit.worst(recorder.exit());
-    exit = exit.worst(recorder.exit());
-    if totals.bad_inputs > 0 {
-        exit = exit.worst(Exit::Invalid);
-    }
-    if cancel.is_cancelled() {
-        exit = Exit::Interrupted;
-    }
-    exit
 }
 
 type Input = Option<(String, Box<dyn BufRead + Send>)>;
+
+/// Runs at once by default: one per core.
+fn default_parallelism() -> usize {
+    std::thread::available_parallelism().map_or(1, |count| count.get())
+}
 
 /// `--event FILE`, else stdin unless it is a terminal (nothing would ever arrive).
 fn open_input(args: &EventArgs) -> Result<Input, String> {
@@ -183,8 +315,12 @@ pub fn load_or_report(global: &GlobalArgs, _masker: &Masker) -> Option<WorkflowS
         }
         return Some(set);
     }
+    let github = crate::report::github::enabled(global.github);
     for diagnostic in &diagnostics {
         eprintln!("{diagnostic}");
+        if github {
+            println!("{}", crate::report::github::annotation(diagnostic));
+        }
     }
     eprintln!(
         "error: {} problem(s) in the workflows; nothing was run (see `vane validate`)",

@@ -24,7 +24,9 @@ pub fn open_existing(global: &GlobalArgs, masker: &Masker) -> Result<Option<Stor
 
 /// Records real runs; does nothing for plans and dry runs, which are not history.
 pub struct Recorder {
-    store: Option<Store>,
+    /// Shared with the `Coordinator`: one connection per process, so that the two never wait
+    /// on each other's write locks.
+    store: Option<std::sync::Arc<std::sync::Mutex<Store>>>,
     masker: Masker,
     cancel: CancelToken,
     replay_of: Option<String>,
@@ -43,7 +45,7 @@ impl Recorder {
                 eprintln!("error: {error}");
                 Exit::Invalid
             })?;
-            Some(store)
+            Some(std::sync::Arc::new(std::sync::Mutex::new(store)))
         };
         Ok(Recorder {
             store,
@@ -52,6 +54,11 @@ impl Recorder {
             replay_of: None,
             failures: 0,
         })
+    }
+
+    /// The open store, for coordination with other processes (`None` when only planning).
+    pub fn shared_store(&self) -> Option<std::sync::Arc<std::sync::Mutex<Store>>> {
+        self.store.clone()
     }
 
     /// Marks what is recorded from now on as a replay of `run_id`.
@@ -63,7 +70,10 @@ impl Recorder {
     /// Writes the event's runs. A failure is reported and remembered for the exit status; the
     /// remaining events still run (their effects matter more than their record).
     pub fn record(&mut self, outcome: &EventOutcome, set: &WorkflowSet) {
-        let Some(store) = &mut self.store else {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let Ok(mut store) = store.lock() else {
             return;
         };
         let options = RecordOptions {

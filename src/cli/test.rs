@@ -5,16 +5,14 @@ use super::Exit;
 use super::args::{GlobalArgs, TestArgs};
 use crate::report::{Format, use_color};
 use crate::testing::{self, TestReporter, load_test_file, run_case};
-use crate::workflow::{LoadOptions, load_workflows};
 use std::io::IsTerminal;
 use std::path::Path;
 
 pub fn test(global: &GlobalArgs, args: &TestArgs) -> Exit {
-    let options = LoadOptions {
-        workflows_dir: global.workflows.clone(),
-        templates_dir: global.templates.clone(),
+    let (set, diagnostics) = match super::workflows::load(global, &[]) {
+        Ok(loaded) => loaded,
+        Err(exit) => return exit,
     };
-    let (set, diagnostics) = load_workflows(&options, &[]);
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     if errors > 0 || global.verbose > 0 {
         for diagnostic in &diagnostics {

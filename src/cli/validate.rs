@@ -13,8 +13,12 @@ pub fn validate(global: &GlobalArgs, args: &ValidateArgs) -> Exit {
         .filter(|diagnostic| diagnostic.is_error())
         .count();
     let warnings = diagnostics.len() - errors;
+    let github = crate::report::github::enabled(global.github);
     for diagnostic in &diagnostics {
         println!("{diagnostic}");
+        if github {
+            println!("{}", crate::report::github::annotation(diagnostic));
+        }
     }
     if !global.quiet || errors > 0 {
         let plural = |count: usize, word: &str| {

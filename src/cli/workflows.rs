@@ -19,7 +19,12 @@ pub fn load(
         workflows_dir: global.workflows.clone(),
         templates_dir: global.templates.clone(),
     };
-    let source = match &global.workflows_ref {
+    // An empty value (`VANE_WORKFLOWS_REF=` from a CI input left blank) means no revision.
+    let workflows_ref = global
+        .workflows_ref
+        .as_deref()
+        .filter(|rev| !rev.is_empty());
+    let source = match workflows_ref {
         None => WorkflowSource::Disk,
         Some(_) if !paths.is_empty() => {
             eprintln!(

@@ -5,9 +5,13 @@
 mod overrides;
 mod record;
 mod run;
+mod scheduler;
 
 pub use overrides::Overrides;
 pub use record::{RunRecord, RunStatus, StepRecord, StepStatus};
+pub use scheduler::{
+    GroupLease, GroupLocks, LocalOnly, StreamItem, StreamOptions, run_stream, wait_until,
+};
 
 use crate::cancel::CancelToken;
 use crate::event::Event;
@@ -26,6 +30,7 @@ pub struct EngineOptions {
     pub workspace: PathBuf,
 }
 
+#[derive(Clone)]
 pub struct Engine<'a> {
     pub set: &'a WorkflowSet,
     pub options: EngineOptions,

@@ -11,4 +11,7 @@ pub struct Overrides {
     pub secrets: Option<HashMap<String, String>>,
     /// Entries that replace (or join) the workflow's rendered `env`, which steps then build on.
     pub env: Vec<(String, String)>,
+    /// The run's id, when the caller chose it first (the scheduler records the run as running in
+    /// the state store before it starts, so that a killed process leaves a trace).
+    pub run_id: Option<String>,
 }

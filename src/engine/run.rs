@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 /// What every template of one run shares.
 struct RunScope {
     event: Value,
+    /// A dispatch's inputs, also at the top as GitHub Actions has them (`inputs.NAME`).
+    inputs: Value,
     vars: Value,
     secrets: Value,
     workflow: Value,
@@ -43,7 +45,10 @@ pub fn run_workflow(
     let started = Instant::now();
     let deadline = workflow.timeout.map(|timeout| started + timeout);
     let dry_run = engine.options.dry_run;
-    let run_id = uuid::Uuid::new_v4().to_string();
+    let run_id = overrides
+        .run_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let mut record = RunRecord {
         id: run_id.clone(),
         started: chrono::Utc::now(),
@@ -88,6 +93,7 @@ pub fn run_workflow(
 
     let mut scope = RunScope {
         event: event_value.clone(),
+        inputs: crate::plan::inputs_value(event, event_value),
         vars: Value::from(()),
         secrets: crate::template::to_value(&secret_values),
         workflow: workflow_value(workflow, engine.set.revision.as_deref()),
@@ -122,72 +128,130 @@ pub fn run_workflow(
     let order = crate::workflow::job_order(&workflow.jobs)
         .unwrap_or_else(|_| (0..workflow.jobs.len()).collect());
     let mut results: HashMap<String, JobResult> = HashMap::new();
+    let mut job_records: Vec<Vec<StepRecord>> = workflow.jobs.iter().map(|_| Vec::new()).collect();
     let mut emitted = Vec::new();
     let mut failed = false;
     let mut cancelled = false;
-    for index in order {
-        let job = &workflow.jobs[index];
-        let needs_status = job_needs_status(job, &results);
-        let jobs_value = jobs_value(&results);
-        let run_it = match &job.condition {
-            Some(condition) => {
-                let context = minijinja::context! {
-                    event => scope.event.clone(), vars => scope.vars.clone(), secrets => scope.secrets.clone(),
-                    workflow => scope.workflow.clone(), run => scope.run.clone(), now => scope.now.as_str(),
-                    jobs => jobs_value.clone(), needs => jobs_value.clone(), env => env_value(&scope.env),
-                    __vane_status => needs_status,
-                };
-                match Templates::eval(&condition.expression, &context) {
-                    Ok(value) => value.is_true(),
-                    Err(error) => {
-                        failed = true;
-                        record.error = Some(format!(
-                            "{}: {}",
-                            workflow.place(&condition.path),
-                            error.message
-                        ));
-                        false
+    let mut started = vec![false; workflow.jobs.len()];
+    // Jobs run in parallel as far as `needs` allows: each ready job gets a thread, and a finished
+    // job may make others ready. Records keep the jobs' order in the file.
+    std::thread::scope(|threads| {
+        let (sender, receiver) = std::sync::mpsc::channel::<(usize, JobRun)>();
+        let mut running = 0usize;
+        loop {
+            let mut progressed = true;
+            while progressed {
+                progressed = false;
+                for &index in &order {
+                    let job = &workflow.jobs[index];
+                    if started[index] || !job.needs.iter().all(|need| results.contains_key(need)) {
+                        continue;
+                    }
+                    started[index] = true;
+                    progressed = true;
+                    let needs_status = job_needs_status(job, workflow, &results);
+                    let jobs_value = jobs_value(&results);
+                    let run_it = match &job.condition {
+                        Some(condition) => {
+                            let context = minijinja::context! {
+                                event => scope.event.clone(), inputs => scope.inputs.clone(), vars => scope.vars.clone(), secrets => scope.secrets.clone(),
+                                workflow => scope.workflow.clone(), run => scope.run.clone(), now => scope.now.as_str(),
+                                jobs => jobs_value.clone(), needs => jobs_value.clone(), env => env_value(&scope.env),
+                                __vane_status => needs_status,
+                            };
+                            match Templates::eval(&condition.expression, &context) {
+                                Ok(value) => value.is_true(),
+                                Err(error) => {
+                                    failed = true;
+                                    record.error = Some(format!(
+                                        "{}: {}",
+                                        workflow.place(&condition.path),
+                                        error.message
+                                    ));
+                                    false
+                                }
+                            }
+                        }
+                        None => needs_status == "success",
+                    };
+                    if !run_it || engine.cancel.is_cancelled() {
+                        let was_cancelled = engine.cancel.is_cancelled();
+                        cancelled |= was_cancelled;
+                        job_records[index] = job
+                            .steps
+                            .iter()
+                            .map(|step| {
+                                let mut record = skipped_step(step, job, workflow);
+                                if was_cancelled {
+                                    record.status = StepStatus::Cancelled;
+                                }
+                                record
+                            })
+                            .collect();
+                        let status = if was_cancelled {
+                            "cancelled"
+                        } else {
+                            "skipped"
+                        };
+                        results.insert(
+                            job.id.clone(),
+                            JobResult {
+                                status,
+                                outputs: Map::new(),
+                                steps: Map::new(),
+                            },
+                        );
+                        continue;
+                    }
+                    let sender = sender.clone();
+                    let scope = &scope;
+                    running += 1;
+                    let work = move || {
+                        let job_run = run_job(
+                            engine,
+                            workflow,
+                            job,
+                            scope,
+                            &jobs_value,
+                            event,
+                            depth,
+                            deadline,
+                        );
+                        // The receiver lives until every job is done.
+                        let _ = sender.send((index, job_run));
+                    };
+                    // The `steps:` shorthand is one job: no thread for it.
+                    if workflow.jobs.len() == 1 {
+                        work();
+                    } else {
+                        threads.spawn(work);
                     }
                 }
             }
-            None => needs_status == "success",
-        };
-        if !run_it {
-            for step in &job.steps {
-                record.steps.push(skipped_step(step, job, workflow));
+            if running == 0 {
+                break;
             }
+            let Ok((index, job_run)) = receiver.recv() else {
+                break;
+            };
+            running -= 1;
+            let job = &workflow.jobs[index];
+            failed |= job_run.status == "failure";
+            cancelled |= job_run.status == "cancelled";
+            job_records[index] = job_run.records;
+            emitted.extend(job_run.emitted);
             results.insert(
                 job.id.clone(),
                 JobResult {
-                    status: "skipped",
-                    outputs: Map::new(),
-                    steps: Map::new(),
+                    status: job_run.status,
+                    outputs: job_run.outputs,
+                    steps: job_run.step_outputs,
                 },
             );
-            continue;
         }
-        let job_run = run_job(
-            engine,
-            workflow,
-            job,
-            &scope,
-            &jobs_value,
-            event,
-            depth,
-            deadline,
-        );
-        failed |= job_run.status == "failure";
-        cancelled |= job_run.status == "cancelled";
-        record.steps.extend(job_run.records);
-        emitted.extend(job_run.emitted);
-        results.insert(
-            job.id.clone(),
-            JobResult {
-                status: job_run.status,
-                outputs: job_run.outputs,
-                steps: job_run.step_outputs,
-            },
-        );
+    });
+    for index in &order {
+        record.steps.append(&mut job_records[*index]);
     }
     if !dry_run {
         record.status = if cancelled {
@@ -203,18 +267,42 @@ pub fn run_workflow(
     finish(record, emitted)
 }
 
-/// `success` when every needed job succeeded; `failure` when one failed; `cancelled` likewise.
-fn job_needs_status(job: &Job, results: &HashMap<String, JobResult>) -> &'static str {
-    let mut status = "success";
-    for need in &job.needs {
-        match results.get(need).map(|result| result.status) {
+/// What the status functions see in a job: `failure` when any ancestor job failed (GitHub's
+/// meaning of `failure()` across a chain of jobs), `cancelled` likewise, `skipped` when a direct
+/// need was skipped (so the default `success()` skips this job too), else `success`.
+fn job_needs_status(
+    job: &Job,
+    workflow: &Workflow,
+    results: &HashMap<String, JobResult>,
+) -> &'static str {
+    let mut ancestors: Vec<&str> = job.needs.iter().map(String::as_str).collect();
+    let mut seen: Vec<&str> = Vec::new();
+    let mut cancelled = false;
+    while let Some(id) = ancestors.pop() {
+        if seen.contains(&id) {
+            continue;
+        }
+        seen.push(id);
+        match results.get(id).map(|result| result.status) {
             Some("failure") => return "failure",
-            Some("cancelled") => status = "cancelled",
-            Some("skipped") if status == "success" => status = "skipped",
+            Some("cancelled") => cancelled = true,
             _ => {}
         }
+        if let Some(ancestor) = workflow.jobs.iter().find(|candidate| candidate.id == id) {
+            ancestors.extend(ancestor.needs.iter().map(String::as_str));
+        }
     }
-    status
+    if cancelled {
+        return "cancelled";
+    }
+    if job.needs.iter().any(|need| {
+        results
+            .get(need)
+            .is_some_and(|result| result.status == "skipped")
+    }) {
+        return "skipped";
+    }
+    "success"
 }
 
 fn jobs_value(results: &HashMap<String, JobResult>) -> Value {
@@ -241,7 +329,7 @@ fn render_vars(workflow: &Workflow, scope: &RunScope) -> Result<Value, String> {
     let mut vars = Map::new();
     for (name, tree) in &workflow.vars {
         let context = minijinja::context! {
-            event => scope.event.clone(), vars => crate::template::to_value(&vars), secrets => scope.secrets.clone(),
+            event => scope.event.clone(), inputs => scope.inputs.clone(), vars => crate::template::to_value(&vars), secrets => scope.secrets.clone(),
             workflow => scope.workflow.clone(), run => scope.run.clone(), now => scope.now.as_str(),
         };
         let value = tree.render(&context).map_err(|error| {
@@ -272,7 +360,7 @@ fn render_env(
         return Ok(env);
     }
     let context = minijinja::context! {
-        event => scope.event.clone(), vars => scope.vars.clone(), secrets => scope.secrets.clone(),
+        event => scope.event.clone(), inputs => scope.inputs.clone(), vars => scope.vars.clone(), secrets => scope.secrets.clone(),
         workflow => scope.workflow.clone(), run => scope.run.clone(), now => scope.now.as_str(),
         env => env_value(base), steps => steps.clone(),
     };
@@ -355,9 +443,11 @@ fn run_job(
                 continue;
             }
         };
+        // `run.status` is the job's status so far, as `steps.<id>.outcome` are the steps'.
+        let run_value = minijinja::context! { status => status, ..scope.run.clone() };
         let context = minijinja::context! {
-            event => scope.event.clone(), vars => scope.vars.clone(), secrets => scope.secrets.clone(),
-            workflow => scope.workflow.clone(), run => scope.run.clone(), now => scope.now.as_str(),
+            event => scope.event.clone(), inputs => scope.inputs.clone(), vars => scope.vars.clone(), secrets => scope.secrets.clone(),
+            workflow => scope.workflow.clone(), run => run_value, now => scope.now.as_str(),
             env => env_value(&env), steps => steps_value, jobs => jobs_value.clone(), needs => jobs_value.clone(),
             __vane_status => status,
         };
@@ -424,6 +514,7 @@ fn run_job(
             timeout,
             cancel: &engine.cancel,
             templates: engine.set.templates,
+            masker: &engine.masker,
             progress_key: progress_key.as_deref(),
         };
         let outcome = if dry_run {
@@ -605,6 +696,10 @@ fn execute_once(
         }
         Action::Notify(_) => {
             let config: steps::notify::NotifyConfig = steps::typed("notify", &rendered["notify"])?;
+            // A Slack, Discord or Teams webhook URL is the credential itself: mask it like a secret.
+            for value in config.secrets() {
+                step_context.masker.add(&value);
+            }
             let defaults = steps::notify::EventDefaults {
                 repo: step_context.event.repo.as_deref(),
                 sha: step_context.event.sha.as_deref(),
@@ -646,11 +741,26 @@ fn render_file(
         .templates
         .file(name)
         .map_err(|error| StepError::new(format!("render: {}", error.message)))?;
+    // A render step's own `vars` add to (and override) the workflow's.
     let context = match rendered.get("vars") {
-        Some(vars) => {
-            minijinja::context! { vars => crate::template::to_value(vars), ..context.clone() }
+        Some(Json::Object(step_vars)) => {
+            let mut merged: Map<String, Json> = context
+                .get_attr("vars")
+                .ok()
+                .and_then(|vars| serde_json::to_value(&vars).ok())
+                .and_then(|vars| match vars {
+                    Json::Object(map) => Some(map),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            merged.extend(
+                step_vars
+                    .iter()
+                    .map(|(key, value)| (key.clone(), value.clone())),
+            );
+            minijinja::context! { vars => crate::template::to_value(&merged), ..context.clone() }
         }
-        None => context.clone(),
+        _ => context.clone(),
     };
     steps::render::execute(
         name,
@@ -678,6 +788,10 @@ fn plan_step(
         Action::Notify(_) => {
             // Build the request (checks the target and the message) without sending it.
             let config: steps::notify::NotifyConfig = steps::typed("notify", &rendered["notify"])?;
+            // A Slack, Discord or Teams webhook URL is the credential itself: mask it like a secret.
+            for value in config.secrets() {
+                step_context.masker.add(&value);
+            }
             let built = config.build_request(&steps::notify::EventDefaults {
                 repo: step_context.event.repo.as_deref(),
                 sha: step_context.event.sha.as_deref(),

@@ -2,6 +2,7 @@
 
 mod canonical;
 mod cloudevents;
+mod dispatch;
 mod github;
 mod gitlab;
 mod input;
@@ -10,6 +11,7 @@ mod reader;
 mod stream;
 
 pub use canonical::content_id;
+pub use dispatch::dispatch_event;
 pub use input::{EventError, InputOptions, actions_event, from_text, from_value};
 pub use payload::Payload;
 pub use reader::{EventReader, ReadItem};

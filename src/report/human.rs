@@ -131,6 +131,9 @@ fn write_run(
         RunStatus::Cancelled => (palette.yellow("⊘"), palette.yellow("cancelled")),
         RunStatus::Planned => (palette.cyan("○"), palette.cyan("planned")),
     };
+    if options.github {
+        out.push_str(&super::github::group_start(name, run.status.as_str()));
+    }
     let duration = if options.dry_run {
         String::new()
     } else {
@@ -148,6 +151,9 @@ fn write_run(
         .unwrap_or(0);
     for step in &run.steps {
         write_step(out, step, id_width, options, palette);
+    }
+    if options.github {
+        out.push_str(super::github::GROUP_END);
     }
 }
 

@@ -1,6 +1,7 @@
 //! Output: human lines on a terminal, one JSON object per event with `--json`, or only the
 //! summary with `--quiet`. Every string goes through the secret masker on its way out.
 
+pub mod github;
 mod history;
 mod human;
 mod json;
@@ -28,6 +29,8 @@ pub struct ReportOptions {
     /// Say why every other workflow did not match.
     pub explain: bool,
     pub dry_run: bool,
+    /// GitHub Actions mode: fold each run's lines into a `::group::`.
+    pub github: bool,
 }
 
 /// Counts for the closing line: `3 events, 2 runs, 2 succeeded, 0 failed`.

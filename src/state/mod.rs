@@ -2,12 +2,14 @@
 //! owns the record of runs and their steps that `history`, `show` and `replay` read. Its schema is
 //! versioned in the binary ([`schema`]); a store from a newer vane is refused, never touched.
 
+mod coordination;
 mod error;
 mod query;
 mod schema;
 mod store;
 mod write;
 
+pub use coordination::{Coordinator, DEFAULT_LEASE};
 pub use error::StateError;
 pub use query::{HistoryFilter, RUN_STATUSES, RunSummary, StoredRun, StoredStep, parse_since};
 pub use schema::SCHEMA_VERSION;

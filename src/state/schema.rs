@@ -41,6 +41,16 @@ const MIGRATIONS: &[&str] = &[
         log         TEXT,                       -- the output's tail, at most 64 KiB, masked
         PRIMARY KEY (run_id, position)
     ) WITHOUT ROWID;",
+    // 2: coordination between processes — which process runs a run (so a killed one's runs end
+    // `interrupted`), and concurrency-group leases.
+    "ALTER TABLE runs ADD COLUMN pid INTEGER;
+    CREATE INDEX runs_running ON runs (status) WHERE status = 'running';
+    CREATE TABLE locks (
+        name        TEXT PRIMARY KEY NOT NULL,  -- the concurrency group
+        owner       TEXT NOT NULL,              -- the run holding it
+        pid         INTEGER NOT NULL,           -- the process holding it
+        expires_ms  INTEGER NOT NULL            -- Unix milliseconds; renewed while the run lasts
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this vane writes and reads.

@@ -21,10 +21,11 @@ pub struct RecordOptions<'a> {
     pub dry_run: bool,
 }
 
-/// The status history shows: the engine's, plus the two it cannot tell by itself.
-pub fn stored_status(run: &RunRecord, interrupted: bool) -> &'static str {
+/// The status history shows: the engine's, plus `skipped`, which it cannot tell by itself. A run
+/// stopped by SIGINT/SIGTERM was cancelled and is recorded so; `interrupted` is for a run whose
+/// process died without recording it (see `Coordinator`), and `running` while it is in progress.
+pub fn stored_status(run: &RunRecord, _interrupted: bool) -> &'static str {
     match run.status {
-        RunStatus::Cancelled if interrupted => "interrupted",
         // GitHub's meaning: a run whose every step was skipped by its conditions was skipped.
         RunStatus::Success
             if !run.steps.is_empty()
@@ -67,7 +68,7 @@ struct StepRow {
     log: Option<String>,
 }
 
-const INSERT_RUN: &str = "INSERT INTO runs (id, workflow, file, revision, event_id, event_type, event, \
+const INSERT_RUN: &str = "INSERT OR REPLACE INTO runs (id, workflow, file, revision, event_id, event_type, event, \
      status, started, finished, duration_ms, error, dry_run, replay_of) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 const INSERT_STEP: &str = "INSERT INTO steps (run_id, position, job, step_id, name, kind, status, \

@@ -29,6 +29,8 @@ pub struct StepContext<'a> {
     pub cancel: &'a CancelToken,
     /// For `render` steps: the template files.
     pub templates: crate::template::Templates,
+    /// Values a step learns are credentials (a webhook URL) join the masker.
+    pub masker: &'a crate::secrets::Masker,
     /// The step's live line on a terminal (`run-id/job/step`), fed its output as it comes;
     /// `None` in a dry run or when no progress is shown.
     pub progress_key: Option<&'a str>,

@@ -8,26 +8,30 @@ use sha2::{Digest, Sha256};
 use std::cmp::Ordering;
 
 pub fn register(env: &mut Environment<'static>) {
-    env.add_filter("sh", |value: Value| shell::quote_bare(&text_of(&value)));
+    // Shell filters see every interpolation of a `run` script: an undefined value must fail
+    // there as it would anywhere else (strict), not become an empty, quoted string.
+    env.add_filter("sh", |value: Value| {
+        strict(&value).map(|text| shell::quote_bare(&text))
+    });
     env.add_filter(shell::FILTER_BARE, |value: Value| {
-        shell::quote_bare(&text_of(&value))
+        strict(&value).map(|text| shell::quote_bare(&text))
     });
     env.add_filter(shell::FILTER_DOUBLE, |value: Value| {
-        shell::escape_double(&text_of(&value))
+        strict(&value).map(|text| shell::escape_double(&text))
     });
     env.add_filter(shell::FILTER_SINGLE, |value: Value| {
-        shell::escape_single(&text_of(&value))
+        strict(&value).map(|text| shell::escape_single(&text))
     });
     env.add_filter(shell::FILTER_ANSI_C, |value: Value| {
-        shell::escape_ansi_c(&text_of(&value))
+        strict(&value).map(|text| shell::escape_ansi_c(&text))
     });
     env.add_filter(shell::FILTER_HEREDOC, |value: Value| {
-        shell::escape_heredoc(&text_of(&value))
+        strict(&value).map(|text| shell::escape_heredoc(&text))
     });
     env.add_filter(
         shell::FILTER_QUOTED_HEREDOC,
         |value: Value, delimiter: String, before: String, after: String| -> Result<String, Error> {
-            shell::escape_quoted_heredoc(&text_of(&value), &delimiter, &before, &after)
+            shell::escape_quoted_heredoc(&strict(&value)?, &delimiter, &before, &after)
                 .map_err(|error| invalid(error.to_string()))
         },
     );
@@ -68,6 +72,14 @@ fn text_of(value: &Value) -> String {
         Some(text) => text.to_string(),
         None => value.to_string(),
     }
+}
+
+/// A value's text, refusing an undefined one.
+fn strict(value: &Value) -> Result<String, Error> {
+    if value.is_undefined() {
+        return Err(Error::new(ErrorKind::UndefinedError, "undefined value"));
+    }
+    Ok(text_of(value))
 }
 
 fn invalid(message: String) -> Error {

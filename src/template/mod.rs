@@ -278,10 +278,38 @@ fn undefined_message(source: &str, range: std::ops::Range<usize>) -> String {
         return format!("undefined value `{}`", &chain[..cut]);
     }
     let before = source[..range.start].trim_end();
+    // `(expr) | sh_bare`, as run scripts are rewritten: the undefined value is the expression.
+    if let Some(expression) = before
+        .strip_suffix('|')
+        .map(str::trim_end)
+        .and_then(|head| head.strip_suffix(')'))
+        && let Some(open) = matching_open(expression)
+    {
+        let inner = expression[open + 1..].trim();
+        return format!("undefined value `{inner}`");
+    }
     if before.ends_with('|') {
         return format!("undefined value passed to the filter `{fragment}`");
     }
     format!("undefined value `{fragment}`")
+}
+
+/// The index of the `(` that the `)` just past the end of `text` closes.
+fn matching_open(text: &str) -> Option<usize> {
+    let mut depth = 1usize;
+    for (index, character) in text.char_indices().rev() {
+        match character {
+            ')' => depth += 1,
+            '(' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(index);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -301,6 +329,10 @@ mod tests {
             ("{{ x.y }}", "undefined value `x.y`"),
             ("{{ nope }}", "undefined value `nope`"),
             ("{{ x['y'].z }}", "undefined value `x['y']`"),
+            (
+                "echo {{ (event.data.nope) | sh_bare }}",
+                "undefined value `event.data.nope`",
+            ),
         ] {
             let error =
                 Templates::render(&templates.compile(source).unwrap(), &context).unwrap_err();

@@ -387,6 +387,7 @@ impl Compiler<'_> {
         Ok(Overrides {
             secrets: Some(secrets),
             env,
+            ..Overrides::default()
         })
     }
 

@@ -126,9 +126,26 @@ pub struct InputConfig {
     pub required: bool,
     /// What the input is for.
     pub description: Option<String>,
-    /// The input's type (`string`, `number`, `boolean`), for documentation.
+    /// The input's type: `string` (the default), `number`, `boolean`, or `choice` (one of
+    /// `options`). A given value that does not parse as the type is refused.
     #[serde(rename = "type")]
+    #[schemars(with = "Option<InputType>")]
     pub kind: Option<String>,
+    /// The values a `choice` input accepts.
+    pub options: Option<Vec<String>>,
+}
+
+/// The type of a dispatch input: how a value given with `-i name=value` is read.
+// Only the schema uses this: the loader reads the type as text, so that a wrong one is reported
+// with its position.
+#[derive(JsonSchema)]
+#[schemars(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum InputType {
+    String,
+    Number,
+    Boolean,
+    Choice,
 }
 
 /// One job of `jobs:`: its steps run in order.

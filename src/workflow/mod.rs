@@ -1,6 +1,7 @@
 //! The v1 workflow format (SPEC §2): validated, compiled workflows and the set they are loaded into.
 
 mod config;
+mod dispatch;
 mod load;
 mod revision;
 pub mod schema;
@@ -8,6 +9,7 @@ mod set;
 mod step;
 mod trigger;
 
+pub use dispatch::{DispatchInput, InputError, InputKind, resolve_inputs};
 pub use load::{LoadOptions, is_workflow_file, load_workflows};
 pub use load::{WorkflowSource, load_workflows_from};
 pub use revision::{RevisionError, Snapshot, read_revision, worktree_revision};

@@ -239,6 +239,21 @@ impl Step {
                         "`render` needs `to:` (the file to write)".to_string(),
                     )
                 })?;
+                // A template named literally is loaded and compiled now, so that a missing file or
+                // a syntax error in it is a load error, not a run-time one.
+                let name = config.render.as_deref().unwrap_or_default();
+                if !crate::template::is_template(name)
+                    && let Err(error) = templates.file(name)
+                {
+                    let line = error
+                        .line
+                        .map(|line| format!(" (line {line})"))
+                        .unwrap_or_default();
+                    return Err(YamlError::new(
+                        format!("render: template `{name}`{line}: {}", error.message),
+                        crate::yaml::locate(text, &path.key("render"), false),
+                    ));
+                }
                 Action::Render {
                     template: compile_text(
                         config.render.as_deref().unwrap_or_default(),

@@ -1,8 +1,10 @@
 //! `on:` compiled: event-type keys (exact or glob) with their filters, schedules and dispatch.
 
 use super::config::{DispatchConfig, FilterConfig, InputConfig, ScheduleConfig};
+use super::dispatch::DispatchInput;
 use crate::glob::{Glob, PatternList};
 use crate::yaml::{self, YamlError, YamlPath};
+use serde_json::Value as Json;
 
 /// One key of `on:`.
 #[derive(Debug)]
@@ -18,7 +20,7 @@ pub struct Trigger {
 pub enum TriggerKind {
     Event(Box<Filter>),
     Schedule(Vec<String>),
-    Dispatch(Vec<(String, InputConfig)>),
+    Dispatch(Vec<DispatchInput>),
 }
 
 /// A filter on one event type; every set key must pass (SPEC §2.2).
@@ -94,19 +96,16 @@ impl Trigger {
                 let mut inputs = Vec::new();
                 for (name, input) in config.inputs {
                     let input_path = path.key("inputs").key(&name);
-                    let input: InputConfig = if input.is_null() {
-                        InputConfig {
-                            default: None,
-                            required: false,
-                            description: None,
-                            kind: None,
-                        }
+                    // `name:` alone is a string input with no default.
+                    let input = if input.is_null() {
+                        Json::Object(serde_json::Map::new())
                     } else {
-                        serde_json::from_value(input).map_err(|error| {
-                            located(text, &input_path, false, rewrite_json_error(&error))
-                        })?
+                        input
                     };
-                    inputs.push((name, input));
+                    let input: InputConfig = serde_json::from_value(input).map_err(|error| {
+                        located(text, &input_path, false, rewrite_json_error(&error))
+                    })?;
+                    inputs.push(DispatchInput::compile(&name, input, text, &input_path)?);
                 }
                 TriggerKind::Dispatch(inputs)
             }

@@ -21,7 +21,17 @@ fn plan_github(kind: &str, file: &str) -> Value {
 #[test]
 fn real_github_payloads_get_the_derived_fields() {
     // (type, fixture, action, ref, branch, tag, sha, files)
-    let cases: Vec<(&str, &str, Value, Value, Value, Value, Value, Value)> = vec![
+    type Case = (
+        &'static str,
+        &'static str,
+        Value,
+        Value,
+        Value,
+        Value,
+        Value,
+        Value,
+    );
+    let cases: Vec<Case> = vec![
         (
             "push",
             "push.branch.json",

@@ -176,6 +176,10 @@ fn a_hot_metric_alerts_and_emits() {
             "--workflows",
             &root().join("workflows").display().to_string(),
         ])
+        .args(&[
+            "--templates",
+            &root().join("templates").display().to_string(),
+        ])
         .args(&["plan", "--json", "--event", &event])
         .run()
         .expect_code(0);
@@ -217,6 +221,10 @@ fn a_cloudevent_runs_end_to_end() {
         .args(&[
             "--workflows",
             &root().join("workflows").display().to_string(),
+        ])
+        .args(&[
+            "--templates",
+            &root().join("templates").display().to_string(),
         ])
         .args(&["run", "--json", "--event", &event])
         .run()

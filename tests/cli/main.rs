@@ -2,10 +2,14 @@
 
 mod support;
 
+mod actions;
 mod completions;
+mod concurrency;
+mod dispatch;
 mod events;
 mod examples;
 mod init;
+mod jobs;
 mod output;
 mod progress;
 mod revision;

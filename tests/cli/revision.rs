@@ -185,6 +185,19 @@ fn outside_a_repository_there_is_no_revision() {
     let run = vane(&project, &["plan", "--json"]).expect_code(0);
     let line = run.json_lines().remove(0);
     assert!(workflow_entry(&line, "hello")["revision"].is_null());
+    // An empty `VANE_WORKFLOWS_REF` (a CI input left blank) names no revision.
+    let output = project
+        .command()
+        .args(["plan", "--json"])
+        .env("VANE_WORKFLOWS_REF", "")
+        .write_stdin(PUSH)
+        .output()
+        .expect("vane runs");
+    Run {
+        output,
+        dir: project.path().to_path_buf(),
+    }
+    .expect_code(0);
 }
 
 #[test]

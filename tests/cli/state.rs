@@ -389,8 +389,10 @@ fn a_store_from_a_newer_vane_is_refused_untouched() {
 }
 
 #[test]
-fn an_interrupted_run_is_recorded_as_interrupted() {
-    let slow = "version: 1\nname: slow\non: { push: {} }\nsteps:\n  - run: sleep 30\n";
+fn a_run_stopped_by_sigterm_is_recorded_cancelled_and_its_child_is_gone() {
+    let marker = format!("sleep 30.{}", 3000 + std::process::id() % 1000);
+    let slow = format!("version: 1\nname: slow\non: {{ push: {{}} }}\nsteps:\n  - run: {marker}\n");
+    let slow = slow.as_str();
     let project = Project::new(&[("slow.yaml", slow)]);
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("vane"))
         .current_dir(project.dir())
@@ -412,8 +414,14 @@ fn an_interrupted_run_is_recorded_as_interrupted() {
     assert_eq!(child.wait().expect("vane ends").code(), Some(130));
     let history = project.history(&[]);
     assert_eq!(history.len(), 1, "{history:?}");
-    assert_eq!(history[0]["status"], "interrupted");
-    assert_eq!(project.history(&["--status", "interrupted"]).len(), 1);
+    assert_eq!(history[0]["status"], "cancelled");
+    assert_eq!(project.history(&["--status", "cancelled"]).len(), 1);
+    let still_running = std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+        std::fs::read(entry.path().join("cmdline"))
+            .map(|cmdline| String::from_utf8_lossy(&cmdline).contains(&marker))
+            .unwrap_or(false)
+    });
+    assert!(!still_running, "the step's `{marker}` outlived vane");
 }
 
 #[test]

@@ -114,3 +114,38 @@ fn undefined_names_fail_with_file_line_and_name() {
         "{stdout}"
     );
 }
+
+#[test]
+fn an_undefined_value_in_a_run_script_fails_the_step_instead_of_running_empty() {
+    let run = Vane::new()
+        .workflow("w.yaml", "version: 1\nname: w\non: { deploy: {} }\nsteps:\n  - id: x\n    run: touch ran-{{ event.data.nope }}\n")
+        .args(&["run", "--json"])
+        .stdin(r#"{"type": "deploy", "data": {}}"#)
+        .run()
+        .expect_code(1);
+    assert!(
+        run.stdout()
+            .contains("workflows/w.yaml:6:10: steps[0].run: undefined value `event.data.nope`"),
+        "{}",
+        run.stdout()
+    );
+    assert!(
+        std::fs::read_dir(&run.dir)
+            .unwrap()
+            .flatten()
+            .all(|entry| !entry.file_name().to_string_lossy().starts_with("ran"))
+    );
+}
+
+#[test]
+fn render_templates_are_checked_at_load_time() {
+    let run = Vane::new()
+        .workflow("w.yaml", "version: 1\nname: w\non: { push: {} }\nsteps:\n  - render: missing.j2\n    to: out.txt\n  - render: broken.j2\n    to: out2.txt\n")
+        .template("broken.j2", "line one\n{% if %}\n")
+        .args(&["validate"])
+        .run()
+        .expect_code(2);
+    let stdout = run.stdout();
+    assert!(stdout.contains("workflows/w.yaml:5:13: error: render: template `missing.j2`: template `missing.j2` not found"), "{stdout}");
+    assert!(stdout.contains("workflows/w.yaml:7:13: error: render: template `broken.j2` (line 2): template syntax error"), "{stdout}");
+}
