@@ -335,6 +335,7 @@ impl<'a, 'e> State<'a, 'e> {
                 Some(concurrency) => {
                     let context = minijinja::context! {
                         event => event_value.clone(),
+                        inputs => crate::plan::inputs_value(&event, &event_value),
                         workflow => workflow_value(workflow, engine.set.revision.as_deref()),
                     };
                     match concurrency.group.render(&context) {

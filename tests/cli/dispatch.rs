@@ -221,3 +221,36 @@ fn input_definitions_are_checked_when_the_workflow_loads() {
         run.stdout()
     );
 }
+
+#[test]
+fn inputs_reach_the_workflow_if_and_the_concurrency_group() {
+    let workflow = "version: 1\nname: gated\non:\n  dispatch:\n    inputs:\n      env: {required: true}\nif: inputs.env != 'frozen'\nconcurrency:\n  group: \"deploy-{{ inputs.env }}\"\nsteps:\n  - run: echo {{ inputs.env }}\n";
+    let run = Vane::new()
+        .workflow("gated.yaml", workflow)
+        .args(&[
+            "--state", ":memory:", "dispatch", "gated", "-i", "env=prod", "--json",
+        ])
+        .run()
+        .expect_code(0);
+    let line = run.json_lines().remove(0);
+    let gated = workflow_entry(&line, "gated");
+    assert_eq!(gated["run"]["steps"][0]["outputs"]["stdout"], "prod");
+    let run = Vane::new()
+        .workflow("gated.yaml", workflow)
+        .args(&[
+            "--state",
+            ":memory:",
+            "dispatch",
+            "gated",
+            "-i",
+            "env=frozen",
+            "--json",
+        ])
+        .run()
+        .expect_code(0);
+    let line = run.json_lines().remove(0);
+    assert_eq!(
+        workflow_entry(&line, "gated")["reason"],
+        "if: `inputs.env != 'frozen'` is false"
+    );
+}
