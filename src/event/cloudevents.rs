@@ -7,7 +7,7 @@ use serde_json::Value;
 
 /// Maps `id`, `source`, `type`, `subject`, `time` across; `data` (or `data_base64`, decoded and
 /// parsed as JSON where it is JSON, else kept as a string) becomes `data`.
-pub fn from_structured(mut attributes: Attributes) -> Result<Event, EventError> {
+pub fn from_structured(mut attributes: Attributes<'_>) -> Result<Event, EventError> {
     let spec_version = attributes.text("specversion")?.unwrap_or_default();
     if !spec_version.starts_with('1') {
         return Err(EventError::new(format!(
@@ -26,7 +26,7 @@ pub fn from_structured(mut attributes: Attributes) -> Result<Event, EventError> 
     let source = required("source")?;
     let kind = required("type")?;
     let data = match (attributes.take("data"), attributes.take("data_base64")) {
-        (Some(data), None) => Payload::from_raw(data),
+        (Some(data), None) => Payload::from_raw(data.to_owned()),
         (None, Some(encoded)) => {
             let Ok(Value::String(encoded)) = serde_json::from_str::<Value>(encoded.get()) else {
                 return Err(EventError::new(

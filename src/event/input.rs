@@ -49,16 +49,17 @@ const ENVELOPE_KEYS: &[&str] = &[
 
 /// The top-level keys of an envelope or CloudEvent, their values still as text: only the small
 /// attributes are parsed, the payload is kept raw.
-pub struct Attributes {
-    entries: HashMap<String, Box<RawValue>>,
+pub struct Attributes<'a> {
+    /// Borrowed from the document's text: only the payload is ever copied.
+    entries: HashMap<String, &'a RawValue>,
 }
 
-impl Attributes {
+impl<'a> Attributes<'a> {
     pub fn contains(&self, key: &str) -> bool {
         self.entries.contains_key(key)
     }
 
-    pub fn take(&mut self, key: &str) -> Option<Box<RawValue>> {
+    pub fn take(&mut self, key: &str) -> Option<&'a RawValue> {
         self.entries.remove(key)
     }
 
@@ -148,7 +149,7 @@ pub fn from_text(text: &str, options: &InputOptions) -> Result<Event, EventError
                 json_kind(&value)
             )));
         }
-        let entries: HashMap<String, Box<RawValue>> = serde_json::from_str(text)
+        let entries: HashMap<String, &RawValue> = serde_json::from_str(text)
             .map_err(|error| EventError::new(describe_json_error(&error)))?;
         let attributes = Attributes { entries };
         if attributes.contains("specversion") {
@@ -174,7 +175,7 @@ pub fn from_value(value: &Value, options: &InputOptions) -> Result<Event, EventE
     from_text(&value.to_string(), options)
 }
 
-fn envelope(mut attributes: Attributes) -> Result<Event, EventError> {
+fn envelope(mut attributes: Attributes<'_>) -> Result<Event, EventError> {
     if let Some(unknown) = attributes
         .keys()
         .find(|key| !ENVELOPE_KEYS.contains(&key.as_str()))
@@ -193,7 +194,7 @@ fn envelope(mut attributes: Attributes) -> Result<Event, EventError> {
         .text("source")?
         .unwrap_or_else(|| "cli".to_string());
     let data = match attributes.take("data") {
-        Some(raw) => Payload::from_raw(raw),
+        Some(raw) => Payload::from_raw(raw.to_owned()),
         None => Payload::from_value(Value::Null),
     };
     let mut event = match attributes.text("id")? {
