@@ -289,3 +289,26 @@ fn a_ref_that_cannot_be_read_is_a_usage_error() {
         run.stderr()
     );
 }
+
+#[test]
+fn history_shows_the_revision_each_run_came_from() {
+    let (project, first, second) = two_commits();
+    vane(&project, &["run", "--quiet", "--workflows-ref", &first]).expect_code(0);
+    vane(&project, &["run", "--quiet"]).expect_code(0);
+    let history = vane(&project, &["history", "--json"]).expect_code(0);
+    let mut revisions: Vec<String> = history
+        .json_lines()
+        .iter()
+        .map(|run| run["revision"].as_str().unwrap_or_default().to_string())
+        .collect();
+    revisions.sort();
+    let mut expected = vec![first, second];
+    expected.sort();
+    assert_eq!(revisions, expected);
+    let human = vane(&project, &["history"]).expect_code(0);
+    assert!(
+        human.stdout().contains(&expected[0][..7]),
+        "{}",
+        human.stdout()
+    );
+}
