@@ -13,7 +13,7 @@ type Text<'a> = Option<Cow<'a, str>>;
 /// The parts of a GitHub payload that envelope fields come from.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-struct View<'a> {
+pub(super) struct View<'a> {
     #[serde(borrow)]
     action: Text<'a>,
     #[serde(rename = "ref", borrow)]
@@ -132,6 +132,11 @@ pub fn derive(event: &mut Event) {
     // A payload whose fields have other types than GitHub's (a hand-written test event) derives
     // nothing rather than failing: the envelope fields stay as given.
     let view: View = serde_json::from_str(payload.raw()).unwrap_or_default();
+    apply(event, &view);
+}
+
+/// Fills the fields from a view already read (the envelope's one pass over its text).
+pub(super) fn apply(event: &mut Event, view: &View) {
     if event.action.is_none() {
         event.action = owned(&view.action);
     }
@@ -145,15 +150,15 @@ pub fn derive(event: &mut Event) {
         event.actor = view.sender.as_ref().and_then(|sender| owned(&sender.login));
     }
     if event.git_ref.is_none()
-        && let Some(full_ref) = derived_ref(&event.kind, &view)
+        && let Some(full_ref) = derived_ref(&event.kind, view)
     {
         event.set_ref(&full_ref);
     }
     if event.branch.is_none() && event.tag.is_none() {
-        derive_branch_without_ref(event, &view);
+        derive_branch_without_ref(event, view);
     }
     if event.sha.is_none() {
-        event.sha = derived_sha(&event.kind, &view);
+        event.sha = derived_sha(&event.kind, view);
     }
     if event.files.is_none() && event.kind == "push" {
         event.files = Some(changed_files_of(

@@ -18,7 +18,11 @@ pub struct Payload {
 }
 
 struct Inner {
-    raw: Box<RawValue>,
+    /// The whole envelope this payload is the `data` of, when it came in one: the payload's own
+    /// text is cut out of it only when something asks (a plan that matches on envelope fields
+    /// never does).
+    envelope: Option<Arc<str>>,
+    raw: OnceLock<Box<RawValue>>,
     value: OnceLock<Value>,
 }
 
@@ -27,7 +31,19 @@ impl Payload {
     pub fn from_raw(raw: Box<RawValue>) -> Payload {
         Payload {
             inner: Arc::new(Inner {
-                raw,
+                envelope: None,
+                raw: OnceLock::from(raw),
+                value: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// The `data` of an envelope whose whole text was validated (it is cut out on first use).
+    pub fn from_envelope(envelope: Arc<str>) -> Payload {
+        Payload {
+            inner: Arc::new(Inner {
+                envelope: Some(envelope),
+                raw: OnceLock::new(),
                 value: OnceLock::new(),
             }),
         }
@@ -41,20 +57,39 @@ impl Payload {
         let cell = OnceLock::new();
         let _ = cell.set(value);
         Payload {
-            inner: Arc::new(Inner { raw, value: cell }),
+            inner: Arc::new(Inner {
+                envelope: None,
+                raw: OnceLock::from(raw),
+                value: cell,
+            }),
         }
     }
 
     /// The JSON text as received.
     pub fn raw(&self) -> &str {
-        self.inner.raw.get()
+        self.raw_value().get()
+    }
+
+    fn raw_value(&self) -> &RawValue {
+        self.inner.raw.get_or_init(|| {
+            #[derive(serde::Deserialize)]
+            struct DataOnly<'a> {
+                #[serde(borrow)]
+                data: &'a RawValue,
+            }
+            // The envelope was parsed whole when it arrived, `data` included.
+            let envelope = self.inner.envelope.as_deref().unwrap_or("{\"data\": null}");
+            serde_json::from_str::<DataOnly>(envelope)
+                .map(|only| only.data.to_owned())
+                .unwrap_or_else(|_| null_raw())
+        })
     }
 
     /// The parsed tree, built on first use.
     pub fn value(&self) -> &Value {
         self.inner.value.get_or_init(|| {
             // The text was validated when the payload was made, so this parse succeeds.
-            serde_json::from_str(self.inner.raw.get()).unwrap_or(Value::Null)
+            serde_json::from_str(self.raw()).unwrap_or(Value::Null)
         })
     }
 }
@@ -66,7 +101,7 @@ fn null_raw() -> Box<RawValue> {
 
 impl Serialize for Payload {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.inner.raw.serialize(serializer)
+        self.raw_value().serialize(serializer)
     }
 }
 
