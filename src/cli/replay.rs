@@ -37,7 +37,7 @@ pub fn replay(global: &GlobalArgs, args: &ReplayArgs) -> Exit {
         return Exit::Invalid;
     };
     let cancel = CancelToken::from_signals();
-    let engine = Engine {
+    let mut engine = Engine {
         set: &set,
         options: EngineOptions {
             dry_run: args.dry_run,
@@ -45,11 +45,15 @@ pub fn replay(global: &GlobalArgs, args: &ReplayArgs) -> Exit {
         },
         masker: masker.clone(),
         cancel: cancel.clone(),
+        recommendations: crate::state::Recommendations::in_memory(),
     };
     let mut recorder = match Recorder::open(global, &engine) {
         Ok(recorder) => recorder.replaying(&run_id),
         Err(exit) => return exit,
     };
+    if let Some(store) = recorder.shared_store() {
+        engine.recommendations = crate::state::Recommendations::in_store(store);
+    }
     let stdout = std::io::stdout();
     let options = ReportOptions {
         format: if global.json {

@@ -122,7 +122,7 @@ impl Drive {
             lock_timeout,
         } = self;
         let cancel = CancelToken::from_signals();
-        let engine = Engine {
+        let mut engine = Engine {
             set,
             options: EngineOptions {
                 dry_run,
@@ -130,11 +130,16 @@ impl Drive {
             },
             masker: masker.clone(),
             cancel: cancel.clone(),
+            recommendations: crate::state::Recommendations::in_memory(),
         };
         let mut recorder = match super::state::Recorder::open(global, &engine) {
             Ok(recorder) => recorder,
             Err(exit) => return exit,
         };
+        // Real runs keep `scale` recommendations in the store, where the next process finds them.
+        if let Some(store) = recorder.shared_store() {
+            engine.recommendations = crate::state::Recommendations::in_store(store);
+        }
         let stdout = std::io::stdout();
         let format = if global.json {
             Format::Json

@@ -36,6 +36,9 @@ pub struct Engine<'a> {
     pub options: EngineOptions,
     pub masker: Masker,
     pub cancel: CancelToken,
+    /// Where `scale` steps keep their recommendations: the state store for real runs, memory in
+    /// a plan.
+    pub recommendations: crate::state::Recommendations,
 }
 
 /// Everything that happened for one event.

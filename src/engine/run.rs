@@ -516,6 +516,7 @@ fn run_job(
             templates: engine.set.templates,
             masker: &engine.masker,
             progress_key: progress_key.as_deref(),
+            recommendations: &engine.recommendations,
         };
         let outcome = if dry_run {
             step_record.attempts = 0;
@@ -534,6 +535,12 @@ fn run_job(
             progress::step_finished(key);
         }
         step_record.duration_ms = started.elapsed().as_millis() as u64;
+        if let Action::Scale {
+            apply: Some(apply), ..
+        } = &step.action
+        {
+            record_scale_apply(&mut step_record.rendered, apply, &context, &outcome);
+        }
         match outcome {
             Ok((success, emitted)) => {
                 run.emitted.extend(emitted);
@@ -552,6 +559,9 @@ fn run_job(
                 if !dry_run {
                     step_record.outputs = Some(success.outputs.clone());
                     record_outputs(&mut run, &step.id, &success.outputs);
+                } else if matches!(step.action, Action::Scale { .. }) {
+                    // A plan computes the decision itself (pure): it shows it.
+                    step_record.outputs = Some(success.outputs.clone());
                 }
                 views.push(StepView {
                     id: step.id.clone(),
@@ -589,6 +599,33 @@ fn run_job(
     }
     run.status = status;
     run
+}
+
+/// The record of a `scale` step shows `apply` as it ran (or, in a plan, would run): rendered with
+/// the decision, and only where the decision changed the count.
+fn record_scale_apply(
+    rendered: &mut Json,
+    apply: &TemplateTree,
+    context: &Value,
+    outcome: &StepOutcome,
+) {
+    let outputs = match outcome {
+        Ok((success, _)) => &success.outputs,
+        Err(error) => &error.outputs,
+    };
+    let changes = outputs
+        .get("direction")
+        .and_then(Json::as_str)
+        .is_some_and(|direction| direction != "none");
+    if !changes {
+        return;
+    }
+    if let (Ok(script), Some(Json::Object(scale))) = (
+        render_scale_apply(apply, context, outputs),
+        rendered.get_mut("scale"),
+    ) {
+        scale.insert("apply".to_string(), Json::String(script));
+    }
 }
 
 fn record_outputs(run: &mut JobRun, step_id: &str, outputs: &Map<String, Json>) {
@@ -659,6 +696,9 @@ fn render_action(step: &Step, context: &Value) -> Result<Json, crate::template::
                 rendered.insert("vars".to_string(), vars);
             }
         }
+        Action::Scale { config, .. } => {
+            rendered.insert("scale".to_string(), config.render(context)?);
+        }
         Action::Emit(tree) => {
             rendered.insert("emit".to_string(), tree.render(context)?);
         }
@@ -720,6 +760,9 @@ fn execute_once(
             Ok((success, Vec::new()))
         }
         Action::Render { .. } => render_file(rendered, context, step_context, false),
+        Action::Scale { apply, .. } => {
+            scale(apply.as_ref(), rendered, context, step_context, false)
+        }
         Action::Emit(_) => {
             let config: steps::emit::EmitConfig = steps::typed("emit", &rendered["emit"])?;
             let (event, success) = steps::emit::build(config, step_context.event, depth)?;
@@ -773,6 +816,84 @@ fn render_file(
     .map(|success| (success, Vec::new()))
 }
 
+/// A `scale` step: the decision, then `apply` with the decision in its context where it changes
+/// the count (not in a dry run).
+fn scale(
+    apply: Option<&TemplateTree>,
+    rendered: &Json,
+    context: &Value,
+    step_context: &StepContext,
+    dry_run: bool,
+) -> StepOutcome {
+    let config: steps::scale::ScaleConfig = steps::typed("scale", &rendered["scale"])?;
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let decision = steps::scale::decide(&config, step_context.recommendations, now_ms)?;
+    let mut outputs = decision.outputs();
+    let mut log = None;
+    if let Some(apply) = apply
+        && decision.direction != steps::scale::Direction::None
+        && !dry_run
+    {
+        let script = render_scale_apply(apply, context, &outputs)
+            .map_err(|message| StepError::new(message).with_outputs(outputs.clone()))?;
+        let action = steps::run::RunAction {
+            script: &script,
+            shell: None,
+            working_directory: None,
+        };
+        let joined = |outputs: &mut Map<String, Json>, run: &Map<String, Json>| {
+            if let Some(code) = run.get("exit_code") {
+                outputs.insert("apply_exit_code".to_string(), code.clone());
+            }
+            if let Some(stdout) = run.get("stdout") {
+                outputs.insert("apply_stdout".to_string(), stdout.clone());
+            }
+        };
+        match steps::run::execute(&action, step_context) {
+            Ok(run) => {
+                joined(&mut outputs, &run.outputs);
+                log = run.log;
+            }
+            Err(mut error) => {
+                joined(&mut outputs, &error.outputs);
+                error.message = format!("scale: apply: {}", error.message);
+                error.outputs = outputs;
+                return Err(error);
+            }
+        }
+    }
+    Ok((
+        StepSuccess {
+            outputs,
+            log,
+            diff: None,
+        },
+        Vec::new(),
+    ))
+}
+
+/// `apply` rendered with the decision's outputs (`desired`, `current`, `direction`, `reason`) on
+/// top of the step's context.
+fn render_scale_apply(
+    apply: &TemplateTree,
+    context: &Value,
+    outputs: &Map<String, Json>,
+) -> Result<String, String> {
+    let output = |name: &str| crate::template::to_value(outputs.get(name).unwrap_or(&Json::Null));
+    let context = minijinja::context! {
+        desired => output("desired"),
+        current => output("current"),
+        direction => output("direction"),
+        reason => output("reason"),
+        ..context.clone()
+    };
+    match apply.render(&context) {
+        Ok(Json::String(script)) => Ok(script),
+        Ok(other) => Ok(other.to_string()),
+        Err(error) => Err(format!("scale: apply: {}", error.error.message)),
+    }
+}
+
 /// What a dry run can know of a step without its effects.
 fn plan_step(
     step: &Step,
@@ -783,6 +904,8 @@ fn plan_step(
 ) -> StepOutcome {
     match &step.action {
         Action::Render { .. } => render_file(rendered, context, step_context, true),
+        // The decision is pure (its recommendation is kept in memory in a plan): a plan shows it.
+        Action::Scale { apply, .. } => scale(apply.as_ref(), rendered, context, step_context, true),
         // Emitted events are planned too, so a plan shows the whole chain.
         Action::Emit(_) => execute_once(step, rendered, context, step_context, depth),
         Action::Notify(_) => {

@@ -199,6 +199,16 @@ fn write_step(
     let _ = writeln!(out, "{}", line.trim_end());
     if options.dry_run && step.status != StepStatus::Skipped {
         write_rendered(out, &step.rendered, palette);
+        // A plan computes a `scale` decision: its reason is what the reader wants to see.
+        if let Some(reason) = step
+            .outputs
+            .as_ref()
+            .filter(|_| step.kind == "scale")
+            .and_then(|outputs| outputs.get("reason"))
+            .and_then(|reason| reason.as_str())
+        {
+            let _ = writeln!(out, "          → {reason}");
+        }
         if let Some(diff) = &step.diff {
             for diff_line in diff.lines() {
                 let painted = if diff_line.starts_with('+') && !diff_line.starts_with("+++") {

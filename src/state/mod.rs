@@ -5,6 +5,7 @@
 mod coordination;
 mod error;
 mod query;
+mod recommendations;
 mod schema;
 mod store;
 mod write;
@@ -12,6 +13,7 @@ mod write;
 pub use coordination::{Coordinator, DEFAULT_LEASE};
 pub use error::StateError;
 pub use query::{HistoryFilter, RUN_STATUSES, RunSummary, StoredRun, StoredStep, parse_since};
+pub use recommendations::{Recommendation, Recommendations};
 pub use schema::SCHEMA_VERSION;
 pub use store::{StateLocation, Store};
 pub use write::{LOG_TAIL_BYTES, RecordOptions, stored_status, timestamp};

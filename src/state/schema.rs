@@ -51,6 +51,13 @@ const MIGRATIONS: &[&str] = &[
         pid         INTEGER NOT NULL,           -- the process holding it
         expires_ms  INTEGER NOT NULL            -- Unix milliseconds; renewed while the run lasts
     ) WITHOUT ROWID;",
+    // 3: scale recommendations, for the stabilization windows of `scale` steps (SPEC §2.3).
+    "CREATE TABLE scale_recommendations (
+        key         TEXT NOT NULL,              -- the step's `key`
+        at_ms       INTEGER NOT NULL,           -- Unix milliseconds of the decision
+        replicas    INTEGER NOT NULL            -- what it recommended, before stabilization
+    );
+    CREATE INDEX scale_recommendations_by_key ON scale_recommendations (key, at_ms);",
 ];
 
 /// The schema version this vane writes and reads.

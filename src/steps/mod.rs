@@ -7,6 +7,7 @@ pub mod http;
 pub mod notify;
 pub mod render;
 pub mod run;
+pub mod scale;
 
 use crate::cancel::CancelToken;
 use crate::event::Event;
@@ -34,6 +35,8 @@ pub struct StepContext<'a> {
     /// The step's live line on a terminal (`run-id/job/step`), fed its output as it comes;
     /// `None` in a dry run or when no progress is shown.
     pub progress_key: Option<&'a str>,
+    /// For `scale` steps: the recommendations their stabilization windows look back on.
+    pub recommendations: &'a crate::state::Recommendations,
 }
 
 /// Why a step failed. The message is shown to users (after masking).

@@ -50,6 +50,7 @@ pub fn run_case(case: &TestCase, set: &WorkflowSet, workspace: &Path) -> Vec<Fai
         // them are the case's own made-up values.
         masker: Masker::new(),
         cancel: CancelToken::new(),
+        recommendations: crate::state::Recommendations::in_memory(),
     };
     let mut outcomes: Vec<EventOutcome> = Vec::new();
     let mut queue = VecDeque::from([(case.event.clone(), 0usize)]);

@@ -187,7 +187,7 @@ impl NeedsConfig {
 }
 
 /// One step: the common keys plus exactly one action (`run`, `http`, `notify`, `render`,
-/// `emit`). Every string in a step is a template, rendered just before the step runs.
+/// `scale`, `emit`). Every string in a step is a template, rendered just before the step runs.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 #[schemars(transform = schema::one_action)]
@@ -237,11 +237,12 @@ pub struct StepConfig {
     /// Extra variables for a `render` step's template (`{{ vars.NAME }}`).
     #[schemars(with = "Option<serde_json::Map<String, Json>>")]
     pub vars: Option<Json>,
-    // `gitops` and `scale` are part of the format (SPEC §2.3) but not available in this vane,
-    // which rejects them; the schema leaves them out so that editors flag them too.
+    // `gitops` is part of the format (SPEC §2.3) but not available in this vane, which rejects
+    // it; the schema leaves it out so that editors flag it too.
     #[schemars(skip)]
     pub gitops: Option<Json>,
-    #[schemars(skip)]
+    /// A replica decision with Kubernetes HPA's algorithm; `apply` runs when it changes the count.
+    #[schemars(with = "Option<crate::steps::scale::ScaleConfig>")]
     pub scale: Option<Json>,
     /// A new event that goes back through matching (`source: vane`).
     #[schemars(with = "Option<crate::steps::emit::EmitConfig>")]

@@ -6,6 +6,7 @@ use crate::duration::parse_duration;
 use crate::steps::emit::EmitConfig;
 use crate::steps::http::HttpConfig;
 use crate::steps::notify::{NotifyConfig, NotifyError};
+use crate::steps::scale::ScaleConfig;
 use crate::template::{TemplateTree, Templates, TreeMode};
 use crate::yaml::{YamlError, YamlPath};
 use serde_json::Value as Json;
@@ -48,6 +49,12 @@ pub enum Action {
         to: TemplateTree,
         vars: TemplateTree,
     },
+    /// `scale:` without `apply`, and `apply` on its own: the script is rendered only once the
+    /// decision is made, with `desired` and the other outputs in its context.
+    Scale {
+        config: TemplateTree,
+        apply: Option<TemplateTree>,
+    },
     Emit(TemplateTree),
 }
 
@@ -59,6 +66,7 @@ impl Action {
             Action::Http(_) => "http",
             Action::Notify(_) => "notify",
             Action::Render { .. } => "render",
+            Action::Scale { .. } => "scale",
             Action::Emit(_) => "emit",
         }
     }
@@ -153,6 +161,13 @@ impl Step {
             ));
         }
         let kind = present[0];
+        // For the `| safe` warnings, which look at the script as written.
+        let scale_apply = config
+            .scale
+            .as_ref()
+            .and_then(|scale| scale.get("apply"))
+            .and_then(Json::as_str)
+            .map(str::to_string);
         for (key, set, owner) in [
             ("shell", config.shell.is_some(), "run"),
             (
@@ -268,6 +283,34 @@ impl Step {
                     )?,
                 }
             }
+            "scale" => {
+                let value = config.scale.unwrap_or(Json::Null);
+                let scale: Option<ScaleConfig> = check_shape(&value, text, &path.key("scale"))?;
+                check_scale_durations(scale.as_ref(), text, &path.key("scale"))?;
+                let mut value = value;
+                let apply = match value.as_object_mut().and_then(|map| map.remove("apply")) {
+                    Some(Json::String(script)) => Some(
+                        TemplateTree::compile_string(
+                            templates,
+                            &script,
+                            TreeMode::Shell,
+                            &path.key("scale").key("apply"),
+                        )
+                        .map_err(|error| tree_error(text, error))?,
+                    ),
+                    Some(_) => {
+                        return Err(YamlError::new(
+                            "`scale.apply` must be a shell script (a string)",
+                            crate::yaml::locate(text, &path.key("scale").key("apply"), false),
+                        ));
+                    }
+                    None => None,
+                };
+                Action::Scale {
+                    config: compile_tree(&value, TreeMode::Text, "scale")?,
+                    apply,
+                }
+            }
             "emit" => {
                 let value = config.emit.unwrap_or(Json::Null);
                 check_shape::<EmitConfig>(&value, text, &path.key("emit"))?;
@@ -303,9 +346,12 @@ impl Step {
             None => None,
         };
         let env = compile_env(templates, &config.env, text, &path.key("env"))?;
-        let warnings = match &config.run {
-            Some(script) => unsafe_interpolations(script, text, &path.key("run")),
-            None => Vec::new(),
+        let warnings = match (&config.run, scale_apply) {
+            (Some(script), _) => unsafe_interpolations(script, text, &path.key("run")),
+            (None, Some(script)) => {
+                unsafe_interpolations(&script, text, &path.key("scale").key("apply"))
+            }
+            (None, None) => Vec::new(),
         };
         Ok(Step {
             id,
@@ -410,6 +456,40 @@ fn check_shape<T: serde::de::DeserializeOwned>(
             ))
         }
     }
+}
+
+/// A literal stabilization window is read at load time, so that `5 minutes` is a load error with
+/// a position; a templated one waits until the step runs.
+fn check_scale_durations(
+    scale: Option<&ScaleConfig>,
+    text: &str,
+    path: &YamlPath,
+) -> Result<(), YamlError> {
+    let Some(scale) = scale else {
+        return Ok(());
+    };
+    for (key, behavior) in [
+        ("scale-up", &scale.scale_up),
+        ("scale-down", &scale.scale_down),
+    ] {
+        let Some(window) = behavior
+            .as_ref()
+            .and_then(|behavior| behavior.stabilization.as_deref())
+        else {
+            continue;
+        };
+        if crate::template::is_template(window) {
+            continue;
+        }
+        if let Err(message) = parse_duration(window) {
+            let at = path.key(key).key("stabilization");
+            return Err(YamlError::new(
+                format!("{at}: {message}"),
+                crate::yaml::locate(text, &at, false),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `http:` with `json:` in native mode, so that a body keeps the types of its values.

@@ -14,6 +14,7 @@ mod output;
 mod progress;
 mod revision;
 mod safety;
+mod scale;
 mod schema;
 mod state;
 mod steps;
