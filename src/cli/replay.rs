@@ -42,6 +42,7 @@ pub fn replay(global: &GlobalArgs, args: &ReplayArgs) -> Exit {
         options: EngineOptions {
             dry_run: args.dry_run,
             workspace: global.workspace.clone(),
+            state_folder: super::state::folder(global),
         },
         masker: masker.clone(),
         cancel: cancel.clone(),

@@ -127,6 +127,7 @@ impl Drive {
             options: EngineOptions {
                 dry_run,
                 workspace: global.workspace.clone(),
+                state_folder: super::state::folder(global),
             },
             masker: masker.clone(),
             cancel: cancel.clone(),

@@ -13,6 +13,18 @@ pub fn location(global: &GlobalArgs) -> StateLocation {
     StateLocation::from_flag(&global.state)
 }
 
+/// The folder the state store is in, where caches (`gitops` clones) live beside it; `None` for
+/// `:memory:`, which keeps nothing.
+pub fn folder(global: &GlobalArgs) -> Option<std::path::PathBuf> {
+    match location(global) {
+        StateLocation::File(path) => Some(match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        }),
+        StateLocation::Memory => None,
+    }
+}
+
 /// Opens the store for reading commands; `None` (and nothing created) where there is none yet.
 /// An unusable store is reported, and is exit status 2.
 pub fn open_existing(global: &GlobalArgs, masker: &Masker) -> Result<Option<Store>, Exit> {

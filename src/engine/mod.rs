@@ -28,6 +28,8 @@ pub struct EngineOptions {
     pub dry_run: bool,
     /// Where `run` steps start and `render` writes.
     pub workspace: PathBuf,
+    /// The state store's folder, where `gitops` keeps its clones; `None` for `--state :memory:`.
+    pub state_folder: Option<PathBuf>,
 }
 
 #[derive(Clone)]

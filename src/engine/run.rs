@@ -516,6 +516,7 @@ fn run_job(
             templates: engine.set.templates,
             masker: &engine.masker,
             progress_key: progress_key.as_deref(),
+            state_folder: engine.options.state_folder.as_deref(),
             recommendations: &engine.recommendations,
         };
         let outcome = if dry_run {
@@ -702,6 +703,9 @@ fn render_action(step: &Step, context: &Value) -> Result<Json, crate::template::
         Action::Emit(tree) => {
             rendered.insert("emit".to_string(), tree.render(context)?);
         }
+        Action::Gitops(tree) => {
+            rendered.insert("gitops".to_string(), tree.render(context)?);
+        }
     }
     Ok(Json::Object(rendered))
 }
@@ -760,6 +764,7 @@ fn execute_once(
             Ok((success, Vec::new()))
         }
         Action::Render { .. } => render_file(rendered, context, step_context, false),
+        Action::Gitops(_) => gitops(rendered, context, step_context, false),
         Action::Scale { apply, .. } => {
             scale(apply.as_ref(), rendered, context, step_context, false)
         }
@@ -894,6 +899,21 @@ fn render_scale_apply(
     }
 }
 
+fn gitops(
+    rendered: &Json,
+    context: &Value,
+    step_context: &StepContext,
+    dry_run: bool,
+) -> StepOutcome {
+    // Masked before anything can fail, so that no message can show it.
+    if let Some(token) = rendered["gitops"].get("token").and_then(Json::as_str) {
+        step_context.masker.add(token);
+    }
+    let config: steps::gitops::GitopsConfig = steps::typed("gitops", &rendered["gitops"])?;
+    steps::gitops::execute(config, context, step_context, dry_run)
+        .map(|success| (success, Vec::new()))
+}
+
 /// What a dry run can know of a step without its effects.
 fn plan_step(
     step: &Step,
@@ -904,6 +924,8 @@ fn plan_step(
 ) -> StepOutcome {
     match &step.action {
         Action::Render { .. } => render_file(rendered, context, step_context, true),
+        // A plan fetches the config repository to show the diff; it commits nothing.
+        Action::Gitops(_) => gitops(rendered, context, step_context, true),
         // The decision is pure (its recommendation is kept in memory in a plan): a plan shows it.
         Action::Scale { apply, .. } => scale(apply.as_ref(), rendered, context, step_context, true),
         // Emitted events are planned too, so a plan shows the whole chain.

@@ -3,6 +3,7 @@
 //! know without effects (`plan`), and the engine fills the rest with placeholders.
 
 pub mod emit;
+pub mod gitops;
 pub mod http;
 pub mod notify;
 pub mod render;
@@ -35,6 +36,8 @@ pub struct StepContext<'a> {
     /// The step's live line on a terminal (`run-id/job/step`), fed its output as it comes;
     /// `None` in a dry run or when no progress is shown.
     pub progress_key: Option<&'a str>,
+    /// For `gitops` steps: the state store's folder, where the clones are cached.
+    pub state_folder: Option<&'a std::path::Path>,
     /// For `scale` steps: the recommendations their stabilization windows look back on.
     pub recommendations: &'a crate::state::Recommendations,
 }

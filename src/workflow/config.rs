@@ -187,7 +187,8 @@ impl NeedsConfig {
 }
 
 /// One step: the common keys plus exactly one action (`run`, `http`, `notify`, `render`,
-/// `scale`, `emit`). Every string in a step is a template, rendered just before the step runs.
+/// `gitops`, `scale`, `emit`). Every string in a step is a template, rendered just before the
+/// step runs.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 #[schemars(transform = schema::one_action)]
@@ -237,9 +238,8 @@ pub struct StepConfig {
     /// Extra variables for a `render` step's template (`{{ vars.NAME }}`).
     #[schemars(with = "Option<serde_json::Map<String, Json>>")]
     pub vars: Option<Json>,
-    // `gitops` is part of the format (SPEC §2.3) but not available in this vane, which rejects
-    // it; the schema leaves it out so that editors flag it too.
-    #[schemars(skip)]
+    /// A commit to a config repository: YAML values set in place or files written, then pushed.
+    #[schemars(with = "Option<crate::steps::gitops::GitopsConfig>")]
     pub gitops: Option<Json>,
     /// A replica decision with Kubernetes HPA's algorithm; `apply` runs when it changes the count.
     #[schemars(with = "Option<crate::steps::scale::ScaleConfig>")]

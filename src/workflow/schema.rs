@@ -231,7 +231,7 @@ pub fn one_of_keys(keys: &'static [&'static str]) -> impl Fn(&mut Schema) {
 
 /// A step has exactly one action key.
 pub fn one_action(schema: &mut Schema) {
-    one_of_keys(&["run", "http", "notify", "render", "scale", "emit"])(schema);
+    one_of_keys(&["run", "http", "notify", "render", "gitops", "scale", "emit"])(schema);
     // `to` is required by `render`, and meaningless without it; the loader says so too.
     schema.insert(
         "dependentRequired".to_string(),

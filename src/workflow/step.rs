@@ -4,6 +4,7 @@ use super::Condition;
 use super::config::{RetryConfig, StepConfig};
 use crate::duration::parse_duration;
 use crate::steps::emit::EmitConfig;
+use crate::steps::gitops::GitopsConfig;
 use crate::steps::http::HttpConfig;
 use crate::steps::notify::{NotifyConfig, NotifyError};
 use crate::steps::scale::ScaleConfig;
@@ -56,6 +57,7 @@ pub enum Action {
         apply: Option<TemplateTree>,
     },
     Emit(TemplateTree),
+    Gitops(TemplateTree),
 }
 
 impl Action {
@@ -68,6 +70,7 @@ impl Action {
             Action::Render { .. } => "render",
             Action::Scale { .. } => "scale",
             Action::Emit(_) => "emit",
+            Action::Gitops(_) => "gitops",
         }
     }
 
@@ -310,6 +313,14 @@ impl Step {
                     config: compile_tree(&value, TreeMode::Text, "scale")?,
                     apply,
                 }
+            }
+            "gitops" => {
+                let value = config.gitops.unwrap_or(Json::Null);
+                let gitops: Option<GitopsConfig> = check_shape(&value, text, &path.key("gitops"))?;
+                if let Some(Err(message)) = gitops.as_ref().map(GitopsConfig::validate) {
+                    return Err(at("gitops", message));
+                }
+                Action::Gitops(compile_tree(&value, TreeMode::Text, "gitops")?)
             }
             "emit" => {
                 let value = config.emit.unwrap_or(Json::Null);

@@ -8,6 +8,7 @@ mod concurrency;
 mod dispatch;
 mod events;
 mod examples;
+mod gitops;
 mod init;
 mod jobs;
 mod output;

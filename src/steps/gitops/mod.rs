@@ -1,0 +1,309 @@
+//! `gitops`: a commit to a config repository, made with git2 (SPEC §2.3). `set` edits change only
+//! the named scalars' bytes (`yaml_set`); the repository is a bare cache under the state folder,
+//! fetched on every run, and a push the remote rejected because it moved is made again on the new
+//! head (`repo`). The token reaches libgit2 through a callback only: never a URL, log or error.
+
+pub mod repo;
+pub mod yaml_set;
+
+use super::{Outputs, StepContext, StepError, StepSuccess};
+use crate::template::Templates;
+use repo::{Author, Change, Outcome, Promotion, Remote, Snapshot};
+use serde::Deserialize;
+use serde_json::{Map, Value as Json};
+use std::path::{Component, Path, PathBuf};
+
+/// `gitops:` as written (after rendering).
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(
+    description = "A commit to a config repository: edit YAML values in place or write files, commit, push."
+)]
+pub struct GitopsConfig {
+    /// The repository: `https://…`, `http://…`, `git://…`, `file://…` or a local path.
+    pub repo: String,
+    /// The branch to commit to (default `main`); it must exist on the remote.
+    #[serde(default = "default_branch")]
+    pub branch: String,
+    /// For https: the token, sent as basic auth with the user `x-access-token`. Use a secret
+    /// (`{{ secrets.GITOPS_TOKEN }}`).
+    pub token: Option<String>,
+    /// The files to change, in order.
+    pub files: Vec<FileConfig>,
+    /// The commit message (default `vane: update <files>`).
+    pub message: Option<String>,
+    /// The commit's author and committer (default `vane <vane@localhost>`).
+    pub author: Option<AuthorConfig>,
+    /// Push the commit (default `true`); `false` commits in the local cache only.
+    #[serde(default = "default_push")]
+    pub push: bool,
+    /// Not available in this version of vane yet.
+    #[schemars(skip)]
+    pub pull_request: Option<Json>,
+}
+
+/// One file of `files:`: `set` edits YAML values in place; `template` or `content` replace it.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// The file's path in the repository.
+    pub path: String,
+    /// YAML path → new value (`image.tag`, `spec.containers[0].image`). Only the scalar's text
+    /// changes: comments and formatting elsewhere stay byte for byte.
+    #[schemars(with = "Option<Map<String, Json>>")]
+    pub set: Option<Map<String, Json>>,
+    /// A template file (under the templates folder) rendered as the file's new content.
+    pub template: Option<String>,
+    /// The file's new content.
+    pub content: Option<String>,
+}
+
+/// The commit's author and committer.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorConfig {
+    /// The name on the commit (`vane`).
+    pub name: String,
+    /// The email on the commit (`vane@localhost`).
+    pub email: String,
+}
+
+fn default_branch() -> String {
+    "main".to_string()
+}
+
+fn default_push() -> bool {
+    true
+}
+
+impl GitopsConfig {
+    /// Checks what the types cannot: one source per file, paths inside the repository.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.pull_request.is_some() {
+            return Err(
+                "gitops: `pull-request` is not available in this version of vane yet".to_string(),
+            );
+        }
+        if self.files.is_empty() {
+            return Err("gitops: `files` is empty".to_string());
+        }
+        for file in &self.files {
+            let sources = [
+                file.set.is_some(),
+                file.template.is_some(),
+                file.content.is_some(),
+            ]
+            .into_iter()
+            .filter(|set| *set)
+            .count();
+            if sources != 1 {
+                return Err(format!(
+                    "gitops: file `{}` needs exactly one of `set`, `template`, `content`",
+                    file.path
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The file's path as a clean relative path inside the repository.
+fn repo_path(path: &str) -> Result<String, StepError> {
+    let mut clean = PathBuf::new();
+    for component in Path::new(path).components() {
+        match component {
+            Component::Normal(part) if part != ".git" => clean.push(part),
+            Component::CurDir => {}
+            _ => {
+                return Err(StepError::new(format!(
+                    "gitops: file `{path}` must be a relative path inside the repository"
+                )));
+            }
+        }
+    }
+    if clean.as_os_str().is_empty() {
+        return Err(StepError::new(format!("gitops: file `{path}` is empty")));
+    }
+    Ok(clean.to_string_lossy().into_owned())
+}
+
+/// Runs (or, in a dry run, plans) the step. `context` renders `template:` files.
+pub fn execute(
+    config: GitopsConfig,
+    context: &minijinja::Value,
+    step_context: &StepContext,
+    dry_run: bool,
+) -> Result<StepSuccess, StepError> {
+    config.validate().map_err(StepError::new)?;
+    if let Some(token) = &config.token {
+        step_context.masker.add(token);
+    }
+    // Templates render once, before any fetch: the same text is re-applied on every retry.
+    let mut planned = Vec::with_capacity(config.files.len());
+    for file in &config.files {
+        let path = repo_path(&file.path)?;
+        let edit = if let Some(set) = &file.set {
+            Edit::Set(set.clone())
+        } else if let Some(name) = &file.template {
+            let template = step_context
+                .templates
+                .file(name)
+                .map_err(|error| StepError::new(format!("gitops: {}", error.message)))?;
+            let content = Templates::render(&template, context).map_err(|error| {
+                let line = error
+                    .line
+                    .map(|line| format!(" (line {line})"))
+                    .unwrap_or_default();
+                StepError::new(format!(
+                    "gitops: template `{name}`{line}: {}",
+                    error.message
+                ))
+            })?;
+            Edit::Replace(content)
+        } else {
+            Edit::Replace(file.content.clone().unwrap_or_default())
+        };
+        planned.push((path, edit));
+    }
+    let paths: Vec<&str> = planned.iter().map(|(path, _)| path.as_str()).collect();
+    let message = config
+        .message
+        .clone()
+        .unwrap_or_else(|| format!("vane: update {}", paths.join(", ")));
+    let (author_name, author_email) = match &config.author {
+        Some(author) => (author.name.as_str(), author.email.as_str()),
+        None => ("vane", "vane@localhost"),
+    };
+    let promotion = Promotion {
+        remote: Remote {
+            url: &config.repo,
+            token: config.token.as_deref().filter(|token| !token.is_empty()),
+        },
+        branch: &config.branch,
+        message: &message,
+        author: Author {
+            name: author_name,
+            email: author_email,
+        },
+        push: config.push,
+        dry_run,
+    };
+    let temporary;
+    let state_folder = match step_context.state_folder {
+        Some(folder) => folder,
+        None => {
+            // No state folder (`--state :memory:`): a cache for this process only.
+            temporary = std::env::temp_dir().join(format!("vane-{}", uuid::Uuid::new_v4()));
+            temporary.as_path()
+        }
+    };
+    let cache = repo::cache_path(state_folder, &config.repo);
+    let outcome = repo::promote(&cache, &promotion, |snapshot| apply(snapshot, &planned));
+    if step_context.state_folder.is_none() {
+        let _ = std::fs::remove_dir_all(state_folder);
+    }
+    let outcome = outcome.map_err(|message| StepError::new(format!("gitops: {message}")))?;
+    let mut outputs = Outputs::new();
+    let mut diff = None;
+    match outcome {
+        Outcome::Unchanged { head } => {
+            outputs.insert("commit".to_string(), Json::String(head));
+            outputs.insert("changed".to_string(), Json::Bool(false));
+            outputs.insert("files".to_string(), Json::Array(Vec::new()));
+        }
+        Outcome::Planned { changes } => {
+            diff = Some(unified_diffs(&changes));
+        }
+        Outcome::Committed {
+            commit, changes, ..
+        } => {
+            outputs.insert("commit".to_string(), Json::String(commit));
+            outputs.insert("changed".to_string(), Json::Bool(true));
+            outputs.insert("files".to_string(), changed_files(&changes));
+        }
+    }
+    Ok(StepSuccess {
+        outputs,
+        log: None,
+        diff,
+    })
+}
+
+enum Edit {
+    Set(Map<String, Json>),
+    Replace(String),
+}
+
+/// The edits on one snapshot of the branch: the files whose text they change.
+fn apply(snapshot: &Snapshot, planned: &[(String, Edit)]) -> Result<Vec<Change>, String> {
+    let mut changes: Vec<Change> = Vec::new();
+    for (path, edit) in planned {
+        // A file named twice is edited on top of its first edit.
+        let earlier = changes.iter().position(|change| &change.path == path);
+        let current = match earlier {
+            Some(at) => Some(changes[at].new.clone()),
+            None => snapshot.read(path)?,
+        };
+        let new = match edit {
+            Edit::Replace(content) => content.clone(),
+            Edit::Set(values) => {
+                let mut text = current.clone().ok_or_else(|| {
+                    format!("`{path}` is not in the repository; `set` edits an existing file")
+                })?;
+                for (yaml_path, value) in values {
+                    text = yaml_set::set(&text, yaml_path, value)
+                        .map_err(|error| format!("`{path}`: {error}"))?;
+                }
+                text
+            }
+        };
+        match earlier {
+            Some(at) => changes[at].new = new,
+            None => changes.push(Change {
+                path: path.clone(),
+                old: current,
+                new,
+            }),
+        }
+    }
+    changes.retain(|change| change.old.as_deref() != Some(change.new.as_str()));
+    Ok(changes)
+}
+
+fn changed_files(changes: &[Change]) -> Json {
+    Json::Array(
+        changes
+            .iter()
+            .map(|change| Json::String(change.path.clone()))
+            .collect(),
+    )
+}
+
+fn unified_diffs(changes: &[Change]) -> String {
+    changes
+        .iter()
+        .map(|change| {
+            super::render::unified_diff(
+                change.old.as_deref().unwrap_or(""),
+                &change.new,
+                Path::new(&change.path),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_paths_stay_inside_the_repository() {
+        assert_eq!(
+            repo_path("./apps/api/values.yaml").unwrap(),
+            "apps/api/values.yaml"
+        );
+        for bad in ["../x", "/etc/passwd", ".git/config", "", "."] {
+            assert!(repo_path(bad).is_err(), "{bad} should be refused");
+        }
+    }
+}
