@@ -54,6 +54,11 @@ pub enum RevisionError {
 /// (modified, staged, deleted, or new and not ignored). `None` outside a repository, in a bare
 /// one, or before the first commit.
 pub fn worktree_revision(workflows_dir: &Path, templates_dir: &Path) -> Option<String> {
+    // Measured: the first call into libgit2 loads the system's CA certificates (~20 ms) — most of
+    // a cold start. Outside a repository there is nothing to ask it, so look for `.git` first.
+    if !inside_a_repository(workflows_dir) {
+        return None;
+    }
     let repo = Repository::discover(workflows_dir).ok()?;
     let workdir = canonical(repo.workdir()?)?;
     let head = repo.head().ok()?.peel_to_commit().ok()?;
@@ -91,6 +96,14 @@ fn is_dirty(repo: &Repository, folder: &Path) -> bool {
 
 /// Reads the workflows (and templates) as they are at `rev` — a branch, tag, sha or anything
 /// `git rev-parse` takes — in the repository that holds the workflows folder.
+/// Whether `dir` or a folder above it holds `.git` (a folder, or a file for worktrees), or
+/// `GIT_DIR` names one — what libgit2's discovery would find, without starting libgit2.
+fn inside_a_repository(dir: &Path) -> bool {
+    let start = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    start.ancestors().any(|folder| folder.join(".git").exists())
+        || std::env::var_os("GIT_DIR").is_some()
+}
+
 pub fn read_revision(
     workflows_dir: &Path,
     templates_dir: &Path,
