@@ -12,6 +12,7 @@
 
 pub mod cancel;
 pub mod cli;
+pub mod config;
 pub mod diagnostic;
 pub mod duration;
 pub mod engine;
@@ -20,6 +21,7 @@ pub mod glob;
 pub mod init;
 pub mod matcher;
 pub mod plan;
+pub mod queue;
 pub mod report;
 pub mod secrets;
 pub mod state;

@@ -6,8 +6,22 @@ use std::sync::{Arc, RwLock};
 /// What a secret renders as where its value is unknown (a dry run without it) or hidden.
 pub const MASK: &str = "***";
 
-/// Resolves a secret by name: the environment variable of the same name.
+/// Where `vane.yaml` says secrets come from, set once at startup.
+static CONFIGURED: std::sync::OnceLock<
+    std::collections::BTreeMap<String, crate::config::SecretRef>,
+> = std::sync::OnceLock::new();
+
+/// Installs the `secrets:` of `vane.yaml`; a later call is ignored (one configuration per process).
+pub fn configure(sources: std::collections::BTreeMap<String, crate::config::SecretRef>) {
+    let _ = CONFIGURED.set(sources);
+}
+
+/// Resolves a secret by name: where `vane.yaml` says (an environment variable or a file), else
+/// the environment variable of the same name.
 pub fn resolve(name: &str) -> Option<String> {
+    if let Some(source) = CONFIGURED.get().and_then(|configured| configured.get(name)) {
+        return source.resolve().ok();
+    }
     std::env::var(name).ok().filter(|value| !value.is_empty())
 }
 

@@ -72,6 +72,13 @@ pub struct GlobalArgs {
     /// More detail on stderr (repeat for more).
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// vane's configuration (SPEC §6): sources, webhooks, queue, secrets, and defaults for
+    /// `--workflows`, `--templates` and `--state`. Default: `./vane.yaml` where it exists.
+    #[arg(long, global = true, env = "VANE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The configuration read from `--config` (or `./vane.yaml`), once loaded.
+    #[arg(skip)]
+    pub loaded: Option<std::sync::Arc<crate::config::Config>>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,6 +107,8 @@ pub enum Command {
     Show(crate::cli::show::ShowArgs),
     /// Send a recorded run's event through the current workflows again.
     Replay(crate::cli::replay::ReplayArgs),
+    /// Take events from the queue (vane.yaml `queue:`) and run them, until SIGINT/SIGTERM.
+    Worker(crate::cli::worker::WorkerArgs),
 }
 
 /// Where events come from (SPEC §1.2).
@@ -171,4 +180,15 @@ pub struct ValidateArgs {
 /// A duration flag (`90s`, `10m`), with the duration module's message on error.
 fn parse_duration_arg(text: &str) -> Result<std::time::Duration, String> {
     crate::duration::parse_duration(text)
+}
+
+impl Command {
+    /// Whether the command works on a project, and so reads `vane.yaml`. The ones that only
+    /// print something about vane itself work anywhere, even beside a broken configuration.
+    pub fn reads_config(&self) -> bool {
+        !matches!(
+            self,
+            Command::Schema | Command::Init(_) | Command::Completions(_) | Command::Man
+        )
+    }
 }

@@ -3,7 +3,9 @@
 
 mod args;
 mod completions;
+mod config;
 mod dispatch;
+mod drain;
 mod history;
 mod init;
 mod man;
@@ -14,11 +16,12 @@ mod show;
 mod state;
 mod test;
 mod validate;
+mod worker;
 mod workflows;
 
 pub use args::{Cli, Command};
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use std::process::ExitCode;
 
 /// The exit statuses of SPEC §4.2.
@@ -43,8 +46,11 @@ impl Exit {
 
 /// Parses the arguments, runs the command, maps the outcome to an exit code.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches).map(|cli| (cli, matches)));
+    let (mut cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(error) => {
             let _ = error.print();
             return ExitCode::from(if error.use_stderr() {
@@ -54,6 +60,11 @@ pub fn main() -> ExitCode {
             });
         }
     };
+    if cli.command.reads_config()
+        && let Err(exit) = config::apply(&mut cli.global, &matches)
+    {
+        return ExitCode::from(exit as u8);
+    }
     let exit = match &cli.command {
         Command::Run(args) => run::run(&cli.global, args, args.dry_run),
         Command::Plan(args) => run::run(&cli.global, args, true),
@@ -67,6 +78,7 @@ pub fn main() -> ExitCode {
         Command::History(args) => history::history(&cli.global, args),
         Command::Show(args) => show::show(&cli.global, args),
         Command::Replay(args) => replay::replay(&cli.global, args),
+        Command::Worker(args) => worker::worker(&cli.global, args),
     };
     ExitCode::from(exit as u8)
 }

@@ -76,7 +76,7 @@ pub fn replay(global: &GlobalArgs, args: &ReplayArgs) -> Exit {
     let mut queue = VecDeque::from([(event, 0usize)]);
     while let Some((event, depth)) = queue.pop_front() {
         let outcome = engine.process(event, depth);
-        recorder.record(&outcome, &set);
+        let _ = recorder.record(&outcome, &set);
         totals.add(&outcome);
         reporter.event(&outcome, &set);
         if outcome.failed() {

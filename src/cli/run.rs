@@ -75,6 +75,8 @@ pub fn run(global: &GlobalArgs, args: &EventArgs, dry_run: bool) -> Exit {
         explain: args.explain,
         parallel: args.parallel.map(usize::from),
         lock_timeout: args.lock_timeout,
+        cancel: None,
+        on_recorded: None,
     };
     drive.run(global, &set, masker)
 }
@@ -94,25 +96,34 @@ pub fn run_event(
         explain: false,
         parallel: None,
         lock_timeout: Duration::from_secs(600),
+        cancel: None,
+        on_recorded: None,
     };
     drive.run(global, set, masker)
 }
 
-type Events = Box<dyn Iterator<Item = Result<Event, EventError>> + Send>;
+pub type Events = Box<dyn Iterator<Item = Result<Event, EventError>> + Send>;
+
+/// Called with each event whose runs were recorded (a queue takes it off then).
+pub type OnRecorded = Box<dyn FnMut(&crate::engine::EventOutcome) + Send>;
 
 /// Events on their way through the engine to the reporter, the state store and GitHub Actions.
-struct Drive {
+pub struct Drive {
     /// Where bad inputs are reported from (`stdin`, a file name).
-    origin: String,
-    events: Events,
-    dry_run: bool,
-    explain: bool,
-    parallel: Option<usize>,
-    lock_timeout: Duration,
+    pub origin: String,
+    pub events: Events,
+    pub dry_run: bool,
+    pub explain: bool,
+    pub parallel: Option<usize>,
+    pub lock_timeout: Duration,
+    /// What stops the runs; default: SIGINT/SIGTERM. A daemon passes its own, so that a
+    /// shutdown lets the runs in flight finish.
+    pub cancel: Option<CancelToken>,
+    pub on_recorded: Option<OnRecorded>,
 }
 
 impl Drive {
-    fn run(self, global: &GlobalArgs, set: &WorkflowSet, masker: Masker) -> Exit {
+    pub fn run(self, global: &GlobalArgs, set: &WorkflowSet, masker: Masker) -> Exit {
         let Drive {
             origin,
             events,
@@ -120,8 +131,10 @@ impl Drive {
             explain,
             parallel,
             lock_timeout,
+            cancel,
+            mut on_recorded,
         } = self;
-        let cancel = CancelToken::from_signals();
+        let cancel = cancel.unwrap_or_else(CancelToken::from_signals);
         let mut engine = Engine {
             set,
             options: EngineOptions {
@@ -179,7 +192,11 @@ impl Drive {
         let mut handle = |outcome: &crate::engine::EventOutcome,
                           reporter: &mut Reporter<_>,
                           totals: &mut Totals| {
-            recorder.record(outcome, set);
+            if recorder.record(outcome, set)
+                && let Some(on_recorded) = on_recorded.as_mut()
+            {
+                on_recorded(outcome);
+            }
             totals.add(outcome);
             if github {
                 actions.record(outcome, set);

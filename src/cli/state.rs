@@ -79,14 +79,15 @@ impl Recorder {
         self
     }
 
-    /// Writes the event's runs. A failure is reported and remembered for the exit status; the
-    /// remaining events still run (their effects matter more than their record).
-    pub fn record(&mut self, outcome: &EventOutcome, set: &WorkflowSet) {
+    /// Writes the event's runs; true when they are recorded (or there is nothing to record in).
+    /// A failure is reported and remembered for the exit status; the remaining events still run
+    /// (their effects matter more than their record).
+    pub fn record(&mut self, outcome: &EventOutcome, set: &WorkflowSet) -> bool {
         let Some(store) = &self.store else {
-            return;
+            return true;
         };
         let Ok(mut store) = store.lock() else {
-            return;
+            return false;
         };
         let options = RecordOptions {
             interrupted: self.cancel.is_cancelled(),
@@ -98,7 +99,9 @@ impl Recorder {
                 eprintln!("error: {}", self.masker.mask(&error.to_string()));
             }
             self.failures += 1;
+            return false;
         }
+        true
     }
 
     /// Exit status 2 when a record could not be written.

@@ -55,7 +55,7 @@ impl Coordinator {
     }
 }
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|since| since.as_millis() as i64)
@@ -63,7 +63,7 @@ fn now_ms() -> i64 {
 }
 
 /// Whether process `pid` still exists on this machine.
-fn process_alive(pid: i64) -> bool {
+pub(super) fn process_alive(pid: i64) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return false;
     };

@@ -52,4 +52,7 @@ pub enum StateError {
         what: &'static str,
         source: serde_json::Error,
     },
+    /// A thread the store needs could not start, or died.
+    #[error("state store: {0}")]
+    Thread(String),
 }

@@ -5,6 +5,7 @@
 mod coordination;
 mod error;
 mod query;
+mod queue;
 mod recommendations;
 mod schema;
 mod store;
@@ -13,6 +14,7 @@ mod write;
 pub use coordination::{Coordinator, DEFAULT_LEASE};
 pub use error::StateError;
 pub use query::{HistoryFilter, RUN_STATUSES, RunSummary, StoredRun, StoredStep, parse_since};
+pub use queue::{Claimed, DELIVERY_MEMORY_MS, Enqueued, QueueItem};
 pub use recommendations::{Recommendation, Recommendations};
 pub use schema::SCHEMA_VERSION;
 pub use store::{StateLocation, Store};

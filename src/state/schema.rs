@@ -58,6 +58,29 @@ const MIGRATIONS: &[&str] = &[
         replicas    INTEGER NOT NULL            -- what it recommended, before stabilization
     );
     CREATE INDEX scale_recommendations_by_key ON scale_recommendations (key, at_ms);",
+    // 4: the durable queue of `vane serve` and `vane poll` (SPEC §6), the delivery ids already
+    // accepted (replays are answered without a second run), and the pollers' cursors.
+    "CREATE TABLE queue (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,  -- arrival order
+        delivery    TEXT NOT NULL UNIQUE,       -- the event's id: a delivery id or content id
+        source      TEXT NOT NULL,              -- the webhook or source that accepted it
+        event       TEXT NOT NULL,              -- the envelope (SPEC §1.1) as JSON, as received
+        enqueued_ms INTEGER NOT NULL,
+        claimed_pid INTEGER,                    -- the process running it; NULL while it waits
+        attempts    INTEGER NOT NULL DEFAULT 0  -- how many times it was claimed
+    );
+    CREATE INDEX queue_waiting ON queue (claimed_pid, seq);
+    CREATE TABLE deliveries (
+        id          TEXT PRIMARY KEY NOT NULL,  -- every delivery id accepted, kept for a while
+        source      TEXT NOT NULL,
+        received_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX deliveries_by_age ON deliveries (received_ms);
+    CREATE TABLE cursors (
+        source      TEXT PRIMARY KEY NOT NULL,  -- the source's name in vane.yaml
+        value       TEXT NOT NULL,              -- JSON, the source's own shape
+        updated_ms  INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this vane writes and reads.

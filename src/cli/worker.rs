@@ -1,0 +1,42 @@
+//! `vane worker`: takes events from the queue and runs them, until SIGINT/SIGTERM — the workers
+//! of `vane serve` without the HTTP side, to add capacity beside it.
+
+use super::Exit;
+use super::args::GlobalArgs;
+use super::drain::{Until, drain, open_queue};
+use crate::cancel::CancelToken;
+use crate::secrets::Masker;
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Runs at once, at most (default: `serve.workers` in vane.yaml, else the number of cores).
+    #[arg(long, env = "VANE_PARALLEL", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel: Option<u16>,
+}
+
+pub fn worker(global: &GlobalArgs, args: &WorkerArgs) -> Exit {
+    let masker = Masker::new();
+    let Some(set) = super::run::load_or_report(global, &masker) else {
+        return Exit::Invalid;
+    };
+    let queue = match open_queue(global, &masker) {
+        Ok(queue) => queue,
+        Err(exit) => return exit,
+    };
+    let parallel = args.parallel.map(usize::from).or_else(|| {
+        global
+            .loaded
+            .as_ref()
+            .and_then(|config| config.serve.workers)
+    });
+    // The first signal stops taking events and lets the runs in flight finish; the runs are
+    // not cancelled (a second signal exits at once).
+    let stop = CancelToken::from_signals();
+    let exit = drain(global, &set, masker, queue, Until::Stopped(stop), parallel);
+    // Stopping on request is a clean exit for a daemon.
+    match exit {
+        Exit::Interrupted | Exit::RunFailed => Exit::Success,
+        other => other,
+    }
+}

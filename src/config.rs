@@ -1,0 +1,790 @@
+//! `vane.yaml` (SPEC §6): where the workflows, templates and state are, the secrets the daemon
+//! reads, the sources it polls or subscribes to, the webhooks it serves and the queue it uses.
+//!
+//! Loaded with the same diagnostics as workflows: every problem is `file:line:col: error: …`,
+//! unknown keys get a did-you-mean. Relative paths are relative to the file's folder, so that
+//! `vane --config /etc/vane/vane.yaml` means the same wherever it is started from.
+
+use crate::diagnostic::Diagnostic;
+use crate::yaml::{self, Position, YamlPath};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The file `vane` reads when `--config` is not given, where it exists.
+pub const DEFAULT_CONFIG: &str = "vane.yaml";
+
+/// `vane.yaml`, checked.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// The file it was read from.
+    pub file: PathBuf,
+    pub workflows: Option<PathBuf>,
+    pub templates: Option<PathBuf>,
+    pub state: Option<PathBuf>,
+    /// Secret name → where its value comes from.
+    pub secrets: BTreeMap<String, SecretRef>,
+    pub sources: Vec<Source>,
+    pub serve: Serve,
+    pub queue: Queue,
+}
+
+/// Where a secret's value is read from, at the moment it is needed (never stored).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SecretRef {
+    /// An environment variable.
+    pub env: Option<String>,
+    /// A file (a mounted Kubernetes secret, a Docker secret); a trailing newline is dropped.
+    pub file: Option<PathBuf>,
+}
+
+impl SecretRef {
+    /// The value, or why there is none. The message names the variable or file, never a value.
+    pub fn resolve(&self) -> Result<String, String> {
+        if let Some(name) = &self.env {
+            return std::env::var(name)
+                .ok()
+                .filter(|value| !value.is_empty())
+                .ok_or_else(|| format!("the environment variable `{name}` is not set"));
+        }
+        if let Some(path) = &self.file {
+            return std::fs::read_to_string(path)
+                .map(|text| text.trim_end_matches(['\r', '\n']).to_string())
+                .map_err(|error| format!("cannot read `{}`: {error}", path.display()));
+        }
+        Err("no `env` or `file` given".to_string())
+    }
+}
+
+/// One source of events: what to poll or subscribe to, and how often.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Unique across the file; the source of the events it produces and the key of its cursor.
+    pub name: String,
+    /// How often a poller polls (`poll --every` and `serve`); `None` for subscriptions.
+    pub every: Option<Duration>,
+    pub kind: SourceKind,
+    /// Where the source's entry starts, for errors found later (at poll time).
+    pub position: Option<Position>,
+}
+
+#[derive(Debug, Clone)]
+pub enum SourceKind {
+    Git(GitSource),
+    Http(HttpSource),
+    Github(GithubSource),
+    Mqtt(MqttSource),
+    Nats(NatsSource),
+}
+
+impl SourceKind {
+    /// The key that chose this kind (`git`, `http`, …), for messages.
+    pub fn key(&self) -> &'static str {
+        match self {
+            SourceKind::Git(_) => "git",
+            SourceKind::Http(_) => "http",
+            SourceKind::Github(_) => "github",
+            SourceKind::Mqtt(_) => "mqtt",
+            SourceKind::Nats(_) => "nats",
+        }
+    }
+}
+
+/// What a poller does the first time it sees a source (no cursor yet).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FirstPoll {
+    /// Record where the source is and emit nothing: no storm of old events.
+    #[default]
+    Record,
+    /// Emit what is there, as if everything were new.
+    Emit,
+}
+
+/// A git remote whose refs are compared with the cursor: one `push` event per moved ref.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct GitSource {
+    /// `https://…`, `ssh://…`, `git://…`, `file://…` or a local path.
+    pub url: String,
+    /// Branch globs to watch (GitHub's filter syntax); none watches no branch.
+    #[serde(default)]
+    pub branches: Vec<String>,
+    /// Tag globs to watch; none watches no tag.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// A token for `https://` remotes (sent as HTTP basic auth).
+    pub token: Option<SecretRef>,
+    /// The `repository` of the events (`acme/api`); default: derived from the url.
+    pub repo: Option<String>,
+    #[serde(default)]
+    pub first: FirstPoll,
+}
+
+/// Whether an HTTP poll emits every time, or only when the response changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Emit {
+    Always,
+    #[default]
+    Changed,
+}
+
+/// A JSON resource polled with GET; its response becomes `data` of an event of type `type`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HttpSource {
+    pub url: String,
+    /// The type of the events (`metric.latency`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Request headers; values may name a secret with `{ env: … }` / `{ file: … }`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, HeaderValue>,
+    /// A JSON pointer (`/data/result/0`) picking the part of the response that is `data`.
+    pub pointer: Option<String>,
+    #[serde(default)]
+    pub emit: Emit,
+}
+
+/// A header value: literal text, or a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum HeaderValue {
+    Text(String),
+    Secret(SecretRef),
+}
+
+/// GitHub's REST API polled for `workflow_run` / `check_run` changes of one repository.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct GithubSource {
+    /// `owner/name`.
+    pub repo: String,
+    /// `workflow_run`, `check_run`.
+    pub events: Vec<String>,
+    pub token: Option<SecretRef>,
+    /// The API's base URL: GitHub Enterprise is `https://HOST/api/v3`.
+    #[serde(default = "default_api_url")]
+    pub api_url: String,
+    #[serde(default)]
+    pub first: FirstPoll,
+}
+
+fn default_api_url() -> String {
+    "https://api.github.com".to_string()
+}
+
+/// MQTT topic filters, each message one event.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MqttSource {
+    /// `mqtt://host:1883`.
+    pub url: String,
+    /// Topic filters (`sensors/+/temperature`).
+    pub topics: Vec<String>,
+    /// The type of the events; default `mqtt.message`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// The MQTT client id of a persistent session; default derived from the source name.
+    pub client_id: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<SecretRef>,
+}
+
+/// NATS subjects, each message one event.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NatsSource {
+    /// `nats://host:4222`.
+    pub url: String,
+    /// A subject, wildcards allowed (`events.>`).
+    pub subject: String,
+    /// The type of raw (non-envelope, non-CloudEvents) messages; default `nats.message`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// Consume through this JetStream stream (durable) instead of a core NATS subscription.
+    pub stream: Option<String>,
+}
+
+/// `serve:` — the webhook receiver.
+#[derive(Debug, Clone)]
+pub struct Serve {
+    pub listen: String,
+    pub webhooks: Webhooks,
+    /// Runs at once; default: the number of cores.
+    pub workers: Option<usize>,
+    /// The largest body accepted, in bytes (413 above).
+    pub max_body: usize,
+}
+
+impl Default for Serve {
+    fn default() -> Serve {
+        Serve {
+            listen: DEFAULT_LISTEN.to_string(),
+            webhooks: Webhooks::default(),
+            workers: None,
+            max_body: crate::event::DEFAULT_MAX_EVENT_SIZE,
+        }
+    }
+}
+
+/// Where `vane serve` listens when neither `--listen` nor `serve.listen` says.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// The webhook endpoints; each is served only where configured.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Webhooks {
+    pub github: Option<GithubHook>,
+    pub gitlab: Option<GitlabHook>,
+    pub generic: Option<GenericHook>,
+    pub cloudevents: Option<CloudEventsHook>,
+}
+
+/// GitHub webhooks, verified with `X-Hub-Signature-256`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct GithubHook {
+    #[serde(default = "github_path")]
+    pub path: String,
+    pub secret: SecretRef,
+}
+
+fn github_path() -> String {
+    "/hooks/github".to_string()
+}
+
+/// GitLab webhooks, verified with `X-Gitlab-Token`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct GitlabHook {
+    #[serde(default = "gitlab_path")]
+    pub path: String,
+    pub token: SecretRef,
+}
+
+fn gitlab_path() -> String {
+    "/hooks/gitlab".to_string()
+}
+
+/// Any JSON webhook signed with HMAC-SHA256 in a header of your choice.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct GenericHook {
+    #[serde(default = "generic_path")]
+    pub path: String,
+    pub hmac: HmacConfig,
+    /// The type of raw (non-envelope) bodies; default `webhook`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+}
+
+fn generic_path() -> String {
+    "/hooks/generic".to_string()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HmacConfig {
+    /// The header holding the hex signature, optionally prefixed `sha256=`.
+    #[serde(default = "hmac_header")]
+    pub header: String,
+    pub secret: SecretRef,
+}
+
+fn hmac_header() -> String {
+    "X-Signature-256".to_string()
+}
+
+/// CloudEvents over HTTP (structured and binary mode), with an optional HMAC like `generic`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CloudEventsHook {
+    #[serde(default = "cloudevents_path")]
+    pub path: String,
+    pub hmac: Option<HmacConfig>,
+}
+
+fn cloudevents_path() -> String {
+    "/hooks/cloudevents".to_string()
+}
+
+/// Where accepted events wait to be run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Queue {
+    /// A table in the state store: one machine, no server.
+    #[default]
+    Sqlite,
+    /// A NATS JetStream stream shared by several vane processes.
+    Nats(NatsQueue),
+}
+
+/// `queue: nats://…` with the `jetstream:` settings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NatsQueue {
+    #[serde(skip)]
+    pub url: String,
+    #[serde(default = "stream_name")]
+    pub stream: String,
+    #[serde(default = "stream_subject")]
+    pub subject: String,
+    #[serde(default = "consumer_name")]
+    pub consumer: String,
+    /// How long a message stays with a worker that neither acks nor reports progress.
+    #[serde(default = "ack_wait", deserialize_with = "duration_text")]
+    pub ack_wait: Duration,
+    /// Deliveries of one message before it is dead.
+    #[serde(default = "max_deliver")]
+    pub max_deliver: i64,
+    /// Where dead messages are published.
+    #[serde(default = "dead_letter")]
+    pub dead_letter: String,
+}
+
+fn stream_name() -> String {
+    "VANE_EVENTS".to_string()
+}
+fn stream_subject() -> String {
+    "vane.events".to_string()
+}
+fn consumer_name() -> String {
+    "vane-workers".to_string()
+}
+fn ack_wait() -> Duration {
+    Duration::from_secs(30)
+}
+fn max_deliver() -> i64 {
+    5
+}
+fn dead_letter() -> String {
+    "vane.dead".to_string()
+}
+
+fn duration_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    crate::duration::parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+impl NatsQueue {
+    fn new(url: String) -> NatsQueue {
+        NatsQueue {
+            url,
+            stream: stream_name(),
+            subject: stream_subject(),
+            consumer: consumer_name(),
+            ack_wait: ack_wait(),
+            max_deliver: max_deliver(),
+            dead_letter: dead_letter(),
+        }
+    }
+}
+
+/// The file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct ConfigFile {
+    version: Option<serde_yaml::Value>,
+    workflows: Option<PathBuf>,
+    templates: Option<PathBuf>,
+    state: Option<PathBuf>,
+    #[serde(default)]
+    secrets: BTreeMap<String, SecretRef>,
+    #[serde(default)]
+    sources: Vec<SourceFile>,
+    serve: Option<ServeFile>,
+    queue: Option<String>,
+    jetstream: Option<NatsQueue>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct SourceFile {
+    name: String,
+    every: Option<String>,
+    git: Option<GitSource>,
+    http: Option<HttpSource>,
+    github: Option<GithubSource>,
+    mqtt: Option<MqttSource>,
+    nats: Option<NatsSource>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct ServeFile {
+    listen: Option<String>,
+    #[serde(default)]
+    webhooks: Webhooks,
+    workers: Option<usize>,
+    max_body: Option<usize>,
+}
+
+/// The config file to read: `--config`, else `./vane.yaml` where it exists, else none.
+pub fn locate_file(flag: Option<&Path>) -> Option<PathBuf> {
+    match flag {
+        Some(path) => Some(path.to_path_buf()),
+        None => {
+            let default = PathBuf::from(DEFAULT_CONFIG);
+            default.is_file().then_some(default)
+        }
+    }
+}
+
+/// Reads and checks a config file; every problem comes back as a diagnostic.
+pub fn load(path: &Path) -> Result<Config, Vec<Diagnostic>> {
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        vec![Diagnostic::error(
+            path,
+            None,
+            format!("cannot read the configuration: {error}"),
+        )]
+    })?;
+    parse(path, &text)
+}
+
+/// Checks the text of a config file read from `path`.
+pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
+    let file: ConfigFile = yaml::from_str(text)
+        .map_err(|error| vec![Diagnostic::error(path, error.position, error.message)])?;
+    let mut problems = Vec::new();
+    let root = YamlPath::root();
+    let at = |path_in_file: &YamlPath, at_key: bool| yaml::locate(text, path_in_file, at_key);
+    match &file.version {
+        Some(serde_yaml::Value::Number(number)) if number.as_u64() == Some(1) => {}
+        Some(other) => problems.push(Diagnostic::error(
+            path,
+            at(&root.key("version"), false),
+            format!(
+                "version: this vane reads version 1 of vane.yaml, not `{}`",
+                yaml::to_string(other).unwrap_or_default().trim()
+            ),
+        )),
+        None => problems.push(Diagnostic::error(
+            path,
+            Some(Position::new(1, 1)),
+            "missing required key `version` (this vane reads version 1)",
+        )),
+    }
+    let folder = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let relative = |value: Option<PathBuf>| {
+        value.map(|value| {
+            if value.is_absolute() || value.as_os_str() == ":memory:" {
+                value
+            } else {
+                folder.join(value)
+            }
+        })
+    };
+    for (name, secret) in &file.secrets {
+        if secret.env.is_some() == secret.file.is_some() {
+            problems.push(Diagnostic::error(
+                path,
+                at(&root.key("secrets").key(name.as_str()), true),
+                format!("secrets.{name}: give exactly one of `env` or `file`"),
+            ));
+        }
+    }
+    let mut sources: Vec<Source> = Vec::new();
+    for (index, source) in file.sources.into_iter().enumerate() {
+        let here = root.key("sources").index(index);
+        let position = at(&here, false);
+        if let Some(first) = sources.iter().find(|seen| seen.name == source.name) {
+            problems.push(Diagnostic::error(
+                path,
+                at(&here.key("name"), false),
+                format!(
+                    "sources[{index}].name: `{}` is already the name of the source at line {}",
+                    source.name,
+                    first.position.map_or(0, |position| position.line)
+                ),
+            ));
+        }
+        let every = match &source.every {
+            Some(text_value) => match crate::duration::parse_duration(text_value) {
+                Ok(every) if every.is_zero() => {
+                    problems.push(Diagnostic::error(
+                        path,
+                        at(&here.key("every"), false),
+                        format!("sources[{index}].every: must be more than zero"),
+                    ));
+                    None
+                }
+                Ok(every) => Some(every),
+                Err(message) => {
+                    problems.push(Diagnostic::error(
+                        path,
+                        at(&here.key("every"), false),
+                        format!("sources[{index}].every: {message}"),
+                    ));
+                    None
+                }
+            },
+            None => None,
+        };
+        let mut kinds: Vec<SourceKind> = Vec::new();
+        kinds.extend(source.git.map(SourceKind::Git));
+        kinds.extend(source.http.map(SourceKind::Http));
+        kinds.extend(source.github.map(SourceKind::Github));
+        kinds.extend(source.mqtt.map(SourceKind::Mqtt));
+        kinds.extend(source.nats.map(SourceKind::Nats));
+        if kinds.len() != 1 {
+            problems.push(Diagnostic::error(
+                path,
+                position,
+                format!(
+                    "sources[{index}] (`{}`): give exactly one of `git`, `http`, `github`, `mqtt`, `nats`{}",
+                    source.name,
+                    if kinds.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; found {}",
+                            kinds.iter().map(SourceKind::key).collect::<Vec<_>>().join(", ")
+                        )
+                    }
+                ),
+            ));
+            continue;
+        }
+        let kind = kinds.remove(0);
+        let polled = matches!(
+            kind,
+            SourceKind::Git(_) | SourceKind::Http(_) | SourceKind::Github(_)
+        );
+        if !polled && every.is_some() {
+            problems.push(Diagnostic::error(
+                path,
+                at(&here.key("every"), true),
+                format!(
+                    "sources[{index}].every: a `{}` source is a subscription; it is not polled",
+                    kind.key()
+                ),
+            ));
+        }
+        sources.push(Source {
+            name: source.name,
+            every: every.or(polled.then_some(DEFAULT_EVERY)),
+            kind,
+            position,
+        });
+    }
+    let serve = match file.serve {
+        Some(serve) => Serve {
+            listen: serve.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
+            webhooks: serve.webhooks,
+            workers: serve.workers,
+            max_body: serve
+                .max_body
+                .unwrap_or(crate::event::DEFAULT_MAX_EVENT_SIZE),
+        },
+        None => Serve::default(),
+    };
+    if serve.workers == Some(0) {
+        problems.push(Diagnostic::error(
+            path,
+            at(&root.key("serve").key("workers"), false),
+            "serve.workers: must be at least 1",
+        ));
+    }
+    let queue = match file.queue.as_deref() {
+        None | Some("sqlite") => {
+            if file.jetstream.is_some() {
+                problems.push(Diagnostic::error(
+                    path,
+                    at(&root.key("jetstream"), true),
+                    "jetstream: only used with `queue: nats://…`",
+                ));
+            }
+            Queue::Sqlite
+        }
+        Some(url) if url.starts_with("nats://") => {
+            let mut settings = file
+                .jetstream
+                .unwrap_or_else(|| NatsQueue::new(String::new()));
+            settings.url = url.to_string();
+            Queue::Nats(settings)
+        }
+        Some(other) => {
+            problems.push(Diagnostic::error(
+                path,
+                at(&root.key("queue"), false),
+                format!("queue: `{other}` is neither `sqlite` nor a `nats://host:port` URL"),
+            ));
+            Queue::Sqlite
+        }
+    };
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Config {
+        file: path.to_path_buf(),
+        workflows: relative(file.workflows),
+        templates: relative(file.templates),
+        state: relative(file.state),
+        secrets: file.secrets,
+        sources,
+        serve,
+        queue,
+    })
+}
+
+/// How often a poller polls when its source does not say.
+pub const DEFAULT_EVERY: Duration = Duration::from_secs(60);
+
+impl Config {
+    /// The value of a secret the config declares; `None` for a name it does not declare.
+    pub fn secret(&self, name: &str) -> Option<Result<String, String>> {
+        self.secrets.get(name).map(SecretRef::resolve)
+    }
+
+    /// The source called `name`.
+    pub fn source(&self, name: &str) -> Option<&Source> {
+        self.sources.iter().find(|source| source.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(text: &str) -> Result<Config, Vec<String>> {
+        parse(Path::new("conf/vane.yaml"), text).map_err(|problems| {
+            problems
+                .iter()
+                .map(|problem| {
+                    format!(
+                        "{}:{}: {}",
+                        problem.line_col().0,
+                        problem.line_col().1,
+                        problem.message
+                    )
+                })
+                .collect()
+        })
+    }
+
+    #[test]
+    fn the_spec_example_loads() {
+        let config = parsed(
+            r#"version: 1
+workflows: workflows
+templates: templates
+state: .vane/state.db
+secrets:
+  SLACK_WEBHOOK: { env: SLACK_WEBHOOK }
+sources:
+  - name: api-repo
+    git: { url: https://github.com/acme/api.git, branches: [main], tags: ["v*"] }
+    every: 1m
+  - name: api-latency
+    http: { url: "http://127.0.0.1:9090/api/v1/query?query=up", type: metric, emit: changed }
+    every: 30s
+  - name: ci
+    github: { repo: acme/api, events: [workflow_run], token: { env: GITHUB_TOKEN } }
+    every: 2m
+  - name: sensors
+    mqtt: { url: mqtt://127.0.0.1:1883, topics: ["sensors/+/temperature"] }
+  - name: bus
+    nats: { url: nats://127.0.0.1:4222, subject: "events.>" }
+serve:
+  listen: 127.0.0.1:8080
+  webhooks:
+    github: { path: /hooks/github, secret: { env: GITHUB_WEBHOOK_SECRET } }
+    gitlab: { path: /hooks/gitlab, token: { env: GITLAB_WEBHOOK_TOKEN } }
+    generic: { path: /hooks/generic, hmac: { header: X-Signature-256, secret: { env: HOOK_SECRET } } }
+  workers: 4
+queue: sqlite
+"#,
+        )
+        .unwrap();
+        assert_eq!(config.workflows, Some(PathBuf::from("conf/workflows")));
+        assert_eq!(config.state, Some(PathBuf::from("conf/.vane/state.db")));
+        assert_eq!(config.sources.len(), 5);
+        assert_eq!(config.sources[0].every, Some(Duration::from_secs(60)));
+        assert_eq!(config.sources[1].every, Some(Duration::from_secs(30)));
+        assert!(matches!(config.sources[3].kind, SourceKind::Mqtt(_)));
+        assert_eq!(config.sources[3].every, None);
+        assert_eq!(config.serve.workers, Some(4));
+        assert_eq!(
+            config.serve.webhooks.github.as_ref().unwrap().path,
+            "/hooks/github"
+        );
+        assert_eq!(config.queue, Queue::Sqlite);
+    }
+
+    #[test]
+    fn unknown_keys_are_placed_and_suggested() {
+        let problems =
+            parsed("version: 1\nsources:\n  - name: a\n    gti: { url: x }\n").unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].starts_with("4:5: "), "{problems:?}");
+        assert!(problems[0].contains("did you mean `git`"), "{problems:?}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_its_line() {
+        let problems = parsed(
+            "version: 2\nsources:\n  - name: a\n    every: soon\n    git: { url: x }\n  - name: a\n    http: { url: x, type: t }\n    git: { url: y }\n  - name: m\n    every: 1m\n    mqtt: { url: mqtt://h, topics: [t] }\nqueue: redis://x\n",
+        )
+        .unwrap_err();
+        let joined = problems.join("\n");
+        assert!(joined.contains("1:10: version"), "{joined}");
+        assert!(joined.contains("4:12: sources[0].every"), "{joined}");
+        assert!(joined.contains("6:11: sources[1].name"), "{joined}");
+        assert!(
+            joined.contains("sources[1] (`a`): give exactly one"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("found git, http") || joined.contains("found http, git"),
+            "{joined}"
+        );
+        assert!(joined.contains("10:5: sources[2].every"), "{joined}");
+        assert!(joined.contains("12:8: queue"), "{joined}");
+    }
+
+    #[test]
+    fn a_nats_queue_takes_its_jetstream_settings() {
+        let config = parsed(
+            "version: 1\nqueue: nats://127.0.0.1:4222\njetstream: { stream: S, ack-wait: 5s }\n",
+        )
+        .unwrap();
+        let Queue::Nats(queue) = config.queue else {
+            panic!("not nats");
+        };
+        assert_eq!(queue.url, "nats://127.0.0.1:4222");
+        assert_eq!(queue.stream, "S");
+        assert_eq!(queue.ack_wait, Duration::from_secs(5));
+        assert_eq!(queue.consumer, "vane-workers");
+    }
+
+    #[test]
+    fn secrets_come_from_the_environment_or_a_file_never_both() {
+        let problems = parsed("version: 1\nsecrets:\n  A: { env: X, file: /y }\n").unwrap_err();
+        assert!(problems[0].starts_with("3:3: secrets.A"), "{problems:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        let secret = SecretRef {
+            env: None,
+            file: Some(file),
+        };
+        assert_eq!(secret.resolve().unwrap(), "s3cret");
+        let missing = SecretRef {
+            env: Some("VANE_TEST_SURELY_UNSET".into()),
+            file: None,
+        };
+        assert!(
+            missing
+                .resolve()
+                .unwrap_err()
+                .contains("VANE_TEST_SURELY_UNSET")
+        );
+    }
+}

@@ -1,0 +1,54 @@
+//! Where accepted events wait to be run (SPEC §6): the store's own table by default, a NATS
+//! JetStream stream when several vane processes share the work. `vane serve` and the pollers
+//! push; workers take, run, record, and only then mark the event done — at-least-once delivery,
+//! with delivery ids deduplicated so that a replay is never a second run.
+
+mod sqlite;
+
+pub use crate::state::{Enqueued, QueueItem};
+pub use sqlite::SqliteQueue;
+
+use std::time::Duration;
+
+/// An event handed to a worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Taken {
+    pub delivery: String,
+    pub source: String,
+    /// The envelope as JSON.
+    pub event: String,
+    /// How many times it was handed out, this time included: more than 1 after a worker died.
+    pub attempts: i64,
+    /// The queue's own handle for acknowledging it (a JetStream message), 0 where unused.
+    pub handle: u64,
+}
+
+/// A queue of events, shared by the threads of a process (and, for JetStream, by processes).
+pub trait Queue: Send + Sync {
+    /// Stores the items durably, each unless its delivery id was accepted before, and moves a
+    /// source's cursor with them; returns only once they survive a crash of this process.
+    fn push(
+        &self,
+        items: &[QueueItem],
+        cursor: Option<(&str, &str)>,
+    ) -> Result<Vec<Enqueued>, String>;
+
+    /// Up to `limit` events to run, waiting at most `wait` for the first.
+    fn take(&self, limit: usize, wait: Duration) -> Result<Vec<Taken>, String>;
+
+    /// The event's runs are recorded: it leaves the queue.
+    fn done(&self, taken: &Taken) -> Result<(), String>;
+
+    /// Events taken but not run (a shutdown) go back for another worker.
+    fn give_back(&self, taken: &[Taken]);
+
+    /// Whether an attempt that died after recording the event's runs, but before `done`, left
+    /// them: then the event is done, not run again.
+    fn already_recorded(&self, taken: &Taken) -> bool;
+
+    /// Events waiting or running, where the queue can tell.
+    fn depth(&self) -> Option<u64>;
+
+    /// A source's cursor, as its poller stored it with [`Queue::push`].
+    fn cursor(&self, source: &str) -> Result<Option<String>, String>;
+}

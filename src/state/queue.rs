@@ -1,0 +1,291 @@
+//! The durable queue in the store (SPEC §6): events accepted by `vane serve` or found by
+//! `vane poll` wait here until a worker has run them and recorded the runs.
+//!
+//! At-least-once with dedup: an accepted delivery id is remembered (`deliveries`), so a replay is
+//! answered without a second run; an event claimed by a process that died is claimed again, and
+//! what the dead attempt left in `runs` (`running` / `interrupted` rows) is replaced by the new
+//! attempt — so `history` shows each delivery's runs once.
+
+use super::coordination::{now_ms, process_alive};
+use super::{StateError, Store};
+use rusqlite::{OptionalExtension, params};
+
+/// One event to queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueItem {
+    /// The dedup key: the event's id (a delivery id, or a content id).
+    pub delivery: String,
+    /// The webhook endpoint or source that accepted it.
+    pub source: String,
+    /// The envelope as JSON.
+    pub event: String,
+}
+
+/// What became of a pushed item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    /// Stored; it will be run.
+    Accepted,
+    /// Its delivery id was accepted before: nothing stored, nothing will run again.
+    Duplicate,
+}
+
+/// A queued event claimed by this process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    pub delivery: String,
+    pub source: String,
+    pub event: String,
+    /// How many times it has been claimed, this time included: more than 1 after a crash.
+    pub attempts: i64,
+}
+
+/// How long accepted delivery ids are remembered: GitHub lets users redeliver for 3 days.
+pub const DELIVERY_MEMORY_MS: i64 = 7 * 24 * 3600 * 1000;
+
+impl Store {
+    /// Queues `items` in one transaction, each unless its delivery id was accepted before, and
+    /// moves `cursor` (a source's name and new value) in the same transaction: a poller's cursor
+    /// never gets ahead of the events it found.
+    pub fn enqueue(
+        &mut self,
+        items: &[QueueItem],
+        cursor: Option<(&str, &str)>,
+    ) -> Result<Vec<Enqueued>, StateError> {
+        let now = now_ms();
+        self.write("queue events", |transaction| {
+            let mut remember = transaction.prepare_cached(
+                "INSERT OR IGNORE INTO deliveries (id, source, received_ms) VALUES (?1, ?2, ?3)",
+            )?;
+            let mut insert = transaction.prepare_cached(
+                "INSERT INTO queue (delivery, source, event, enqueued_ms) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            let mut outcomes = Vec::with_capacity(items.len());
+            for item in items {
+                if remember.execute(params![item.delivery, item.source, now])? == 0 {
+                    outcomes.push(Enqueued::Duplicate);
+                    continue;
+                }
+                insert.execute(params![item.delivery, item.source, item.event, now])?;
+                outcomes.push(Enqueued::Accepted);
+            }
+            if let Some((source, value)) = cursor {
+                transaction.execute(
+                    "INSERT INTO cursors (source, value, updated_ms) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (source) DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms",
+                    params![source, value, now],
+                )?;
+            }
+            Ok(outcomes)
+        })
+    }
+
+    /// Claims up to `limit` waiting events for process `pid`, oldest first. Events claimed by a
+    /// process that no longer exists wait again; the runs their dead attempt left unfinished are
+    /// removed, to be recorded by the new attempt.
+    pub fn claim(&mut self, pid: u32, limit: usize) -> Result<Vec<Claimed>, StateError> {
+        self.write("claim queued events", |transaction| {
+            let abandoned: Vec<(String, i64)> = {
+                let mut statement = transaction.prepare_cached(
+                    "SELECT delivery, claimed_pid FROM queue WHERE claimed_pid IS NOT NULL AND claimed_pid != ?1",
+                )?;
+                statement
+                    .query_map(params![pid], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?
+            };
+            for (delivery, holder) in abandoned {
+                if process_alive(holder) {
+                    continue;
+                }
+                transaction.execute(
+                    "UPDATE queue SET claimed_pid = NULL WHERE delivery = ?1",
+                    params![delivery],
+                )?;
+                transaction.execute(
+                    "DELETE FROM runs WHERE event_id = ?1 AND status IN ('running', 'interrupted')",
+                    params![delivery],
+                )?;
+            }
+            let mut select = transaction.prepare_cached(
+                "SELECT seq, delivery, source, event, attempts FROM queue
+                 WHERE claimed_pid IS NULL ORDER BY seq LIMIT ?1",
+            )?;
+            let rows: Vec<(i64, Claimed)> = select
+                .query_map(params![limit as i64], |row| {
+                    Ok((
+                        row.get(0)?,
+                        Claimed {
+                            delivery: row.get(1)?,
+                            source: row.get(2)?,
+                            event: row.get(3)?,
+                            attempts: row.get::<_, i64>(4)? + 1,
+                        },
+                    ))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut mark = transaction.prepare_cached(
+                "UPDATE queue SET claimed_pid = ?1, attempts = attempts + 1 WHERE seq = ?2",
+            )?;
+            for (seq, _) in &rows {
+                mark.execute(params![pid, seq])?;
+            }
+            Ok(rows.into_iter().map(|(_, claimed)| claimed).collect())
+        })
+    }
+
+    /// The event's runs are recorded: it leaves the queue.
+    pub fn acknowledge(&mut self, delivery: &str) -> Result<(), StateError> {
+        self.write("remove a run event from the queue", |transaction| {
+            transaction.execute("DELETE FROM queue WHERE delivery = ?1", params![delivery])?;
+            Ok(())
+        })
+    }
+
+    /// Events claimed by `pid` but not run (a shutdown) wait again for the next process.
+    pub fn release(&mut self, pid: u32, deliveries: &[String]) -> Result<(), StateError> {
+        self.write("return events to the queue", |transaction| {
+            let mut statement = transaction.prepare_cached(
+                "UPDATE queue SET claimed_pid = NULL, attempts = max(attempts - 1, 0)
+                 WHERE delivery = ?1 AND claimed_pid = ?2",
+            )?;
+            for delivery in deliveries {
+                statement.execute(params![delivery, pid])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Events waiting or running.
+    pub fn queue_depth(&self) -> Result<u64, StateError> {
+        self.connection
+            .query_row("SELECT count(*) FROM queue", [], |row| row.get::<_, i64>(0))
+            .map(|count| count as u64)
+            .map_err(|source| self.sqlite_error("count queued events", source))
+    }
+
+    /// Whether runs of this event were recorded as finished (by an attempt that died before it
+    /// could take the event off the queue).
+    pub fn has_finished_runs(&self, event_id: &str) -> Result<bool, StateError> {
+        self.connection
+            .query_row(
+                "SELECT 1 FROM runs WHERE event_id = ?1 AND status NOT IN ('running', 'interrupted') LIMIT 1",
+                params![event_id],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(|source| self.sqlite_error("look up an event's runs", source))
+    }
+
+    /// A source's cursor, as its poller stored it.
+    pub fn cursor(&self, source: &str) -> Result<Option<String>, StateError> {
+        self.connection
+            .query_row(
+                "SELECT value FROM cursors WHERE source = ?1",
+                params![source],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|source| self.sqlite_error("read a source's cursor", source))
+    }
+
+    /// Forgets delivery ids older than [`DELIVERY_MEMORY_MS`].
+    pub fn forget_old_deliveries(&mut self) -> Result<usize, StateError> {
+        let before = now_ms() - DELIVERY_MEMORY_MS;
+        self.write("forget old delivery ids", |transaction| {
+            transaction.execute(
+                "DELETE FROM deliveries WHERE received_ms < ?1",
+                params![before],
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::Masker;
+    use crate::state::StateLocation;
+
+    fn item(delivery: &str) -> QueueItem {
+        QueueItem {
+            delivery: delivery.to_string(),
+            source: "github".to_string(),
+            event: format!(r#"{{"id":"{delivery}"}}"#),
+        }
+    }
+
+    fn store() -> Store {
+        Store::open(&StateLocation::Memory, Masker::new()).unwrap()
+    }
+
+    #[test]
+    fn a_replayed_delivery_is_not_queued_twice_even_after_it_ran() {
+        let mut store = store();
+        let first = store
+            .enqueue(&[item("a"), item("b"), item("a")], None)
+            .unwrap();
+        assert_eq!(
+            first,
+            [Enqueued::Accepted, Enqueued::Accepted, Enqueued::Duplicate]
+        );
+        let claimed = store.claim(std::process::id(), 10).unwrap();
+        assert_eq!(claimed.len(), 2);
+        store.acknowledge("a").unwrap();
+        assert_eq!(
+            store.enqueue(&[item("a")], None).unwrap(),
+            [Enqueued::Duplicate]
+        );
+        assert_eq!(store.queue_depth().unwrap(), 1);
+    }
+
+    #[test]
+    fn claims_are_oldest_first_and_never_handed_out_twice() {
+        let mut store = store();
+        store
+            .enqueue(&[item("1"), item("2"), item("3")], None)
+            .unwrap();
+        let me = std::process::id();
+        let first: Vec<String> = store
+            .claim(me, 2)
+            .unwrap()
+            .into_iter()
+            .map(|claimed| claimed.delivery)
+            .collect();
+        assert_eq!(first, ["1", "2"]);
+        let second = store.claim(me, 2).unwrap();
+        assert_eq!(second.len(), 1);
+        assert_eq!(second[0].delivery, "3");
+        assert!(store.claim(me, 2).unwrap().is_empty());
+        store.release(me, &["2".to_string()]).unwrap();
+        let again = store.claim(me, 2).unwrap();
+        assert_eq!(again[0].delivery, "2");
+        assert_eq!(again[0].attempts, 1, "a release is not an attempt");
+    }
+
+    #[test]
+    fn a_dead_claimers_events_are_claimed_again() {
+        let mut store = store();
+        store.enqueue(&[item("x")], None).unwrap();
+        // A process id that cannot exist (above the kernel's pid_max).
+        store.claim(u32::MAX >> 1, 1).unwrap();
+        let again = store.claim(std::process::id(), 1).unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].attempts, 2);
+    }
+
+    #[test]
+    fn the_cursor_moves_with_the_events_it_found() {
+        let mut store = store();
+        assert_eq!(store.cursor("repo").unwrap(), None);
+        store
+            .enqueue(&[item("p")], Some(("repo", r#"{"main":"abc"}"#)))
+            .unwrap();
+        assert_eq!(
+            store.cursor("repo").unwrap().as_deref(),
+            Some(r#"{"main":"abc"}"#)
+        );
+        store.enqueue(&[], Some(("repo", "2"))).unwrap();
+        assert_eq!(store.cursor("repo").unwrap().as_deref(), Some("2"));
+    }
+}
