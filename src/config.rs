@@ -277,7 +277,8 @@ pub struct GenericHook {
     #[serde(default = "generic_path")]
     pub path: String,
     pub hmac: HmacConfig,
-    /// The type of raw (non-envelope) bodies; default `webhook`.
+    /// The type of the events: bodies are then raw payloads. Without it, each body must be an
+    /// envelope (`{"type": …, "data": …}`) or a CloudEvent.
     #[serde(rename = "type")]
     pub kind: Option<String>,
 }

@@ -107,6 +107,8 @@ pub enum Command {
     Show(crate::cli::show::ShowArgs),
     /// Send a recorded run's event through the current workflows again.
     Replay(crate::cli::replay::ReplayArgs),
+    /// The daemon: verified webhooks into the durable queue, workers running them (vane.yaml).
+    Serve(crate::cli::serve::ServeArgs),
     /// Take events from the queue (vane.yaml `queue:`) and run them, until SIGINT/SIGTERM.
     Worker(crate::cli::worker::WorkerArgs),
 }

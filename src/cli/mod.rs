@@ -12,6 +12,7 @@ mod man;
 mod replay;
 mod run;
 mod schema;
+mod serve;
 mod show;
 mod state;
 mod test;
@@ -79,6 +80,7 @@ pub fn main() -> ExitCode {
         Command::Show(args) => show::show(&cli.global, args),
         Command::Replay(args) => replay::replay(&cli.global, args),
         Command::Worker(args) => worker::worker(&cli.global, args),
+        Command::Serve(args) => serve::serve(&cli.global, args),
     };
     ExitCode::from(exit as u8)
 }

@@ -198,6 +198,7 @@ impl Drive {
                 on_recorded(outcome);
             }
             totals.add(outcome);
+            crate::metrics::outcome(outcome);
             if github {
                 actions.record(outcome, set);
             }

@@ -17,6 +17,7 @@ mod revision;
 mod safety;
 mod scale;
 mod schema;
+mod serve;
 mod state;
 mod steps;
 mod testing;

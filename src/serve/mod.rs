@@ -1,0 +1,218 @@
+//! `vane serve`'s HTTP side (SPEC §6): the webhook endpoints, `/healthz` and `/metrics`.
+//!
+//! A delivery is verified (constant-time), refused with 401 when unsigned or wrongly signed, 413
+//! when over the body limit, 400 when it is not an event; otherwise it is written to the durable
+//! queue and only then answered — 202, or 200 for a delivery id accepted before (no second run).
+//! Nothing refused is ever written anywhere.
+
+mod intake;
+mod verify;
+
+pub use intake::Endpoint;
+pub use verify::sign;
+
+use crate::metrics::{self, Delivery};
+use crate::queue::{Enqueued, Queue, QueueItem};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use std::future::Future;
+use std::sync::Arc;
+
+/// What the server needs: its endpoints (path → how to read it), the queue, the body limit.
+pub struct Server {
+    pub endpoints: Vec<(String, Endpoint)>,
+    pub queue: Arc<dyn Queue>,
+    pub max_body: usize,
+}
+
+struct App {
+    queue: Arc<dyn Queue>,
+    max_body: usize,
+}
+
+/// Serves until `shutdown` completes, then stops accepting and lets requests in flight finish.
+pub async fn run(
+    server: Server,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = Arc::new(App {
+        queue: server.queue,
+        max_body: server.max_body,
+    });
+    let mut router = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text));
+    for (path, endpoint) in server.endpoints {
+        let endpoint = Arc::new(endpoint);
+        router = router.route(
+            &path,
+            post(
+                move |State(app): State<Arc<App>>, headers: HeaderMap, body: Body| {
+                    let endpoint = Arc::clone(&endpoint);
+                    async move { receive(app, endpoint, headers, body).await }
+                },
+            ),
+        );
+    }
+    let router = router.with_state(app);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn healthz(State(app): State<Arc<App>>) -> Response {
+    let depth = app.queue.depth();
+    let body = serde_json::json!({ "status": "ok", "queue_depth": depth });
+    json(StatusCode::OK, &body)
+}
+
+async fn metrics_text(State(app): State<Arc<App>>) -> Response {
+    let queue = Arc::clone(&app.queue);
+    let depth = tokio::task::spawn_blocking(move || queue.depth())
+        .await
+        .ok()
+        .flatten();
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        metrics::render(depth),
+    )
+        .into_response()
+}
+
+fn json(status: StatusCode, body: &serde_json::Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn refuse(endpoint: &Endpoint, status: StatusCode, reason: &str, message: &str) -> Response {
+    metrics::delivery(endpoint.name(), Delivery::Rejected(reason));
+    json(status, &serde_json::json!({ "error": message }))
+}
+
+async fn receive(
+    app: Arc<App>,
+    endpoint: Arc<Endpoint>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let too_large = format!("the body is larger than {} bytes", app.max_body);
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > app.max_body) {
+        return refuse(
+            &endpoint,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            &too_large,
+        );
+    }
+    let Ok(body) = axum::body::to_bytes(body, app.max_body).await else {
+        return refuse(
+            &endpoint,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            &too_large,
+        );
+    };
+    if let Err(refusal) = authenticate(&endpoint, &headers, &body) {
+        let header_name = match endpoint.as_ref() {
+            Endpoint::Github { .. } => "X-Hub-Signature-256",
+            Endpoint::Gitlab { .. } => "X-Gitlab-Token",
+            Endpoint::Generic { header, .. } => header.as_str(),
+            Endpoint::CloudEvents { hmac } => hmac.as_ref().map_or("", |(header, _)| header),
+        };
+        return refuse(
+            &endpoint,
+            StatusCode::UNAUTHORIZED,
+            refusal.reason(),
+            &refusal.message(header_name),
+        );
+    }
+    let event = match intake::event(&endpoint, &headers, &body) {
+        Ok(event) => event,
+        Err(message) => {
+            return refuse(&endpoint, StatusCode::BAD_REQUEST, "malformed", &message);
+        }
+    };
+    let id = event.id().to_string();
+    let Ok(text) = serde_json::to_string(&event) else {
+        return refuse(
+            &endpoint,
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            "the event cannot be stored",
+        );
+    };
+    let item = QueueItem {
+        delivery: id.clone(),
+        source: endpoint.name().to_string(),
+        event: text,
+    };
+    let queue = Arc::clone(&app.queue);
+    // The push waits for the commit (durability): not on the async workers.
+    let pushed = tokio::task::spawn_blocking(move || queue.push(&[item], None)).await;
+    match pushed {
+        Ok(Ok(outcomes)) if outcomes.first() == Some(&Enqueued::Duplicate) => {
+            metrics::delivery(endpoint.name(), Delivery::Duplicate);
+            json(
+                StatusCode::OK,
+                &serde_json::json!({ "id": id, "status": "duplicate" }),
+            )
+        }
+        Ok(Ok(_)) => {
+            metrics::delivery(endpoint.name(), Delivery::Accepted);
+            json(
+                StatusCode::ACCEPTED,
+                &serde_json::json!({ "id": id, "status": "queued" }),
+            )
+        }
+        Ok(Err(message)) => {
+            eprintln!("error: cannot queue delivery {id}: {message}");
+            refuse(
+                &endpoint,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "queue_unavailable",
+                "the event could not be stored; retry later",
+            )
+        }
+        Err(_) => refuse(
+            &endpoint,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "queue_unavailable",
+            "the event could not be stored; retry later",
+        ),
+    }
+}
+
+/// Checks the request's signature or token as its endpoint requires.
+fn authenticate(
+    endpoint: &Endpoint,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), verify::Refusal> {
+    let value = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    match endpoint {
+        Endpoint::Github { secret } => {
+            verify::hmac_sha256(secret.as_bytes(), body, value("x-hub-signature-256"))
+        }
+        Endpoint::Gitlab { token } => verify::token(token, value("x-gitlab-token")),
+        Endpoint::Generic { header, secret, .. } => {
+            verify::hmac_sha256(secret.as_bytes(), body, value(header))
+        }
+        Endpoint::CloudEvents { hmac } => match hmac {
+            Some((header, secret)) => verify::hmac_sha256(secret.as_bytes(), body, value(header)),
+            None => Ok(()),
+        },
+    }
+}
