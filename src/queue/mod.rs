@@ -10,6 +10,9 @@ pub use sqlite::SqliteQueue;
 
 use std::time::Duration;
 
+/// Called with what became of pushed items.
+pub type Reply = Box<dyn FnOnce(Result<Vec<Enqueued>, String>) + Send>;
+
 /// An event handed to a worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Taken {
@@ -32,6 +35,16 @@ pub trait Queue: Send + Sync {
         items: &[QueueItem],
         cursor: Option<(&str, &str)>,
     ) -> Result<Vec<Enqueued>, String>;
+
+    /// [`Queue::push`] without waiting: `reply` is called with the outcome once the items are
+    /// durable (or could not be stored). The daemon's request handlers await it without holding a
+    /// thread. The default pushes at once, on the caller's thread.
+    fn push_then(&self, items: Vec<QueueItem>, cursor: Option<(String, String)>, reply: Reply) {
+        let cursor = cursor
+            .as_ref()
+            .map(|(source, value)| (source.as_str(), value.as_str()));
+        reply(self.push(&items, cursor));
+    }
 
     /// Up to `limit` events to run, waiting at most `wait` for the first.
     fn take(&self, limit: usize, wait: Duration) -> Result<Vec<Taken>, String>;

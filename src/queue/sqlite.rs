@@ -11,7 +11,7 @@ use std::time::Duration;
 /// Items pushed per transaction, at most: bounds how long the write lock is held.
 const BATCH: usize = 512;
 
-type Reply = Sender<Result<Vec<Enqueued>, String>>;
+type Reply = super::Reply;
 
 struct Push {
     items: Vec<QueueItem>,
@@ -127,7 +127,7 @@ fn commit(writer: &mut Writer, batch: Vec<Push>) {
             Ok(_) => Ok(outcomes.by_ref().take(push.items.len()).collect()),
             Err(message) => Err(message.clone()),
         };
-        let _ = push.reply.send(reply);
+        (push.reply)(reply);
     }
 }
 
@@ -138,19 +138,36 @@ impl Queue for SqliteQueue {
         cursor: Option<(&str, &str)>,
     ) -> Result<Vec<Enqueued>, String> {
         let (reply, answer) = channel();
-        let push = Push {
-            items: items.to_vec(),
-            cursor: cursor.map(|(source, value)| (source.to_string(), value.to_string())),
-            reply,
-        };
-        self.pushes
-            .lock()
-            .map_err(|_| "the queue writer is gone".to_string())?
-            .send(push)
-            .map_err(|_| "the queue writer is gone".to_string())?;
+        self.push_then(
+            items.to_vec(),
+            cursor.map(|(source, value)| (source.to_string(), value.to_string())),
+            Box::new(move |outcome| {
+                let _ = reply.send(outcome);
+            }),
+        );
         answer
             .recv()
             .map_err(|_| "the queue writer stopped before answering".to_string())?
+    }
+
+    fn push_then(
+        &self,
+        items: Vec<QueueItem>,
+        cursor: Option<(String, String)>,
+        reply: super::Reply,
+    ) {
+        let push = Push {
+            items,
+            cursor,
+            reply,
+        };
+        let sent = match self.pushes.lock() {
+            Ok(sender) => sender.send(push).map_err(|error| error.0),
+            Err(_) => Err(push),
+        };
+        if let Err(push) = sent {
+            (push.reply)(Err("the queue writer is gone".to_string()));
+        }
     }
 
     fn take(&self, limit: usize, wait: Duration) -> Result<Vec<Taken>, String> {

@@ -159,10 +159,17 @@ async fn receive(
         source: endpoint.name().to_string(),
         event: text,
     };
-    let queue = Arc::clone(&app.queue);
-    // The push waits for the commit (durability): not on the async workers.
-    let pushed = tokio::task::spawn_blocking(move || queue.push(&[item], None)).await;
-    match pushed {
+    // Answered only once the delivery is committed (durable); the request waits without holding
+    // a thread, while the queue's writer commits it with the other requests of the moment.
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    app.queue.push_then(
+        vec![item],
+        None,
+        Box::new(move |outcome| {
+            let _ = reply.send(outcome);
+        }),
+    );
+    match answer.await {
         Ok(Ok(outcomes)) if outcomes.first() == Some(&Enqueued::Duplicate) => {
             metrics::delivery(endpoint.name(), Delivery::Duplicate);
             json(
