@@ -491,6 +491,48 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
             ));
         }
     }
+    let mut file = file;
+    // A secret file named relative to vane.yaml is found next to it, wherever vane started.
+    let anchor = |secret: &mut SecretRef| {
+        if let Some(path) = secret.file.as_mut()
+            && path.is_relative()
+        {
+            *path = folder.join(&*path);
+        }
+    };
+    file.secrets.values_mut().for_each(anchor);
+    for source in &mut file.sources {
+        let tokens = [
+            source.git.as_mut().and_then(|git| git.token.as_mut()),
+            source
+                .github
+                .as_mut()
+                .and_then(|github| github.token.as_mut()),
+            source.mqtt.as_mut().and_then(|mqtt| mqtt.password.as_mut()),
+        ];
+        tokens.into_iter().flatten().for_each(anchor);
+        if let Some(http) = source.http.as_mut() {
+            for value in http.headers.values_mut() {
+                if let HeaderValue::Secret(secret) = value {
+                    anchor(secret);
+                }
+            }
+        }
+    }
+    if let Some(serve) = file.serve.as_mut() {
+        let hooks = &mut serve.webhooks;
+        let secrets = [
+            hooks.github.as_mut().map(|hook| &mut hook.secret),
+            hooks.gitlab.as_mut().map(|hook| &mut hook.token),
+            hooks.generic.as_mut().map(|hook| &mut hook.hmac.secret),
+            hooks
+                .cloudevents
+                .as_mut()
+                .and_then(|hook| hook.hmac.as_mut())
+                .map(|hmac| &mut hmac.secret),
+        ];
+        secrets.into_iter().flatten().for_each(anchor);
+    }
     let mut sources: Vec<Source> = Vec::new();
     for (index, source) in file.sources.into_iter().enumerate() {
         let here = root.key("sources").index(index);

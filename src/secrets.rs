@@ -25,6 +25,19 @@ pub fn resolve(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|value| !value.is_empty())
 }
 
+/// Why secret `name` has no value, in words that say where it was looked for.
+pub fn why_missing(name: &str) -> String {
+    match CONFIGURED.get().and_then(|configured| configured.get(name)) {
+        Some(source) => match source.resolve() {
+            Err(reason) => format!("secret `{name}` (from vane.yaml) cannot be read: {reason}"),
+            Ok(_) => format!("secret `{name}` (from vane.yaml) is empty"),
+        },
+        None => {
+            format!("secret `{name}` is not set: export it as the environment variable `{name}`")
+        }
+    }
+}
+
 /// Replaces every known secret value with `***`. Shared by every writer of output; values are
 /// added as workflows resolve their secrets.
 #[derive(Debug, Clone, Default)]

@@ -83,9 +83,7 @@ pub fn run_workflow(
             }
             None => {
                 record.status = RunStatus::Failure;
-                record.error = Some(format!(
-                    "secret `{name}` is not set: export it as the environment variable `{name}`"
-                ));
+                record.error = Some(secrets::why_missing(name));
                 return finish(record, Vec::new());
             }
         }

@@ -5,6 +5,7 @@ mod support;
 mod actions;
 mod completions;
 mod concurrency;
+mod config;
 mod dispatch;
 mod events;
 mod examples;
