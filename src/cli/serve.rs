@@ -93,6 +93,7 @@ pub fn serve(global: &GlobalArgs, args: &ServeArgs) -> Exit {
     };
     std::thread::scope(|threads| {
         let workers = threads.spawn(|| {
+            yield_to_intake();
             drain(
                 global,
                 &set,
@@ -185,5 +186,17 @@ fn endpoints(config: &Config, masker: &Masker) -> Result<Vec<(String, Endpoint)>
         Ok(endpoints)
     } else {
         Err(problems)
+    }
+}
+
+/// Lowers the calling thread's scheduling priority (nice 10), inherited by the threads and
+/// processes it starts: under a backlog, answering webhooks — GitHub gives up on a delivery after
+/// 10 s — goes before running what is queued, which waits durably anyway.
+fn yield_to_intake() {
+    // SAFETY: `gettid` has no preconditions; `setpriority` on the calling thread's id changes
+    // only that thread's nice value (Linux keeps it per thread), and fails harmlessly elsewhere.
+    unsafe {
+        let thread = libc::gettid();
+        let _ = libc::setpriority(libc::PRIO_PROCESS, thread as libc::id_t, 10);
     }
 }

@@ -26,7 +26,7 @@ fn project(workflow: &str) -> tempfile::TempDir {
 }
 
 const ON_PUSH: &str = "version: 1\nname: on-push\non: { push: {}, alert: {}, deploy.requested: {} }\n\
-steps:\n  - run: echo ran {{ event.id }}\n";
+steps:\n  - run: echo ran {{ event.id }} nice=$(nice)\n";
 
 /// A running `vane serve`, killed when dropped.
 struct Daemon {
@@ -302,6 +302,19 @@ fn gitlab_generic_and_cloudevents_endpoints_verify_and_queue() {
     wait_for("four runs", || run_events(dir.path()).len() == 4);
     assert_eq!(run_events(dir.path()), ["alert-1", "ce-1", "ce-2", "gl-1"]);
     assert_eq!(daemon.stop(), 0);
+    // Runs yield the CPU to the webhook intake: their processes inherit the workers' nice 10.
+    let connection = rusqlite::Connection::open(state(dir.path())).unwrap();
+    let outputs: Vec<String> = connection
+        .prepare("SELECT outputs FROM steps")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(outputs.len(), 4);
+    for output in outputs {
+        assert!(output.contains("nice=10"), "{output}");
+    }
 }
 
 #[test]
