@@ -8,6 +8,7 @@ mod concurrency;
 mod dispatch;
 mod events;
 mod examples;
+mod git_http;
 mod gitops;
 mod init;
 mod jobs;
