@@ -575,3 +575,244 @@ fn a_branch_that_keeps_moving_fails_after_five_attempts() {
             .any(|subject| subject.starts_with("deploy"))
     );
 }
+
+/// One request the GitHub API stand-in received.
+#[derive(Debug, Clone)]
+struct ApiRequest {
+    method: String,
+    url: String,
+    authorization: Option<String>,
+    body: Value,
+}
+
+/// A stand-in for GitHub's pull request endpoints on 127.0.0.1: it answers like GitHub does
+/// (201 with `html_url` and `number`, 422 "A pull request already exists" for a second one from
+/// the same head, 401 "Bad credentials" for another token) and keeps every request it saw.
+struct GithubApi {
+    server: std::sync::Arc<tiny_http::Server>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    port: u16,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<ApiRequest>>>,
+}
+
+impl GithubApi {
+    fn start(token: &'static str) -> GithubApi {
+        let server = std::sync::Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+        let port = server.server_addr().to_ip().unwrap().port();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let thread = {
+            let (server, requests) = (server.clone(), requests.clone());
+            std::thread::spawn(move || {
+                // head branch → number of its open pull request
+                let mut open: Vec<String> = Vec::new();
+                for mut request in server.incoming_requests() {
+                    let mut text = String::new();
+                    let _ = request.as_reader().read_to_string(&mut text);
+                    let seen = ApiRequest {
+                        method: request.method().to_string(),
+                        url: request.url().to_string(),
+                        authorization: request
+                            .headers()
+                            .iter()
+                            .find(|header| header.field.equiv("Authorization"))
+                            .map(|header| header.value.to_string()),
+                        body: serde_json::from_str(&text).unwrap_or(Value::Null),
+                    };
+                    requests.lock().unwrap().push(seen.clone());
+                    let (status, answer) = if seen.authorization.as_deref()
+                        != Some(&format!("Bearer {token}"))
+                    {
+                        (401, json!({"message": "Bad credentials"}))
+                    } else if seen.method == "POST" && seen.url == "/repos/acme/deploy/pulls" {
+                        let head = seen.body["head"].as_str().unwrap_or_default().to_string();
+                        match open.iter().position(|open| *open == head) {
+                            Some(_) => (
+                                422,
+                                json!({"message": "Validation Failed", "errors": [{
+                                    "resource": "PullRequest", "code": "custom",
+                                    "message": format!("A pull request already exists for acme:{head}.")
+                                }]}),
+                            ),
+                            None => {
+                                open.push(head);
+                                let number = open.len() + 6;
+                                (
+                                    201,
+                                    json!({"number": number,
+                                        "html_url": format!("https://github.com/acme/deploy/pull/{number}")}),
+                                )
+                            }
+                        }
+                    } else if seen.method == "GET"
+                        && seen.url.starts_with("/repos/acme/deploy/pulls?")
+                    {
+                        let found: Vec<Value> = open
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, head)| {
+                                seen.url
+                                    .contains(&format!("head=acme:{}&", head.replace('/', "%2F")))
+                            })
+                            .map(|(at, _)| {
+                                json!({"number": at + 7,
+                                    "html_url": format!("https://github.com/acme/deploy/pull/{}", at + 7)})
+                            })
+                            .collect();
+                        (200, Value::Array(found))
+                    } else {
+                        (404, json!({"message": "Not Found"}))
+                    };
+                    let _ = request.respond(
+                        tiny_http::Response::from_string(answer.to_string())
+                            .with_status_code(status),
+                    );
+                }
+            })
+        };
+        GithubApi {
+            server,
+            thread: Some(thread),
+            port,
+            requests,
+        }
+    }
+
+    fn requests(&self) -> Vec<ApiRequest> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for GithubApi {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+const API_TOKEN: &str = "ghp_vanePullRequestToken91ac";
+
+fn pull_request_workflow(remote: &Remote, api: &GithubApi) -> String {
+    let extra = format!(
+        r#"      pull-request:
+        title: "deploy api {{{{ event.data.tag }}}}"
+        body: "Promotes api to {{{{ event.data.tag }}}}."
+        head: "vane/api-{{{{ event.data.tag }}}}"
+        repo: acme/deploy
+        api-url: "http://127.0.0.1:{}/"
+        token: "{{{{ secrets.GITHUB_TOKEN }}}}"
+"#,
+        api.port
+    );
+    workflow_with(&remote.url(), "api", &extra)
+        .replace("\nsteps:", "\nsecrets: [GITHUB_TOKEN]\nsteps:")
+}
+
+fn promote_with_pull_request(
+    remote: &Remote,
+    api: &GithubApi,
+    token: &str,
+    command: &str,
+    tag: &str,
+) -> Run {
+    Vane::new()
+        .workflow("promote.yaml", &pull_request_workflow(remote, api))
+        .env("GITHUB_TOKEN", token)
+        .args(&[command, "--json"])
+        .stdin(event(tag))
+        .run()
+}
+
+#[test]
+fn a_pull_request_is_opened_from_the_pushed_branch_and_found_again_on_a_rerun() {
+    let remote = Remote::new();
+    let main = remote.head();
+    let api = GithubApi::start(API_TOKEN);
+
+    // A dry run shows the diff and calls nobody.
+    let run = promote_with_pull_request(&remote, &api, API_TOKEN, "plan", "abc123").expect_code(0);
+    assert!(
+        run.stdout().contains(r#"+  tag: \"abc123\""#),
+        "{}",
+        run.stdout()
+    );
+    assert!(api.requests().is_empty(), "{:?}", api.requests());
+
+    let run = promote_with_pull_request(&remote, &api, API_TOKEN, "run", "abc123").expect_code(0);
+    assert!(!run.stdout().contains(API_TOKEN) && !run.stderr().contains(API_TOKEN));
+    let step = promote_step(&run);
+    assert_eq!(step["status"], "success", "{step}");
+    assert_eq!(step["outputs"]["changed"], true, "{step}");
+    assert_eq!(
+        step["outputs"]["pr-url"],
+        "https://github.com/acme/deploy/pull/7"
+    );
+    assert_eq!(
+        step["outputs"]["pull-request-url"],
+        "https://github.com/acme/deploy/pull/7"
+    );
+    assert_eq!(step["outputs"]["pull-request-number"], 7);
+    // The commit went on a new branch that starts at `main`; `main` did not move.
+    assert_eq!(remote.head(), main);
+    let head = git(&remote.bare, &["rev-parse", "vane/api-abc123"]);
+    assert_eq!(step["outputs"]["commit"], head.trim());
+    assert_eq!(
+        git(&remote.bare, &["rev-parse", "vane/api-abc123^"]).trim(),
+        main
+    );
+    let requests = api.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests[0].method, "POST");
+    assert_eq!(requests[0].url, "/repos/acme/deploy/pulls");
+    assert_eq!(
+        requests[0].authorization.as_deref(),
+        Some(format!("Bearer {API_TOKEN}").as_str())
+    );
+    assert_eq!(
+        requests[0].body,
+        json!({
+            "title": "deploy api abc123",
+            "head": "vane/api-abc123",
+            "base": "main",
+            "body": "Promotes api to abc123.",
+        })
+    );
+
+    // Again: nothing to commit on the branch, GitHub says the pull request exists, and the step
+    // reports it.
+    let run = promote_with_pull_request(&remote, &api, API_TOKEN, "run", "abc123").expect_code(0);
+    let step = promote_step(&run);
+    assert_eq!(step["outputs"]["changed"], false, "{step}");
+    assert_eq!(step["outputs"]["pull-request-number"], 7, "{step}");
+    assert_eq!(
+        step["outputs"]["pr-url"],
+        "https://github.com/acme/deploy/pull/7"
+    );
+    let requests = api.requests();
+    assert_eq!(requests.len(), 3, "{requests:?}");
+    assert_eq!(requests[2].method, "GET");
+    assert_eq!(
+        requests[2].url,
+        "/repos/acme/deploy/pulls?head=acme:vane%2Fapi-abc123&base=main&state=open"
+    );
+    assert!(!run.stdout().contains(API_TOKEN) && !run.stderr().contains(API_TOKEN));
+}
+
+#[test]
+fn a_pull_request_refused_by_github_fails_the_step_without_showing_the_token() {
+    let remote = Remote::new();
+    let api = GithubApi::start(API_TOKEN);
+    let wrong = "ghp_notTheRightOne5d2e";
+    let run = promote_with_pull_request(&remote, &api, wrong, "run", "abc123").expect_code(1);
+    let step = promote_step(&run);
+    assert_eq!(
+        step["error"], "gitops: GitHub refused the pull request: HTTP 401: Bad credentials",
+        "{step}"
+    );
+    // The branch was pushed before GitHub was asked; a re-run with the right token proposes it.
+    assert!(step["outputs"]["commit"].is_string(), "{step}");
+    assert!(!run.stdout().contains(wrong) && !run.stderr().contains(wrong));
+    let run = promote_with_pull_request(&remote, &api, API_TOKEN, "run", "abc123").expect_code(0);
+    assert_eq!(promote_step(&run)["outputs"]["pull-request-number"], 7);
+}
