@@ -135,6 +135,10 @@ where
     let (branch, start, push, dry_run) = (*branch, *start, *push, *dry_run);
     let shown = scrub_url(remote.url);
     let _lock = CacheLock::acquire(cache)?;
+    // Before the cache is opened: libgit2 reads the alternates when it loads the object database.
+    if is_local(remote.url) {
+        borrow_objects(cache, remote.url)?;
+    }
     let repo = open_cache(cache)?;
     let tracking = format!("refs/remotes/origin/{branch}");
     let mut last_rejection: Option<(Option<Oid>, String)> = None;
@@ -208,6 +212,34 @@ where
         "push to `{shown}` `{branch}` was rejected {MAX_PUSH_ATTEMPTS} times: the branch kept moving \
          (other pushes landed first); try again"
     ))
+}
+
+/// For a remote on this machine the cache reads the remote's objects in place (git's
+/// `objects/info/alternates`, as `git clone --shared` does). libgit2's local transport fetches by
+/// packing every wanted object anew, without reusing the remote's deltas: a first fetch of 10,000
+/// files and 5,000 commits took ~50 s. With the remote's objects at hand every advertised tip
+/// exists locally, so a fetch only moves refs. The cache stays a cache: a lost one is refetched.
+fn borrow_objects(cache: &Path, url: &str) -> RepoResult<()> {
+    let path = url.strip_prefix("file://").unwrap_or(url);
+    let Ok(remote) = Repository::open(path) else {
+        // The fetch says what is wrong with it.
+        return Ok(());
+    };
+    let objects = remote.path().join("objects");
+    let objects = objects.canonicalize().unwrap_or(objects);
+    let alternates = cache.join("objects/info/alternates");
+    let line = format!("{}\n", objects.display());
+    if std::fs::read_to_string(&alternates).ok().as_deref() == Some(line.as_str()) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(cache.join("objects/info"))
+        .and_then(|()| std::fs::write(&alternates, line))
+        .map_err(|error| {
+            format!(
+                "cannot write the gitops cache `{}`: {error}",
+                alternates.display()
+            )
+        })
 }
 
 /// The cache is a bare repository: no working tree to check out or keep clean.
