@@ -694,11 +694,16 @@ impl Drop for GithubApi {
 const API_TOKEN: &str = "ghp_vanePullRequestToken91ac";
 
 fn pull_request_workflow(remote: &Remote, api: &GithubApi) -> String {
+    pull_request_workflow_to(remote, api, "vane/api-{{ event.data.tag }}")
+}
+
+/// A promotion that pushes to `head` and proposes it into `main`.
+fn pull_request_workflow_to(remote: &Remote, api: &GithubApi, head: &str) -> String {
     let extra = format!(
         r#"      pull-request:
         title: "deploy api {{{{ event.data.tag }}}}"
         body: "Promotes api to {{{{ event.data.tag }}}}."
-        head: "vane/api-{{{{ event.data.tag }}}}"
+        head: "{head}"
         repo: acme/deploy
         api-url: "http://127.0.0.1:{}/"
         token: "{{{{ secrets.GITHUB_TOKEN }}}}"
@@ -815,4 +820,39 @@ fn a_pull_request_refused_by_github_fails_the_step_without_showing_the_token() {
     assert!(!run.stdout().contains(wrong) && !run.stderr().contains(wrong));
     let run = promote_with_pull_request(&remote, &api, API_TOKEN, "run", "abc123").expect_code(0);
     assert_eq!(promote_step(&run)["outputs"]["pull-request-number"], 7);
+}
+
+#[test]
+fn a_head_branch_already_on_the_remote_gets_the_next_commit_on_top() {
+    let remote = Remote::new();
+    let main = remote.head();
+    let api = GithubApi::start(API_TOKEN);
+    let promote_to_one_branch = |tag: &str| {
+        Vane::new()
+            .workflow(
+                "promote.yaml",
+                &pull_request_workflow_to(&remote, &api, "vane/api"),
+            )
+            .env("GITHUB_TOKEN", API_TOKEN)
+            .args(&["run", "--json"])
+            .stdin(event(tag))
+            .run()
+            .expect_code(0)
+    };
+    let first = promote_step(&promote_to_one_branch("v2"));
+    let second = promote_step(&promote_to_one_branch("v3"));
+    assert_eq!(second["outputs"]["changed"], true, "{second}");
+    let log = git(&remote.bare, &["log", "--format=%s", "vane/api"]);
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        vec!["deploy api v3", "deploy api v2", "seed"]
+    );
+    assert_eq!(
+        git(&remote.bare, &["rev-parse", "vane/api^"]).trim(),
+        first["outputs"]["commit"].as_str().unwrap()
+    );
+    assert_eq!(remote.head(), main);
+    // One pull request for the branch: the second run found it.
+    assert_eq!(first["outputs"]["pull-request-number"], 7);
+    assert_eq!(second["outputs"]["pull-request-number"], 7, "{second}");
 }
