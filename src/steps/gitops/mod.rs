@@ -83,9 +83,21 @@ impl GitopsConfig {
     /// Checks what the types cannot: one source per file, a pull request between two branches.
     pub fn validate(&self) -> Result<(), String> {
         if let Some(pull_request) = &self.pull_request {
-            // At load time templated values are compared as written; they are checked again once
-            // rendered.
-            pull_request.resolve(&self.branch, &self.repo, self.token.as_deref(), "")?;
+            // At load time a templated value is not known yet: it is checked once rendered.
+            let templated = [
+                Some(&self.repo),
+                Some(&self.branch),
+                pull_request.head.as_ref(),
+                pull_request.base.as_ref(),
+                pull_request.repo.as_ref(),
+                pull_request.api_url.as_ref(),
+            ]
+            .into_iter()
+            .flatten()
+            .any(|text| crate::template::is_template(text));
+            if !templated {
+                pull_request.resolve(&self.branch, &self.repo, self.token.as_deref(), "")?;
+            }
             if !self.push {
                 return Err("gitops: `pull-request` needs `push: true`".to_string());
             }
@@ -334,6 +346,31 @@ fn unified_diffs(changes: &[Change]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pull_requests_are_checked_at_load_time_unless_templated() {
+        let config = |repo: &str, head: &str| -> GitopsConfig {
+            serde_json::from_value(serde_json::json!({
+                "repo": repo,
+                "files": [{"path": "a.yaml", "content": "a"}],
+                "pull-request": {"title": "t", "head": head},
+            }))
+            .unwrap()
+        };
+        assert!(config("/srv/deploy.git", "x").validate().is_err());
+        assert!(config("{{ vars.repo }}", "x").validate().is_ok());
+        assert!(
+            config("https://github.com/a/b", "main")
+                .validate()
+                .unwrap_err()
+                .contains("into itself")
+        );
+        assert!(
+            config("https://github.com/a/b", "{{ vars.head }}")
+                .validate()
+                .is_ok()
+        );
+    }
 
     #[test]
     fn file_paths_stay_inside_the_repository() {
