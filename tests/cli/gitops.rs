@@ -856,3 +856,33 @@ fn a_head_branch_already_on_the_remote_gets_the_next_commit_on_top() {
     assert_eq!(first["outputs"]["pull-request-number"], 7);
     assert_eq!(second["outputs"]["pull-request-number"], 7, "{second}");
 }
+
+#[test]
+fn a_push_the_remote_refuses_for_another_reason_fails_at_once_with_its_reason() {
+    let remote = Remote::new();
+    let hook = remote.bare.join("hooks/update");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\necho attempt >> \"$GIT_DIR/attempts\"\necho 'main is protected' >&2\nexit 1\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let daemon = git_daemon(&remote.root);
+    let url = format!("git://127.0.0.1:{}/remote.git", daemon.port);
+    let run = promote(Vane::new(), &url, "api", "abc123").expect_code(1);
+    let error = promote_step(&run)["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        error.starts_with(&format!(
+            "gitops: push to `{url}` was rejected: hook declined"
+        )),
+        "{error}"
+    );
+    // One push: the fetch after it showed the branch had not moved, so there was no retry.
+    let attempts = std::fs::read_to_string(remote.bare.join("attempts")).unwrap();
+    assert_eq!(attempts.lines().count(), 1, "{error}");
+    assert_eq!(remote.log(), vec!["seed"]);
+}
