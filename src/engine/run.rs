@@ -904,7 +904,13 @@ fn gitops(
     dry_run: bool,
 ) -> StepOutcome {
     // Masked before anything can fail, so that no message can show it.
-    if let Some(token) = rendered["gitops"].get("token").and_then(Json::as_str) {
+    let tokens = [
+        rendered["gitops"].get("token"),
+        rendered["gitops"]
+            .get("pull-request")
+            .and_then(|pull_request| pull_request.get("token")),
+    ];
+    for token in tokens.into_iter().flatten().filter_map(Json::as_str) {
         step_context.masker.add(token);
     }
     let config: steps::gitops::GitopsConfig = steps::typed("gitops", &rendered["gitops"])?;

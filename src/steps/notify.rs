@@ -716,18 +716,7 @@ impl NotifyConfig {
             .ok_or(NotifyError::MissingRepo { action })?;
         check_repo(repo)?;
 
-        let mut headers = vec![(
-            "Accept".to_string(),
-            "application/vnd.github+json".to_string(),
-        )];
-        if let Some(token) = non_empty(&github.token) {
-            headers.push(("Authorization".to_string(), format!("Bearer {token}")));
-        }
-        headers.push((
-            "X-GitHub-Api-Version".to_string(),
-            GITHUB_API_VERSION.to_string(),
-        ));
-        headers.push(("User-Agent".to_string(), "vane".to_string()));
+        let headers = github_headers(non_empty(&github.token));
 
         let (url, body) = match (&github.status, &github.comment) {
             (Some(status), _) => {
@@ -758,6 +747,24 @@ impl NotifyConfig {
         };
         Ok(json_post(&url, headers, body))
     }
+}
+
+/// The headers of a GitHub REST request: JSON media type, the pinned API version, and the token
+/// as a bearer when there is one (`gitops` pull requests send theirs here too).
+pub(crate) fn github_headers(token: Option<&str>) -> Vec<(String, String)> {
+    let mut headers = vec![(
+        "Accept".to_string(),
+        "application/vnd.github+json".to_string(),
+    )];
+    if let Some(token) = token {
+        headers.push(("Authorization".to_string(), format!("Bearer {token}")));
+    }
+    headers.push((
+        "X-GitHub-Api-Version".to_string(),
+        GITHUB_API_VERSION.to_string(),
+    ));
+    headers.push(("User-Agent".to_string(), "vane".to_string()));
+    headers
 }
 
 /// The `github` checks that need no event.
@@ -815,7 +822,7 @@ fn json_post(url: &str, headers: Vec<(String, String)>, body: Value) -> Outgoing
 }
 
 /// The trimmed value of an optional string, unless unset or blank.
-fn non_empty(value: &Option<String>) -> Option<&str> {
+pub(crate) fn non_empty(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 

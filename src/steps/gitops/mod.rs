@@ -1,13 +1,16 @@
 //! `gitops`: a commit to a config repository, made with git2 (SPEC §2.3). `set` edits change only
 //! the named scalars' bytes (`yaml_set`); the repository is a bare cache under the state folder,
 //! fetched on every run, and a push the remote rejected because it moved is made again on the new
-//! head (`repo`). The token reaches libgit2 through a callback only: never a URL, log or error.
+//! head (`repo`); `pull-request` then proposes the pushed branch on GitHub (`pull_request`). The
+//! token reaches libgit2 through a callback only: never a URL, log or error.
 
+pub mod pull_request;
 pub mod repo;
 pub mod yaml_set;
 
 use super::{Outputs, StepContext, StepError, StepSuccess};
 use crate::template::Templates;
+use pull_request::PullRequestConfig;
 use repo::{Author, Change, Outcome, Promotion, Remote, Snapshot};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
@@ -25,8 +28,9 @@ pub struct GitopsConfig {
     /// The branch to commit to (default `main`); it must exist on the remote.
     #[serde(default = "default_branch")]
     pub branch: String,
-    /// For https: the token, sent as basic auth with the user `x-access-token`. Use a secret
-    /// (`{{ secrets.GITOPS_TOKEN }}`).
+    /// For `https://` and `http://` remotes: the token, sent as basic auth with the user
+    /// `x-access-token` when the server asks. Use a secret (`{{ secrets.GITOPS_TOKEN }}`). `ssh://`
+    /// remotes are not served by this build (git2 without ssh).
     pub token: Option<String>,
     /// The files to change, in order.
     pub files: Vec<FileConfig>,
@@ -37,9 +41,8 @@ pub struct GitopsConfig {
     /// Push the commit (default `true`); `false` commits in the local cache only.
     #[serde(default = "default_push")]
     pub push: bool,
-    /// Not available in this version of vane yet.
-    #[schemars(skip)]
-    pub pull_request: Option<Json>,
+    /// After the push, open a GitHub pull request from the pushed branch.
+    pub pull_request: Option<PullRequestConfig>,
 }
 
 /// One file of `files:`: `set` edits YAML values in place; `template` or `content` replace it.
@@ -77,12 +80,27 @@ fn default_push() -> bool {
 }
 
 impl GitopsConfig {
-    /// Checks what the types cannot: one source per file, paths inside the repository.
+    /// Checks what the types cannot: one source per file, a pull request between two branches.
     pub fn validate(&self) -> Result<(), String> {
-        if self.pull_request.is_some() {
-            return Err(
-                "gitops: `pull-request` is not available in this version of vane yet".to_string(),
-            );
+        if let Some(pull_request) = &self.pull_request {
+            // At load time a templated value is not known yet: it is checked once rendered.
+            let templated = [
+                Some(&self.repo),
+                Some(&self.branch),
+                pull_request.head.as_ref(),
+                pull_request.base.as_ref(),
+                pull_request.repo.as_ref(),
+                pull_request.api_url.as_ref(),
+            ]
+            .into_iter()
+            .flatten()
+            .any(|text| crate::template::is_template(text));
+            if !templated {
+                pull_request.resolve(&self.branch, &self.repo, self.token.as_deref(), "")?;
+            }
+            if !self.push {
+                return Err("gitops: `pull-request` needs `push: true`".to_string());
+            }
         }
         if self.files.is_empty() {
             return Err("gitops: `files` is empty".to_string());
@@ -170,6 +188,19 @@ pub fn execute(
         .message
         .clone()
         .unwrap_or_else(|| format!("vane: update {}", paths.join(", ")));
+    let token = config.token.as_deref().filter(|token| !token.is_empty());
+    let pull_request = match &config.pull_request {
+        Some(pull_request) => {
+            let resolved = pull_request
+                .resolve(&config.branch, &config.repo, token, &message)
+                .map_err(StepError::new)?;
+            if let Some(token) = &resolved.token {
+                step_context.masker.add(token);
+            }
+            Some(resolved)
+        }
+        None => None,
+    };
     let (author_name, author_email) = match &config.author {
         Some(author) => (author.name.as_str(), author.email.as_str()),
         None => ("vane", "vane@localhost"),
@@ -177,9 +208,15 @@ pub fn execute(
     let promotion = Promotion {
         remote: Remote {
             url: &config.repo,
-            token: config.token.as_deref().filter(|token| !token.is_empty()),
+            token,
         },
-        branch: &config.branch,
+        // With a pull request the commit goes on its head branch, which starts at its base.
+        branch: pull_request
+            .as_ref()
+            .map_or(config.branch.as_str(), |pull_request| &pull_request.head),
+        start: pull_request
+            .as_ref()
+            .map(|pull_request| pull_request.base.as_str()),
         message: &message,
         author: Author {
             name: author_name,
@@ -205,22 +242,36 @@ pub fn execute(
     let outcome = outcome.map_err(|message| StepError::new(format!("gitops: {message}")))?;
     let mut outputs = Outputs::new();
     let mut diff = None;
-    match outcome {
-        Outcome::Unchanged { head } => {
+    // Whether the head branch is on the remote now with this step's edits: only then is there a
+    // pull request to open (or to find again, on a re-run).
+    let proposable = match outcome {
+        Outcome::Unchanged { head, on_remote } => {
             outputs.insert("commit".to_string(), Json::String(head));
             outputs.insert("changed".to_string(), Json::Bool(false));
             outputs.insert("files".to_string(), Json::Array(Vec::new()));
+            on_remote
         }
         Outcome::Planned { changes } => {
             diff = Some(unified_diffs(&changes));
+            false
         }
         Outcome::Committed {
-            commit, changes, ..
+            commit,
+            changes,
+            pushed,
         } => {
             outputs.insert("commit".to_string(), Json::String(commit));
             outputs.insert("changed".to_string(), Json::Bool(true));
             outputs.insert("files".to_string(), changed_files(&changes));
+            pushed
         }
+    };
+    if let Some(pull_request) = &pull_request
+        && proposable
+        && let Some(opened) = pull_request::open(pull_request, step_context.timeout)
+            .map_err(|error| error.with_outputs(outputs.clone()))?
+    {
+        opened.outputs(&mut outputs);
     }
     Ok(StepSuccess {
         outputs,
@@ -295,6 +346,31 @@ fn unified_diffs(changes: &[Change]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pull_requests_are_checked_at_load_time_unless_templated() {
+        let config = |repo: &str, head: &str| -> GitopsConfig {
+            serde_json::from_value(serde_json::json!({
+                "repo": repo,
+                "files": [{"path": "a.yaml", "content": "a"}],
+                "pull-request": {"title": "t", "head": head},
+            }))
+            .unwrap()
+        };
+        assert!(config("/srv/deploy.git", "x").validate().is_err());
+        assert!(config("{{ vars.repo }}", "x").validate().is_ok());
+        assert!(
+            config("https://github.com/a/b", "main")
+                .validate()
+                .unwrap_err()
+                .contains("into itself")
+        );
+        assert!(
+            config("https://github.com/a/b", "{{ vars.head }}")
+                .validate()
+                .is_ok()
+        );
+    }
 
     #[test]
     fn file_paths_stay_inside_the_repository() {
