@@ -9,6 +9,7 @@ mod drain;
 mod history;
 mod init;
 mod man;
+mod poll;
 mod replay;
 mod run;
 mod schema;
@@ -79,6 +80,7 @@ pub fn main() -> ExitCode {
         Command::Show(args) => show::show(&cli.global, args),
         Command::Replay(args) => replay::replay(&cli.global, args),
         Command::Worker(args) => worker::worker(&cli.global, args),
+        Command::Poll(args) => poll::poll(&cli.global, args),
     };
     ExitCode::from(exit as u8)
 }

@@ -1,11 +1,9 @@
 //! `gitops` steps end to end (SPEC §2.3): promotions into a bare repository on disk and behind
 //! `git daemon`, no-op re-runs, dry runs, and concurrent promotions that must all land.
 
-use crate::support::{Run, Vane, workflow_entry};
+use crate::support::{Run, Vane, git, git_daemon, workflow_entry};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
 
 const VALUES: &str = r#"# Values for the api chart.
 replicaCount: 2   # the HPA scales this in production
@@ -21,28 +19,6 @@ image:
 config: |
   log: info
 "#;
-
-/// Runs git in `dir`, panicking with its output when it fails.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .current_dir(dir)
-        .args(["-c", "user.name=test", "-c", "user.email=test@localhost"])
-        .args([
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "protocol.file.allow=always",
-        ])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        output.status.success(),
-        "git {args:?} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 /// A bare repository `remote.git` under a fresh folder, with `main` holding two values files.
 struct Remote {
@@ -297,48 +273,6 @@ fn concurrent_promotions_of_different_files_both_land() {
         let parents = git(&remote.bare, &["rev-list", "--parents", "main"]);
         assert!(parents.lines().all(|line| line.split(' ').count() <= 2));
     }
-}
-
-/// `git daemon` on 127.0.0.1, stopped when dropped.
-struct Daemon {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().unwrap().port()
-}
-
-fn git_daemon(base: &Path) -> Daemon {
-    let port = free_port();
-    let child = Command::new("git")
-        .arg("daemon")
-        .arg("--reuseaddr")
-        .arg(format!("--base-path={}", base.display()))
-        .arg("--export-all")
-        .arg("--enable=receive-pack")
-        .arg(format!("--port={port}"))
-        .arg("--listen=127.0.0.1")
-        .arg(base)
-        // It reports each client that hangs up, which says nothing about the test.
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("git daemon starts");
-    let daemon = Daemon { child, port };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "git daemon did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    daemon
 }
 
 #[test]

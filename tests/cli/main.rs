@@ -12,6 +12,7 @@ mod gitops;
 mod init;
 mod jobs;
 mod output;
+mod poll;
 mod progress;
 mod revision;
 mod safety;
