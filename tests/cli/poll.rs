@@ -481,27 +481,51 @@ fn a_bad_glob_or_an_unknown_source_is_refused_before_anything_runs() {
 }
 
 #[test]
-fn poll_every_stops_cleanly_on_sigterm() {
-    let project = Project::new("");
+fn poll_every_keeps_polling_and_stops_cleanly_on_sigterm() {
+    let counter = Arc::new(AtomicUsize::new(0));
+    let served = Arc::clone(&counter);
+    // A resource that changes at every request: each poll is an event.
+    let (url, seen) = http_server(move |_| {
+        let n = served.fetch_add(1, Ordering::SeqCst);
+        (200, vec![], json!({"n": n}).to_string())
+    });
+    let project = Project::new(&format!(
+        "sources:\n  - name: ticker\n    http: {{ url: \"{url}/\", type: tick }}\n"
+    ));
+    project.workflow(
+        "tick.yaml",
+        "version: 1\nname: tick\non:\n  tick:\nsteps:\n  - run: echo {{ event.data.n }}\n",
+    );
     let config = project.path().join("vane.yaml");
-    let binary = assert_cmd::cargo::cargo_bin("vane");
-    let mut child = std::process::Command::new(binary)
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "poll",
-            "--every",
-            "1s",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vane"))
+        .args(["--config", config.to_str().unwrap()])
+        .args(["poll", "--every", "300ms", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    for _ in 0..3 {
+        seen.recv_timeout(std::time::Duration::from_secs(20))
+            .expect("`poll --every` polls again");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
     // SAFETY: signals the child this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = wait_with_timeout(&mut child);
     assert_eq!(status.code(), Some(0));
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    let values: Vec<u64> = stdout
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .inspect(|line| assert_eq!(workflow_entry(line, "tick")["run"]["status"], "success"))
+        .map(|line| line["event"]["data"]["n"].as_u64().unwrap())
+        .collect();
+    assert!(values.len() >= 2, "{stdout}");
+    assert!(
+        values.windows(2).all(|pair| pair[0] < pair[1]),
+        "{values:?}"
+    );
 }
 
 fn wait_with_timeout(child: &mut std::process::Child) -> std::process::ExitStatus {
