@@ -204,8 +204,10 @@ pub fn free_port() -> u16 {
 
 pub fn git_daemon(base: &Path) -> Daemon {
     let port = free_port();
-    let child = Command::new("git")
-        .arg("daemon")
+    // `git daemon` forks `git-daemon` and killing the wrapper would leave it running: the
+    // program itself is started, so that dropping the handle stops it.
+    let exec_path = git(base, &["--exec-path"]);
+    let child = Command::new(Path::new(exec_path.trim()).join("git-daemon"))
         .arg("--reuseaddr")
         .arg(format!("--base-path={}", base.display()))
         .arg("--export-all")
