@@ -17,7 +17,8 @@ use std::time::Duration;
 pub struct PollArgs {
     /// Poll every source once, fire the schedules that came due, run what was found, exit
     /// (the default).
-    #[arg(long, conflicts_with = "every")]
+    /// `--once` wins over `--every` (and `VANE_POLL_EVERY`).
+    #[arg(long)]
     pub once: bool,
     /// Poll every source on this interval (schedules fire on time) until SIGINT/SIGTERM.
     #[arg(long, env = "VANE_POLL_EVERY", value_name = "DURATION", value_parser = crate::duration::parse_duration)]
@@ -61,7 +62,7 @@ pub fn poll(global: &GlobalArgs, args: &PollArgs) -> Exit {
         }
     };
     let parallel = args.parallel.map(usize::from);
-    if let Some(every) = args.every {
+    if let Some(every) = args.every.filter(|_| !args.once) {
         if !args.sources.is_empty() {
             eprintln!("error: `--source` goes with `--once`; `--every` polls every source");
             return Exit::Invalid;

@@ -541,3 +541,15 @@ fn wait_with_timeout(child: &mut std::process::Child) -> std::process::ExitStatu
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+#[test]
+fn once_wins_over_an_every_from_the_environment() {
+    let project = Project::new("");
+    project
+        .vane(&["poll", "--once"])
+        .env("VANE_POLL_EVERY", "1m")
+        .command()
+        .timeout(std::time::Duration::from_secs(30))
+        .assert()
+        .code(0);
+}
