@@ -165,6 +165,9 @@ pub struct GithubSource {
     pub repo: String,
     /// `workflow_run`, `check_run`.
     pub events: Vec<String>,
+    /// For `check_run`: the branches whose head commit's check runs are polled.
+    #[serde(default)]
+    pub branches: Vec<String>,
     pub token: Option<SecretRef>,
     /// The API's base URL: GitHub Enterprise is `https://HOST/api/v3`.
     #[serde(default = "default_api_url")]
@@ -687,22 +690,30 @@ fn check_polled(kind: &SourceKind) -> Vec<(&'static str, String)> {
                 problems.push(("repo", format!("`{}` is not `owner/name`", github.repo)));
             }
             for event in &github.events {
-                match event.as_str() {
-                    "workflow_run" => {}
-                    "check_run" => problems.push((
+                if !matches!(event.as_str(), "workflow_run" | "check_run") {
+                    problems.push((
                         "events",
-                        "`check_run` is not polled yet; poll `workflow_run` (or receive \
-                         `check_run` webhooks with `vane serve`)"
-                            .to_string(),
-                    )),
-                    other => problems.push((
-                        "events",
-                        format!("`{other}` cannot be polled; the API polled is `workflow_run`"),
-                    )),
+                        format!("`{event}` cannot be polled; the API polls `workflow_run` and `check_run`"),
+                    ));
                 }
             }
             if github.events.is_empty() {
                 problems.push(("events", "name at least one: `[workflow_run]`".to_string()));
+            }
+            let checks = github.events.iter().any(|event| event == "check_run");
+            if checks && github.branches.is_empty() {
+                problems.push((
+                    "branches",
+                    "`check_run` polls the check runs of these branches' head commits; name at \
+                     least one"
+                        .to_string(),
+                ));
+            }
+            if !checks && !github.branches.is_empty() {
+                problems.push((
+                    "branches",
+                    "only used with `check_run` in `events`".to_string(),
+                ));
             }
         }
         SourceKind::Mqtt(_) | SourceKind::Nats(_) => {}
@@ -846,7 +857,10 @@ queue: sqlite
             joined.contains("sources[3].github.repo: `acme`"),
             "{joined}"
         );
-        assert!(joined.contains("`check_run` is not polled yet"), "{joined}");
+        assert!(
+            joined.contains("sources[3].github.branches: `check_run` polls"),
+            "{joined}"
+        );
         assert!(joined.contains("`push` cannot be polled"), "{joined}");
     }
 

@@ -125,12 +125,7 @@ pub fn poll(
     cursor: Option<&str>,
 ) -> Result<Found, String> {
     let watched = Watched::new(source)?;
-    let token = source
-        .token
-        .as_ref()
-        .map(|token| token.resolve())
-        .transpose()
-        .map_err(|message| format!("token: {message}"))?;
+    let token = super::token(source.token.as_ref())?;
     let remote = Remote {
         url: &source.url,
         token: token.as_deref(),

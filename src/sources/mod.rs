@@ -86,6 +86,14 @@ fn read_cursor<T: serde::de::DeserializeOwned + Default>(
     }
 }
 
+/// A source's `token`, resolved now; the message names where it should come from, never a value.
+fn token(token: Option<&crate::config::SecretRef>) -> Result<Option<String>, String> {
+    token
+        .map(crate::config::SecretRef::resolve)
+        .transpose()
+        .map_err(|message| format!("token: {message}"))
+}
+
 /// Whether a source is polled (rather than subscribed to).
 pub fn is_polled(source: &Source) -> bool {
     matches!(

@@ -553,3 +553,63 @@ fn once_wins_over_an_every_from_the_environment() {
         .assert()
         .code(0);
 }
+
+#[test]
+fn github_check_runs_of_a_branch_are_created_then_completed() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
+    let (api, seen) = http_server(move |request| {
+        if request.url.starts_with("/repos/acme/api/actions/runs") {
+            return (
+                200,
+                vec![],
+                json!({"total_count": 0, "workflow_runs": []}).to_string(),
+            );
+        }
+        let (status, conclusion) = match counter.fetch_add(1, Ordering::SeqCst) {
+            0 => ("queued", Value::Null),
+            _ => ("completed", json!("failure")),
+        };
+        let check = json!({"id": 4, "name": "build", "head_sha": "d6fde92930d4715a2b49857d24b940956b26d2d3",
+                           "status": status, "conclusion": conclusion, "check_suite": {"id": 5},
+                           "app": {"owner": {"login": "github"}}});
+        (
+            200,
+            vec![],
+            json!({"total_count": 1, "check_runs": [check]}).to_string(),
+        )
+    });
+    let project = Project::new(&format!(
+        "sources:\n  - name: checks\n    github: {{ repo: acme/api, events: [workflow_run, check_run], branches: [release/1.x], api-url: \"{api}\", first: emit }}\n"
+    ));
+    project.workflow(
+        "failed-check.yaml",
+        "version: 1\nname: failed-check\non:\n  check_run:\n    types: [completed]\n    branches: [\"release/**\"]\nif: event.data.check_run.conclusion == 'failure'\nsteps:\n  - run: echo {{ event.data.check_run.name }}\n",
+    );
+    let first = project.poll().expect_code(0);
+    let found = events(&first);
+    assert_eq!(found.len(), 1, "{}", first.stdout());
+    assert_eq!(found[0]["type"], "check_run");
+    assert_eq!(found[0]["action"], "created");
+    assert_eq!(
+        workflow_entry(&first.json_lines()[0], "failed-check")["matched"],
+        false
+    );
+    let urls: Vec<String> = seen.try_iter().map(|request| request.url).collect();
+    assert!(
+        urls.contains(&"/repos/acme/api/commits/release%2F1.x/check-runs?per_page=50".to_string()),
+        "{urls:?}"
+    );
+    let second = project.poll().expect_code(0);
+    let lines = second.json_lines();
+    assert_eq!(lines.len(), 1, "{}", second.stdout());
+    let event = &lines[0]["event"];
+    assert_eq!(event["action"], "completed");
+    assert_eq!(event["branch"], "release/1.x");
+    assert_eq!(event["sha"], "d6fde92930d4715a2b49857d24b940956b26d2d3");
+    assert_eq!(
+        workflow_entry(&lines[0], "failed-check")["run"]["status"],
+        "success"
+    );
+    assert!(events(&project.poll().expect_code(0)).is_empty());
+}
