@@ -284,9 +284,10 @@ fn push_event(
         _ => files_of_commits,
     };
     let forced = match (before, after) {
+        // An old commit the cache no longer has cannot be an ancestor: the push was forced.
         (Some(before), Some(after)) => !repository
             .graph_descendant_of(after, before)
-            .map_err(failed)?,
+            .unwrap_or(false),
         _ => false,
     };
     let head_commit = match (commits.last(), after) {

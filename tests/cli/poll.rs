@@ -210,6 +210,27 @@ fn git_polling_emits_one_push_per_moved_ref_and_nothing_twice() {
     // The history holds each run once: two from the second poll, one from the concurrent ones.
     let history = project.vane(&["history", "--json"]).run().expect_code(0);
     assert_eq!(history.json_lines().len(), 3, "{}", history.stdout());
+
+    // A force-push back to the tagged commit, and the tag deleted.
+    git(&remote.work, &["reset", "--hard", &after]);
+    remote.push(&["--force", "HEAD:refs/heads/main", ":refs/tags/v1.2.0"]);
+    let rewound = events(&project.poll().expect_code(0));
+    assert_eq!(rewound.len(), 2, "{rewound:?}");
+    let main = rewound
+        .iter()
+        .find(|event| event["branch"] == "main")
+        .unwrap();
+    assert_eq!(main["data"]["forced"], true);
+    assert_eq!(main["data"]["before"], newest.as_str());
+    assert_eq!(main["sha"], after.as_str());
+    assert_eq!(main["files"], json!(["src/lib.rs"]));
+    let tag = rewound
+        .iter()
+        .find(|event| event["tag"] == "v1.2.0")
+        .unwrap();
+    assert_eq!(tag["data"]["deleted"], true);
+    assert_eq!(tag["sha"], "0000000000000000000000000000000000000000");
+    assert_eq!(tag["files"], json!([]));
 }
 
 #[test]
