@@ -177,6 +177,12 @@ impl Poller {
 
     /// Polls one source: what changed since its cursor is queued, with the new cursor.
     pub fn poll(&self, source: &Source) -> Result<Polled, SourceError> {
+        self.poll_until(source, &CancelToken::new())
+    }
+
+    /// [`Poller::poll`], giving up waiting for another process's poll of the source when `stop`
+    /// is cancelled.
+    fn poll_until(&self, source: &Source, stop: &CancelToken) -> Result<Polled, SourceError> {
         let failed = |message: String| SourceError {
             location: self.location(source),
             kind: "source",
@@ -190,7 +196,7 @@ impl Poller {
                     .acquire(
                         &format!("vane.poll/{}", source.name),
                         &uuid::Uuid::new_v4().to_string(),
-                        &CancelToken::new(),
+                        stop,
                     )
                     .map_err(failed)?,
             ),
@@ -311,7 +317,9 @@ impl Poller {
                         let (poller, stop) = (&self, stop.clone());
                         threads.spawn(move || {
                             every_interval(interval, &stop, || {
-                                if let Err(error) = poller.poll(source) {
+                                if let Err(error) = poller.poll_until(source, &stop)
+                                    && !stop.is_cancelled()
+                                {
                                     eprintln!("error: {error}");
                                 }
                             });
