@@ -165,6 +165,9 @@ pub struct GithubSource {
     pub repo: String,
     /// `workflow_run`, `check_run`.
     pub events: Vec<String>,
+    /// For `check_run`: the branches whose head commit's check runs are polled.
+    #[serde(default)]
+    pub branches: Vec<String>,
     pub token: Option<SecretRef>,
     /// The API's base URL: GitHub Enterprise is `https://HOST/api/v3`.
     #[serde(default = "default_api_url")]
@@ -596,6 +599,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
             continue;
         }
         let kind = kinds.remove(0);
+        for (key, message) in check_polled(&kind) {
+            problems.push(Diagnostic::error(
+                path,
+                at(&here.key(kind.key()).key(key), false).or(position),
+                format!("sources[{index}].{}.{key}: {message}", kind.key()),
+            ));
+        }
         let polled = matches!(
             kind,
             SourceKind::Git(_) | SourceKind::Http(_) | SourceKind::Github(_)
@@ -675,6 +685,83 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
         serve,
         queue,
     })
+}
+
+/// What is wrong with a polled source's settings, as (key, message): globs and JSON pointers are
+/// compiled here, so that a bad one is a load error with a line, not a failure at poll time.
+fn check_polled(kind: &SourceKind) -> Vec<(&'static str, String)> {
+    let mut problems = Vec::new();
+    match kind {
+        SourceKind::Git(git) => {
+            for (key, patterns) in [("branches", &git.branches), ("tags", &git.tags)] {
+                if !patterns.is_empty()
+                    && let Err(error) = crate::glob::PatternList::new(patterns)
+                {
+                    problems.push((key, error.to_string()));
+                }
+            }
+            if git.branches.is_empty() && git.tags.is_empty() {
+                problems.push((
+                    "branches",
+                    "give `branches` or `tags` (or both): without them nothing is watched"
+                        .to_string(),
+                ));
+            }
+        }
+        SourceKind::Http(http) => {
+            if let Some(pointer) = &http.pointer
+                && !pointer.is_empty()
+                && !pointer.starts_with('/')
+            {
+                problems.push((
+                    "pointer",
+                    format!("`{pointer}` is not a JSON pointer (they start with `/`)"),
+                ));
+            }
+            if !http.url.starts_with("http://") && !http.url.starts_with("https://") {
+                problems.push(("url", format!("`{}` is not an http(s) URL", http.url)));
+            }
+        }
+        SourceKind::Github(github) => {
+            if github
+                .repo
+                .split('/')
+                .filter(|part| !part.is_empty())
+                .count()
+                != 2
+            {
+                problems.push(("repo", format!("`{}` is not `owner/name`", github.repo)));
+            }
+            for event in &github.events {
+                if !matches!(event.as_str(), "workflow_run" | "check_run") {
+                    problems.push((
+                        "events",
+                        format!("`{event}` cannot be polled; the API polls `workflow_run` and `check_run`"),
+                    ));
+                }
+            }
+            if github.events.is_empty() {
+                problems.push(("events", "name at least one: `[workflow_run]`".to_string()));
+            }
+            let checks = github.events.iter().any(|event| event == "check_run");
+            if checks && github.branches.is_empty() {
+                problems.push((
+                    "branches",
+                    "`check_run` polls the check runs of these branches' head commits; name at \
+                     least one"
+                        .to_string(),
+                ));
+            }
+            if !checks && !github.branches.is_empty() {
+                problems.push((
+                    "branches",
+                    "only used with `check_run` in `events`".to_string(),
+                ));
+            }
+        }
+        SourceKind::Mqtt(_) | SourceKind::Nats(_) => {}
+    }
+    problems
 }
 
 /// How often a poller polls when its source does not say.
@@ -790,6 +877,34 @@ queue: sqlite
         );
         assert!(joined.contains("10:5: sources[2].every"), "{joined}");
         assert!(joined.contains("12:8: queue"), "{joined}");
+    }
+
+    #[test]
+    fn polled_sources_are_checked_at_load() {
+        let problems = parsed(
+            "version: 1\nsources:\n  - name: repo\n    git: { url: x, branches: [\"!main\"] }\n  - name: none\n    git: { url: x }\n  - name: api\n    http: { url: ftp://x, type: t, pointer: data }\n  - name: ci\n    github: { repo: acme, events: [check_run, push] }\n",
+        )
+        .unwrap_err();
+        let joined = problems.join("\n");
+        assert!(joined.contains("4:30: sources[0].git.branches"), "{joined}");
+        assert!(
+            joined.contains("sources[1].git.branches: give `branches` or `tags`"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("sources[2].http.pointer: `data` is not a JSON pointer"),
+            "{joined}"
+        );
+        assert!(joined.contains("sources[2].http.url"), "{joined}");
+        assert!(
+            joined.contains("sources[3].github.repo: `acme`"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("sources[3].github.branches: `check_run` polls"),
+            "{joined}"
+        );
+        assert!(joined.contains("`push` cannot be polled"), "{joined}");
     }
 
     #[test]

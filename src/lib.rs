@@ -13,6 +13,7 @@
 pub mod cancel;
 pub mod cli;
 pub mod config;
+pub mod cron;
 pub mod diagnostic;
 pub mod duration;
 pub mod engine;
@@ -26,6 +27,7 @@ pub mod queue;
 pub mod report;
 pub mod secrets;
 pub mod serve;
+pub mod sources;
 pub mod state;
 pub mod steps;
 pub mod template;

@@ -111,6 +111,8 @@ pub enum Command {
     Serve(crate::cli::serve::ServeArgs),
     /// Take events from the queue (vane.yaml `queue:`) and run them, until SIGINT/SIGTERM.
     Worker(crate::cli::worker::WorkerArgs),
+    /// Poll the sources of vane.yaml (git, HTTP, GitHub API) and fire due schedules; run what is new.
+    Poll(crate::cli::poll::PollArgs),
 }
 
 /// Where events come from (SPEC §1.2).

@@ -17,7 +17,6 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub enum Until {
     /// As soon as the queue is empty (`vane poll --once`).
-    #[expect(dead_code, reason = "`vane poll --once` lands next")]
     Empty,
     /// When this token is cancelled (a daemon's shutdown); events taken but not started go back.
     Stopped(CancelToken),
@@ -161,6 +160,17 @@ fn parse(taken: &Taken) -> Result<Event, EventError> {
     // The queue's key is the event's identity, whatever the envelope says.
     event.set_id(taken.delivery.clone());
     Ok(event)
+}
+
+/// What a command that runs queued events starts from: the workflows (their problems reported)
+/// and the queue.
+pub fn workflows_and_queue(
+    global: &GlobalArgs,
+    masker: &Masker,
+) -> Result<(WorkflowSet, Arc<dyn Queue>), Exit> {
+    let set = super::run::load_or_report(global, masker).ok_or(Exit::Invalid)?;
+    let queue = open_queue(global, masker)?;
+    Ok((set, queue))
 }
 
 /// The queue `vane.yaml` names (`queue:`), over the state store by default.

@@ -9,6 +9,7 @@ mod drain;
 mod history;
 mod init;
 mod man;
+mod poll;
 mod replay;
 mod run;
 mod schema;
@@ -81,6 +82,7 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => replay::replay(&cli.global, args),
         Command::Worker(args) => worker::worker(&cli.global, args),
         Command::Serve(args) => serve::serve(&cli.global, args),
+        Command::Poll(args) => poll::poll(&cli.global, args),
     };
     ExitCode::from(exit as u8)
 }

@@ -1,5 +1,6 @@
 //! `vane serve`: the daemon (SPEC §6). Webhooks are verified and queued by the HTTP side (tokio,
-//! axum); workers take them from the queue and run them (the same `Drive` as `vane run`). SIGINT
+//! axum), pollers and schedules queue what they find (`sources`); workers take events from the
+//! queue and run them (the same `Drive` as `vane run`). SIGINT
 //! or SIGTERM stops accepting, lets requests and runs in flight finish, gives events not started
 //! back to the queue, and exits 0; a second signal exits at once.
 
@@ -85,6 +86,21 @@ pub fn serve(global: &GlobalArgs, args: &ServeArgs) -> Exit {
         }
     );
     let stop = CancelToken::from_signals();
+    // Pollers and schedules feed the same queue as the webhooks.
+    let pollers = match crate::sources::spawn_pollers(
+        Arc::clone(&config),
+        &set,
+        Arc::clone(&queue),
+        &super::state::location(global),
+        masker.clone(),
+        stop.clone(),
+    ) {
+        Ok(pollers) => pollers,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Exit::Invalid;
+        }
+    };
     let parallel = args.parallel.map(usize::from).or(config.serve.workers);
     let server = Server {
         endpoints,
@@ -112,8 +128,9 @@ pub fn serve(global: &GlobalArgs, args: &ServeArgs) -> Exit {
             }
         };
         let served = runtime.block_on(crate::serve::run(server, listener, shutdown));
-        // However the HTTP side ended, the workers stop too.
+        // However the HTTP side ended, the pollers and workers stop too.
         stop.cancel();
+        let _ = pollers.join();
         let worked = workers.join();
         match served {
             Err(error) => {

@@ -3,7 +3,7 @@
 
 use super::Exit;
 use super::args::GlobalArgs;
-use super::drain::{Until, drain, open_queue};
+use super::drain::{Until, drain, workflows_and_queue};
 use crate::cancel::CancelToken;
 use crate::secrets::Masker;
 use clap::Args;
@@ -17,11 +17,8 @@ pub struct WorkerArgs {
 
 pub fn worker(global: &GlobalArgs, args: &WorkerArgs) -> Exit {
     let masker = Masker::new();
-    let Some(set) = super::run::load_or_report(global, &masker) else {
-        return Exit::Invalid;
-    };
-    let queue = match open_queue(global, &masker) {
-        Ok(queue) => queue,
+    let (set, queue) = match workflows_and_queue(global, &masker) {
+        Ok(prepared) => prepared,
         Err(exit) => return exit,
     };
     let parallel = args.parallel.map(usize::from).or_else(|| {

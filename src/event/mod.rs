@@ -14,7 +14,7 @@ pub use canonical::content_id;
 pub use dispatch::dispatch_event;
 pub use input::{EventError, InputOptions, actions_event, from_text, from_value};
 pub use payload::Payload;
-pub use reader::{EventReader, ReadItem};
+pub use reader::{EventReader, ReadItem, describe_json_error};
 pub use stream::EventStream;
 
 use serde::Serialize;

@@ -41,7 +41,9 @@ impl SqliteQueue {
         let writer = if *location == crate::state::StateLocation::Memory {
             Writer::Shared(Arc::clone(&store))
         } else {
-            Writer::Own(Box::new(Store::open(location, masker)?))
+            let writer = Store::open(location, masker)?;
+            writer.leave_checkpoints_to_others()?;
+            Writer::Own(Box::new(writer))
         };
         let (sender, receiver) = channel();
         let arrived = Arc::new((Mutex::new(0u64), Condvar::new()));

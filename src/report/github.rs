@@ -4,9 +4,8 @@
 
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::engine::{EventOutcome, RunStatus, StepStatus};
-use crate::plan::{Selection, explain};
+use crate::plan::Selection;
 use crate::secrets::Masker;
-use crate::template::EventObject;
 use crate::workflow::WorkflowSet;
 use serde_json::{Value as Json, json};
 use std::fmt::Write as _;
@@ -129,24 +128,11 @@ impl ActionsReport {
             }
         }
         self.failed |= outcome.failed();
-        let event_object = EventObject::value(outcome.event.clone());
         let mut others = String::new();
-        for (index, workflow) in set.workflows.iter().enumerate() {
-            if outcome
-                .runs
-                .iter()
-                .any(|(run_index, _)| *run_index == index)
-            {
-                continue;
-            }
-            let selection = outcome
-                .selections
-                .iter()
-                .find(|(candidate, _)| *candidate == index)
-                .map(|(_, selection)| selection.clone())
-                .unwrap_or_else(|| explain(workflow, event, &event_object));
+        for (index, selection) in super::not_run(outcome, set) {
             if let Selection::NotMatched(reason) | Selection::Broken(reason) = selection {
-                let _ = writeln!(others, "- `{}`: {}", workflow.name, markdown(&reason));
+                let name = &set.workflows[index].name;
+                let _ = writeln!(others, "- `{name}`: {}", markdown(&reason));
             }
         }
         if !others.is_empty() {

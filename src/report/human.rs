@@ -3,8 +3,7 @@
 
 use super::ReportOptions;
 use crate::engine::{EventOutcome, RunRecord, RunStatus, StepRecord, StepStatus};
-use crate::plan::{Selection, explain};
-use crate::template::EventObject;
+use crate::plan::Selection;
 use crate::workflow::WorkflowSet;
 use serde_json::Value as Json;
 use std::fmt::Write;
@@ -81,27 +80,13 @@ pub fn event_block(outcome: &EventOutcome, set: &WorkflowSet, options: &ReportOp
             .count();
     let others = set.len().saturating_sub(matched_or_broken);
     if options.explain {
-        let event_object = EventObject::value(outcome.event.clone());
-        for (index, workflow) in set.workflows.iter().enumerate() {
-            if outcome
-                .runs
-                .iter()
-                .any(|(run_index, _)| *run_index == index)
-            {
-                continue;
-            }
-            let selection = outcome
-                .selections
-                .iter()
-                .find(|(candidate, _)| *candidate == index)
-                .map(|(_, selection)| selection.clone())
-                .unwrap_or_else(|| explain(workflow, event, &event_object));
+        for (index, selection) in super::not_run(outcome, set) {
             if let Selection::NotMatched(reason) = selection {
                 let _ = writeln!(
                     out,
                     "  {} {}  {}",
                     palette.dim("·"),
-                    palette.dim(&workflow.name),
+                    palette.dim(&set.workflows[index].name),
                     palette.dim(&reason)
                 );
             }

@@ -1,9 +1,8 @@
 //! `--json`: one object per event on one line, in SPEC §4.2's shape.
 
 use crate::engine::EventOutcome;
-use crate::plan::{Selection, explain};
+use crate::plan::Selection;
 use crate::secrets::Masker;
-use crate::template::EventObject;
 use crate::workflow::WorkflowSet;
 use serde_json::{Map, Value as Json, json};
 
@@ -19,7 +18,7 @@ pub fn event_line(outcome: &EventOutcome, set: &WorkflowSet, masker: &Masker) ->
 /// reason they did not match.
 fn event_value(outcome: &EventOutcome, set: &WorkflowSet) -> Json {
     let mut workflows = Vec::with_capacity(set.len());
-    let event_object = EventObject::value(outcome.event.clone());
+    let mut verdicts = super::not_run(outcome, set).into_iter().peekable();
     for (index, workflow) in set.workflows.iter().enumerate() {
         let mut entry = Map::new();
         entry.insert("name".to_string(), json!(workflow.name));
@@ -41,15 +40,10 @@ fn event_value(outcome: &EventOutcome, set: &WorkflowSet) -> Json {
                 serde_json::to_value(run).unwrap_or(Json::Null),
             );
         } else {
-            let selection = match outcome
-                .selections
-                .iter()
-                .find(|(candidate, _)| *candidate == index)
-            {
-                Some((_, selection)) => selection.clone(),
-                None => explain(workflow, &outcome.event, &event_object),
-            };
-            let reason = match selection {
+            let selection = verdicts
+                .next_if(|(candidate, _)| *candidate == index)
+                .map(|(_, selection)| selection);
+            let reason = match selection.unwrap_or(Selection::Matched) {
                 Selection::NotMatched(reason) | Selection::Broken(reason) => reason,
                 // Matched but not run: the process was cancelled before it started.
                 Selection::Matched => "not started: cancelled".to_string(),

@@ -14,6 +14,27 @@ use crate::secrets::Masker;
 use crate::workflow::WorkflowSet;
 use std::io::Write;
 
+/// Why each workflow that did not run for the event did not: the verdict matching recorded, or
+/// (for the workflows an index ruled out without looking) the one `explain` gives now. In the
+/// workflows' order; every reporter that explains uses this one walk.
+fn not_run(outcome: &EventOutcome, set: &WorkflowSet) -> Vec<(usize, crate::plan::Selection)> {
+    let event_object = crate::template::EventObject::value(outcome.event.clone());
+    set.workflows
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| !outcome.runs.iter().any(|(run, _)| run == index))
+        .map(|(index, workflow)| {
+            let selection = outcome
+                .selections
+                .iter()
+                .find(|(candidate, _)| *candidate == index)
+                .map(|(_, selection)| selection.clone())
+                .unwrap_or_else(|| crate::plan::explain(workflow, &outcome.event, &event_object));
+            (index, selection)
+        })
+        .collect()
+}
+
 /// How output looks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

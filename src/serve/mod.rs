@@ -66,7 +66,12 @@ pub async fn run(
 }
 
 async fn healthz(State(app): State<Arc<App>>) -> Response {
-    let depth = app.queue.depth();
+    let queue = Arc::clone(&app.queue);
+    // Reading the store may wait for a writer: not on the threads that answer webhooks.
+    let depth = tokio::task::spawn_blocking(move || queue.depth())
+        .await
+        .ok()
+        .flatten();
     let body = serde_json::json!({ "status": "ok", "queue_depth": depth });
     json(StatusCode::OK, &body)
 }

@@ -198,57 +198,10 @@ fn compile_filter(config: FilterConfig, text: &str, path: &YamlPath) -> Result<F
     })
 }
 
-/// A 5-field cron expression (minute hour day-of-month month day-of-week), checked field by field.
+/// A 5-field cron expression (minute hour day-of-month month day-of-week), checked field by field
+/// by the one cron parser ([`crate::cron`]).
 fn check_cron(expression: &str) -> Result<(), String> {
-    let fields: Vec<&str> = expression.split_whitespace().collect();
-    if fields.len() != 5 {
-        return Err(format!(
-            "cron `{expression}` has {} fields; expected 5 (minute hour day-of-month month day-of-week)",
-            fields.len()
-        ));
-    }
-    let ranges = [
-        ("minute", 0, 59),
-        ("hour", 0, 23),
-        ("day-of-month", 1, 31),
-        ("month", 1, 12),
-        ("day-of-week", 0, 7),
-    ];
-    for (field, (name, low, high)) in fields.iter().zip(ranges) {
-        for part in field.split(',') {
-            let (range, step) = match part.split_once('/') {
-                Some((range, step)) => (range, Some(step)),
-                None => (part, None),
-            };
-            if let Some(step) = step
-                && step.parse::<u32>().map_or(true, |step| step == 0)
-            {
-                return Err(format!(
-                    "cron `{expression}`: {name} step `{step}` is not a positive number"
-                ));
-            }
-            if range == "*" {
-                continue;
-            }
-            let bounds: Vec<&str> = range.split('-').collect();
-            if bounds.len() > 2 {
-                return Err(format!(
-                    "cron `{expression}`: {name} `{part}` is not a number or range"
-                ));
-            }
-            for bound in bounds {
-                let value: u32 = bound.parse().map_err(|_| {
-                    format!("cron `{expression}`: {name} `{part}` is not a number or range")
-                })?;
-                if value < low || value > high {
-                    return Err(format!(
-                        "cron `{expression}`: {name} `{value}` is outside {low}-{high}"
-                    ));
-                }
-            }
-        }
-    }
-    Ok(())
+    crate::cron::Cron::parse(expression).map(|_| ())
 }
 
 #[cfg(test)]

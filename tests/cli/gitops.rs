@@ -3,12 +3,10 @@
 //! because the branch moved, dry runs, and concurrent promotions that must all land.
 
 use crate::git_http::GitHttp;
-use crate::support::{Run, Vane, workflow_entry};
+use crate::support::{Run, Vane, git, git_daemon, workflow_entry};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
 
 const VALUES: &str = r#"# Values for the api chart.
 replicaCount: 2   # the HPA scales this in production
@@ -24,28 +22,6 @@ image:
 config: |
   log: info
 "#;
-
-/// Runs git in `dir`, panicking with its output when it fails.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .current_dir(dir)
-        .args(["-c", "user.name=test", "-c", "user.email=test@localhost"])
-        .args([
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "protocol.file.allow=always",
-        ])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        output.status.success(),
-        "git {args:?} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 /// A bare repository `remote.git` under a fresh folder, with `main` holding two values files.
 struct Remote {
@@ -305,50 +281,6 @@ fn concurrent_promotions_of_different_files_both_land() {
         let parents = git(&remote.bare, &["rev-list", "--parents", "main"]);
         assert!(parents.lines().all(|line| line.split(' ').count() <= 2));
     }
-}
-
-/// `git daemon` on 127.0.0.1, stopped when dropped.
-struct Daemon {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().unwrap().port()
-}
-
-fn git_daemon(base: &Path) -> Daemon {
-    let port = free_port();
-    // The daemon itself, not `git daemon`: `git` would run it as a child that outlives a kill of
-    // `git` (and holds the test harness's output pipes open).
-    let exec_path = git(base, &["--exec-path"]);
-    let child = Command::new(Path::new(exec_path.trim()).join("git-daemon"))
-        .arg("--reuseaddr")
-        .arg(format!("--base-path={}", base.display()))
-        .arg("--export-all")
-        .arg("--enable=receive-pack")
-        .arg(format!("--port={port}"))
-        .arg("--listen=127.0.0.1")
-        .arg(base)
-        // It reports each client that hangs up, which says nothing about the test.
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("git daemon starts");
-    let daemon = Daemon { child, port };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "git daemon did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    daemon
 }
 
 #[test]

@@ -14,6 +14,7 @@ mod gitops;
 mod init;
 mod jobs;
 mod output;
+mod poll;
 mod progress;
 mod revision;
 mod safety;

@@ -448,3 +448,29 @@ fn a_missing_webhook_secret_stops_serve_before_it_listens() {
     );
     assert!(!stderr.contains("listening"));
 }
+
+#[test]
+fn serve_runs_its_pollers_into_the_same_queue() {
+    let dir = project(
+        "version: 1\nname: on-metric\non: { metric.load: {} }\nsteps:\n  - run: echo load {{ event.data.value }}\n",
+    );
+    // A resource whose value changes on every poll: each poll is one event.
+    let counter = std::sync::atomic::AtomicU64::new(0);
+    let (url, _requests) = crate::support::http_server(move |_| {
+        let value = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        (200, Vec::new(), format!("{{\"value\": {value}}}"))
+    });
+    let config = std::fs::read_to_string(dir.path().join("vane.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("vane.yaml"),
+        format!(
+            "{config}sources:\n  - name: load\n    every: 1s\n    http: {{ url: \"{url}/load\", type: metric.load, emit: changed }}\n"
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start(dir.path());
+    wait_for("two polled events to run", || {
+        run_events(dir.path()).len() >= 2
+    });
+    assert_eq!(daemon.stop(), 0);
+}

@@ -3,68 +3,22 @@
 
 use crate::support::{Run, Vane, workflow_entry};
 use serde_json::{Value, json};
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// One request as the capture server saw it.
-#[derive(Debug)]
-struct Recorded {
-    method: String,
-    url: String,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Recorded {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|error| {
-            panic!("body of {} is not JSON: {error}: {}", self.url, self.body)
-        })
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
-    }
-}
+type Recorded = crate::support::Request;
 
 /// Starts an HTTP server on an ephemeral port that records every request and answers `status`
 /// with a small JSON body. Returns its base URL (`http://127.0.0.1:PORT`) and the recordings.
-///
-/// The server thread is left running: it blocks on its socket and dies with the test process.
 fn capture_server(status: u16) -> (String, Receiver<Recorded>) {
-    let server = tiny_http::Server::http("127.0.0.1:0").expect("a local HTTP server");
-    let url = format!("http://{}", server.server_addr());
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        for mut request in server.incoming_requests() {
-            let mut body = String::new();
-            let _ = request.as_reader().read_to_string(&mut body);
-            let recorded = Recorded {
-                method: request.method().to_string(),
-                url: request.url().to_string(),
-                headers: request
-                    .headers()
-                    .iter()
-                    .map(|header| (header.field.to_string(), header.value.to_string()))
-                    .collect(),
-                body,
-            };
-            // Recorded before answering, so everything vane sent is in the channel once it exits.
-            if sender.send(recorded).is_err() {
-                return;
-            }
-            let content_type = tiny_http::Header::from_bytes("Content-Type", "application/json")
-                .expect("a header");
-            let response = tiny_http::Response::from_string(r#"{"ok":true}"#)
-                .with_status_code(status)
-                .with_header(content_type);
-            let _ = request.respond(response);
-        }
-    });
-    (url, receiver)
+    crate::support::http_server(move |_| {
+        (
+            status,
+            vec![("Content-Type", "application/json".to_string())],
+            r#"{"ok":true}"#.to_string(),
+        )
+    })
 }
 
 /// A secret URL must appear in neither stream, not even its `host:port` part (`***` instead).

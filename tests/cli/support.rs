@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
 
 /// The repository root, for fixtures and the example gallery.
 pub fn root() -> PathBuf {
@@ -159,4 +160,141 @@ pub fn workflow_entry<'a>(event: &'a serde_json::Value, name: &str) -> &'a serde
         .as_array()
         .and_then(|workflows| workflows.iter().find(|workflow| workflow["name"] == name))
         .unwrap_or_else(|| panic!("no workflow `{name}` in {event}"))
+}
+
+/// Runs git in `dir`, panicking with its output when it fails.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=test", "-c", "user.email=test@localhost"])
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "protocol.file.allow=always",
+        ])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        output.status.success(),
+        "git {args:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `git daemon` on 127.0.0.1, stopped when dropped.
+pub struct Daemon {
+    child: Child,
+    pub port: u16,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().unwrap().port()
+}
+
+pub fn git_daemon(base: &Path) -> Daemon {
+    let port = free_port();
+    // `git daemon` forks `git-daemon` and killing the wrapper would leave it running: the
+    // program itself is started, so that dropping the handle stops it.
+    let exec_path = git(base, &["--exec-path"]);
+    let child = Command::new(Path::new(exec_path.trim()).join("git-daemon"))
+        .arg("--reuseaddr")
+        .arg(format!("--base-path={}", base.display()))
+        .arg("--export-all")
+        .arg("--enable=receive-pack")
+        .arg(format!("--port={port}"))
+        // A connection child left behind by a killed daemon must not linger (or hold the test
+        // harness's stdout open).
+        .arg("--timeout=10")
+        .arg("--init-timeout=5")
+        .arg("--listen=127.0.0.1")
+        .arg(base)
+        // It reports each client that hangs up, which says nothing about the test.
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("git daemon starts");
+    let daemon = Daemon { child, port };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "git daemon did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    daemon
+}
+
+/// One request as a test server saw it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|error| {
+            panic!("body of {} is not JSON: {error}: {}", self.url, self.body)
+        })
+    }
+}
+
+/// What a test server answers: status, headers, body.
+pub type Answer = (u16, Vec<(&'static str, String)>, String);
+
+/// An HTTP server on an ephemeral port of 127.0.0.1 that answers every request with
+/// `answer(request)` and records it. Returns its base URL (`http://127.0.0.1:PORT`) and the
+/// recordings; each is sent before its answer, so everything vane sent is in the channel once it
+/// exits. The server thread blocks on its socket and dies with the test process.
+pub fn http_server(
+    answer: impl Fn(&Request) -> Answer + Send + 'static,
+) -> (String, std::sync::mpsc::Receiver<Request>) {
+    let server = tiny_http::Server::http("127.0.0.1:0").expect("a local HTTP server");
+    let url = format!("http://{}", server.server_addr());
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for mut request in server.incoming_requests() {
+            let mut body = String::new();
+            let _ = std::io::Read::read_to_string(request.as_reader(), &mut body);
+            let seen = Request {
+                method: request.method().to_string(),
+                url: request.url().to_string(),
+                headers: request
+                    .headers()
+                    .iter()
+                    .map(|header| (header.field.to_string(), header.value.to_string()))
+                    .collect(),
+                body,
+            };
+            let (status, headers, text) = answer(&seen);
+            if sender.send(seen).is_err() {
+                return;
+            }
+            let mut response = tiny_http::Response::from_string(text).with_status_code(status);
+            for (name, value) in headers {
+                response = response
+                    .with_header(tiny_http::Header::from_bytes(name, value).expect("a header"));
+            }
+            let _ = request.respond(response);
+        }
+    });
+    (url, receiver)
 }

@@ -242,8 +242,9 @@ fn borrow_objects(cache: &Path, url: &str) -> RepoResult<()> {
         })
 }
 
-/// The cache is a bare repository: no working tree to check out or keep clean.
-fn open_cache(cache: &Path) -> RepoResult<Repository> {
+/// The cache is a bare repository: no working tree to check out or keep clean. Shared with the
+/// git poller (`sources::git`), which fetches into its own ref namespace of the same cache.
+pub fn open_cache(cache: &Path) -> RepoResult<Repository> {
     let failed = |error: git2::Error| {
         format!(
             "cannot open the gitops cache `{}`: {}",
@@ -267,7 +268,7 @@ fn open_cache(cache: &Path) -> RepoResult<Repository> {
 
 /// Callbacks that answer an authentication request with the token, once: a second request
 /// means the token was refused, and asking again would loop.
-fn callbacks<'a>(token: Option<&'a str>, asked: &'a Cell<u32>) -> RemoteCallbacks<'a> {
+pub fn callbacks<'a>(token: Option<&'a str>, asked: &'a Cell<u32>) -> RemoteCallbacks<'a> {
     let mut callbacks = RemoteCallbacks::new();
     callbacks.credentials(move |_url, _username, allowed| {
         asked.set(asked.get() + 1);
@@ -287,7 +288,7 @@ fn callbacks<'a>(token: Option<&'a str>, asked: &'a Cell<u32>) -> RemoteCallback
 }
 
 /// What a transport error becomes: the scrubbed URL, and a plain word when it was the token.
-fn transport_error(
+pub fn transport_error(
     action: &str,
     remote: &Remote,
     asked: &Cell<u32>,
@@ -489,12 +490,12 @@ fn push_local(
 }
 
 /// An exclusive `flock` on `<cache>.lock`, released when dropped (or when the process dies).
-struct CacheLock {
+pub struct CacheLock {
     _file: std::fs::File,
 }
 
 impl CacheLock {
-    fn acquire(cache: &Path) -> RepoResult<CacheLock> {
+    pub fn acquire(cache: &Path) -> RepoResult<CacheLock> {
         use std::os::fd::AsRawFd;
         let path = cache.with_extension("lock");
         if let Some(parent) = path.parent() {

@@ -1,0 +1,156 @@
+//! `vane poll`: polls the sources of `vane.yaml` and fires the workflows' schedules, queues what
+//! is new with the sources' cursors, and runs it. `--once` (the default) is one round for cron;
+//! `--every DURATION` polls on that interval (schedules on time) until SIGINT/SIGTERM.
+
+use super::Exit;
+use super::args::GlobalArgs;
+use super::drain::{Until, drain, workflows_and_queue};
+use crate::cancel::CancelToken;
+use crate::config::Config;
+use crate::secrets::Masker;
+use crate::sources::{Poller, is_polled};
+use clap::Args;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub struct PollArgs {
+    /// Poll every source once, fire the schedules that came due, run what was found, exit
+    /// (the default).
+    /// `--once` wins over `--every` (and `VANE_POLL_EVERY`).
+    #[arg(long)]
+    pub once: bool,
+    /// Poll every source on this interval (schedules fire on time) until SIGINT/SIGTERM.
+    #[arg(long, env = "VANE_POLL_EVERY", value_name = "DURATION", value_parser = crate::duration::parse_duration)]
+    pub every: Option<Duration>,
+    /// Poll only these sources (repeatable); schedules fire only when no `--source` is given.
+    #[arg(long = "source", value_name = "NAME")]
+    pub sources: Vec<String>,
+    /// Runs at once, at most (default: the number of cores).
+    #[arg(long, env = "VANE_PARALLEL", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel: Option<u16>,
+}
+
+pub fn poll(global: &GlobalArgs, args: &PollArgs) -> Exit {
+    let config = global.loaded.clone().unwrap_or_else(|| {
+        Arc::new(Config {
+            file: crate::config::DEFAULT_CONFIG.into(),
+            ..Config::default()
+        })
+    });
+    if let Err(message) = check_selection(&config, &args.sources) {
+        eprintln!("error: {message}");
+        return Exit::Invalid;
+    }
+    let masker = Masker::new();
+    let (set, queue) = match workflows_and_queue(global, &masker) {
+        Ok(prepared) => prepared,
+        Err(exit) => return exit,
+    };
+    let location = super::state::location(global);
+    let poller = match Poller::new(
+        Arc::clone(&config),
+        &set,
+        Arc::clone(&queue),
+        &location,
+        masker.clone(),
+    ) {
+        Ok(poller) => poller,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Exit::Invalid;
+        }
+    };
+    let parallel = args.parallel.map(usize::from);
+    if let Some(every) = args.every.filter(|_| !args.once) {
+        if !args.sources.is_empty() {
+            eprintln!("error: `--source` goes with `--once`; `--every` polls every source");
+            return Exit::Invalid;
+        }
+        let stop = CancelToken::from_signals();
+        let pollers = match Arc::new(poller).spawn(Some(every), stop.clone()) {
+            Ok(handle) => handle,
+            Err(error) => {
+                eprintln!("error: cannot start the pollers: {error}");
+                return Exit::Invalid;
+            }
+        };
+        let exit = drain(
+            global,
+            &set,
+            masker,
+            queue,
+            Until::Stopped(stop.clone()),
+            parallel,
+        );
+        stop.cancel();
+        let _ = pollers.join();
+        // Stopping on request is a clean exit for a long-running poller.
+        return match exit {
+            Exit::Interrupted | Exit::RunFailed => Exit::Success,
+            other => other,
+        };
+    }
+    let mut failed = false;
+    for source in poller.sources() {
+        if !args.sources.is_empty() && !args.sources.contains(&source.name) {
+            continue;
+        }
+        match poller.poll(source) {
+            Ok(polled) if global.verbose > 0 => eprintln!(
+                "source `{}`: {} new event(s), {} queued",
+                source.name, polled.found, polled.queued
+            ),
+            Ok(_) => {}
+            Err(error) => {
+                eprintln!("error: {error}");
+                failed = true;
+            }
+        }
+    }
+    if args.sources.is_empty()
+        && let Err(error) = poller.fire_schedules(crate::sources::now())
+    {
+        eprintln!("error: {error}");
+        failed = true;
+    }
+    let exit = drain(global, &set, masker, queue, Until::Empty, parallel);
+    if failed {
+        exit.worst(Exit::Invalid)
+    } else {
+        exit
+    }
+}
+
+/// Every `--source` names a polled source of the configuration.
+fn check_selection(config: &Config, names: &[String]) -> Result<(), String> {
+    for name in names {
+        match config.source(name) {
+            Some(source) if is_polled(source) => {}
+            Some(source) => {
+                return Err(format!(
+                    "source `{name}` is a `{}` subscription; `vane serve` consumes it, `poll` does not",
+                    source.kind.key()
+                ));
+            }
+            None => {
+                let polled: Vec<&str> = config
+                    .sources
+                    .iter()
+                    .filter(|source| is_polled(source))
+                    .map(|source| source.name.as_str())
+                    .collect();
+                return Err(format!(
+                    "no source `{name}` in {} (polled sources: {})",
+                    config.file.display(),
+                    if polled.is_empty() {
+                        "none".to_string()
+                    } else {
+                        polled.join(", ")
+                    }
+                ));
+            }
+        }
+    }
+    Ok(())
+}
