@@ -11,6 +11,7 @@ mod examples;
 mod gitops;
 mod init;
 mod jobs;
+mod nats;
 mod output;
 mod progress;
 mod revision;
