@@ -11,6 +11,7 @@ mod examples;
 mod gitops;
 mod init;
 mod jobs;
+mod mqtt;
 mod nats;
 mod output;
 mod progress;
