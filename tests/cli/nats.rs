@@ -487,3 +487,58 @@ fn an_envelope_published_to_the_stream_subject_runs_once_however_often_it_is_sen
     assert_eq!(runs[0]["event_id"], "by-hand-1");
     assert_eq!(queue.depth(), Some(0));
 }
+
+/// The fenced YAML blocks of a document that are (parts of) vane.yaml files: those starting
+/// with `# vane.yaml` (whole files) or `sources:` (a source entry, completed into a file).
+fn config_blocks(document: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(super::support::root().join(document)).unwrap();
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        match &mut current {
+            None if line.trim_start().starts_with("```yaml") => current = Some(String::new()),
+            Some(block) if line.trim_start().starts_with("```") => {
+                blocks.push(std::mem::take(block));
+                current = None;
+            }
+            Some(block) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            None => {}
+        }
+    }
+    blocks
+        .into_iter()
+        .filter_map(|block| {
+            if block.starts_with("# vane.yaml") {
+                Some(block)
+            } else if block.starts_with("sources:") {
+                Some(format!("version: 1\n{block}"))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn the_documented_vane_yaml_examples_load() {
+    let mut checked = 0;
+    for document in ["README.md", "docs/queue.md"] {
+        for block in config_blocks(document) {
+            if let Err(problems) = vane::config::parse(Path::new(document), &block) {
+                panic!(
+                    "{document}: a vane.yaml example does not load:\n{block}\n{}",
+                    problems
+                        .iter()
+                        .map(|problem| problem.to_string())
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3, "only {checked} examples found");
+}
