@@ -542,3 +542,90 @@ fn the_documented_vane_yaml_examples_load() {
     }
     assert!(checked >= 3, "only {checked} examples found");
 }
+
+#[test]
+fn cursors_live_in_the_kv_bucket_shared_by_every_process() {
+    let cluster = Cluster::new("", "", &[("tick.yaml", TICK)]);
+    let (here, there) = (cluster.queue(), cluster.queue());
+    assert_eq!(here.cursor("api-repo").unwrap(), None);
+    let pushed = here
+        .push(
+            &[envelope("polled-1", "tick")],
+            Some(("api-repo", "refs/heads/main=9f2c")),
+        )
+        .unwrap();
+    assert_eq!(pushed, vec![Enqueued::Accepted]);
+    assert_eq!(
+        there.cursor("api-repo").unwrap().as_deref(),
+        Some("refs/heads/main=9f2c")
+    );
+}
+
+#[test]
+fn a_nats_source_with_a_stream_reads_what_was_published_while_vane_was_down() {
+    let prefix = unique("d");
+    let stream = format!("{prefix}_IN");
+    let broker = JetStream::connect(NATS_URL).unwrap();
+    runtime()
+        .block_on(
+            broker
+                .context
+                .create_stream(async_nats::jetstream::stream::Config {
+                    name: stream.clone(),
+                    subjects: vec![format!("{prefix}.in.>")],
+                    ..Default::default()
+                }),
+        )
+        .unwrap();
+    // Published and stored before any vane process exists.
+    for index in 0..3 {
+        runtime()
+            .block_on(async {
+                broker
+                    .context
+                    .publish(
+                        format!("{prefix}.in.metric"),
+                        format!("{}", 90 + index).into(),
+                    )
+                    .await
+                    .unwrap()
+                    .await
+            })
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("workflows")).unwrap();
+    std::fs::write(
+        dir.path().join("workflows/hot.yaml"),
+        "version: 1\nname: hot\non:\n  reading: {}\nif: event.data.value > 80\nsteps:\n  - run: \"true\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("vane.yaml"),
+        format!(
+            "version: 1\nsources:\n  - name: durable\n    nats: {{ url: \"{NATS_URL}\", subject: \"{prefix}.in.>\", stream: {stream}, type: reading }}\n"
+        ),
+    )
+    .unwrap();
+    let worker = spawn_worker(dir.path(), "s.db", 2, &[]);
+    wait_until(Duration::from_secs(30), "three runs", || {
+        history(dir.path(), "s.db").len() >= 3
+    });
+    stop(worker);
+    let runs = history(dir.path(), "s.db");
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    let mut ids: Vec<String> = runs
+        .iter()
+        .map(|run| run["event_id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        (1..=3)
+            .map(|sequence| format!("{stream}-{sequence}"))
+            .collect::<Vec<_>>()
+    );
+    runtime().block_on(async {
+        let _ = broker.context.delete_stream(&stream).await;
+    });
+}
