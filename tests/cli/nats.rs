@@ -91,7 +91,7 @@ impl Cluster {
     }
 
     /// A `vane worker` with its own state store `state`, output in `<state>.log`.
-    pub fn worker(&self, state: &str, parallel: u16, env: &[(&str, &str)]) -> Child {
+    pub fn worker(&self, state: &str, parallel: u16, env: &[(&str, &str)]) -> Worker {
         spawn_worker(self.path(), state, parallel, env)
     }
 
@@ -118,9 +118,37 @@ impl Drop for Cluster {
     }
 }
 
-pub fn spawn_worker(dir: &Path, state: &str, parallel: u16, env: &[(&str, &str)]) -> Child {
+/// A `vane worker` process, killed when dropped unless [`stop`] ended it: a failed assertion
+/// must not leave workers running after the test.
+pub struct Worker(Option<Child>);
+
+impl Worker {
+    /// SIGKILL, and the exit.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether it has exited (killed by its own step, say).
+    pub fn exited(&mut self) -> bool {
+        match &mut self.0 {
+            Some(child) => child.try_wait().unwrap().is_some(),
+            None => true,
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn spawn_worker(dir: &Path, state: &str, parallel: u16, env: &[(&str, &str)]) -> Worker {
     let log = std::fs::File::create(dir.join(format!("{state}.log"))).unwrap();
-    Command::new(assert_cmd::cargo::cargo_bin("vane"))
+    let child = Command::new(assert_cmd::cargo::cargo_bin("vane"))
         .current_dir(dir)
         .args([
             "--state",
@@ -136,7 +164,8 @@ pub fn spawn_worker(dir: &Path, state: &str, parallel: u16, env: &[(&str, &str)]
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
-        .unwrap()
+        .unwrap();
+    Worker(Some(child))
 }
 
 /// Every run in one state store, `vane history --json`.
@@ -157,7 +186,10 @@ pub fn history(dir: &Path, state: &str) -> Vec<Value> {
 }
 
 /// SIGTERM, then the exit (a worker finishes the runs in flight first).
-pub fn stop(mut child: Child) {
+pub fn stop(mut worker: Worker) {
+    let Some(mut child) = worker.0.take() else {
+        return;
+    };
     // SAFETY: signalling a child process this test started.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -267,8 +299,7 @@ fn a_killed_workers_unfinished_events_are_run_by_the_other() {
         started("a") >= 2
     });
     let mut victim = victim;
-    victim.kill().unwrap();
-    victim.wait().unwrap();
+    victim.kill();
     let killed_at = Instant::now();
     wait_until(Duration::from_secs(90), "all 16 events run", || {
         successes(&[cluster.history("a.db"), cluster.history("b.db")]).len() >= 16
@@ -358,7 +389,7 @@ fn an_event_no_worker_survives_is_dead_lettered_and_recorded_dead() {
         // Until the worker dies (killed by the step) or the message arrives dead.
         let until = Instant::now() + Duration::from_secs(8);
         while Instant::now() < until && buried.is_none() {
-            if worker.try_wait().unwrap().is_some() {
+            if worker.exited() {
                 break;
             }
             buried = runtime()
