@@ -34,7 +34,7 @@ steps:
 YAML
 printf 'version: 1\nqueue: sqlite\n' > "$work/sqlite.yaml"
 # Ids are unique per invocation: the stream's dedup window must not drop a second benchmark.
-printf 'version: 1\nqueue: nats://127.0.0.1:4222\njetstream:\n  stream: VANE_BENCH\n  subject: vane.bench\n  consumer: bench\n  cursors: vane-bench-cursors\n  locks: vane-bench-locks\n' > "$work/nats.yaml"
+printf 'version: 1\nqueue: nats://127.0.0.1:4222\njetstream:\n  stream: VANE_BENCH\n  subject: vane.bench\n  dead-letter: vane.bench.dead\n  consumer: bench\n  cursors: vane-bench-cursors\n  locks: vane-bench-locks\n' > "$work/nats.yaml"
 run=$(date +%s%N)
 generate() { # PREFIX COUNT
     python3 -c "
