@@ -191,10 +191,41 @@ pub struct MqttSource {
     /// The type of the events; default `mqtt.message`.
     #[serde(rename = "type")]
     pub kind: Option<String>,
-    /// The MQTT client id of a persistent session; default derived from the source name.
+    /// The MQTT client id of a persistent session; default `vane-<source>-<instance>`, where the
+    /// instance is `$VANE_INSTANCE`, else the host name: stable across restarts (the broker keeps
+    /// the session's messages while the process is away), distinct between processes.
     pub client_id: Option<String>,
     pub username: Option<String>,
     pub password: Option<SecretRef>,
+    /// The shared-subscription group (`$share/<group>/<filter>`): the vane processes subscribed
+    /// with one group get each message once between them. `false` subscribes every process to
+    /// every message.
+    #[serde(default = "share_group", deserialize_with = "share_setting")]
+    pub share: Option<String>,
+}
+
+fn share_group() -> Option<String> {
+    Some("vane".to_string())
+}
+
+/// `share: NAME` or `share: false`.
+fn share_setting<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Share {
+        Enabled(bool),
+        Group(String),
+    }
+    match Share::deserialize(deserializer)? {
+        Share::Enabled(false) => Ok(None),
+        Share::Enabled(true) => Ok(share_group()),
+        Share::Group(group) if group.is_empty() || group.contains(['/', '+', '#']) => Err(
+            serde::de::Error::custom(format!("`{group}` is not a shared-subscription group name")),
+        ),
+        Share::Group(group) => Ok(Some(group)),
+    }
 }
 
 /// NATS subjects, each message one event.
@@ -208,8 +239,12 @@ pub struct NatsSource {
     /// The type of raw (non-envelope, non-CloudEvents) messages; default `nats.message`.
     #[serde(rename = "type")]
     pub kind: Option<String>,
-    /// Consume through this JetStream stream (durable) instead of a core NATS subscription.
+    /// Consume through this JetStream stream (a durable consumer `vane-<source>`, shared by
+    /// every vane process) instead of a core NATS subscription.
     pub stream: Option<String>,
+    /// The queue group of a core NATS subscription: the vane processes in one group get each
+    /// message once between them. Default `vane-<source>`.
+    pub queue_group: Option<String>,
 }
 
 /// `serve:` — the webhook receiver.
@@ -323,7 +358,7 @@ pub enum Queue {
     #[default]
     Sqlite,
     /// A NATS JetStream stream shared by several vane processes.
-    Nats(NatsQueue),
+    Nats(Box<NatsQueue>),
 }
 
 /// `queue: nats://…` with the `jetstream:` settings.
@@ -347,6 +382,19 @@ pub struct NatsQueue {
     /// Where dead messages are published.
     #[serde(default = "dead_letter")]
     pub dead_letter: String,
+    /// How long the stream remembers a delivery id (`Nats-Msg-Id`): a replay within it is
+    /// dropped by JetStream itself.
+    #[serde(default = "dedup_window", deserialize_with = "duration_text")]
+    pub dedup_window: Duration,
+    /// The KV bucket of the pollers' cursors.
+    #[serde(default = "cursor_bucket")]
+    pub cursors: String,
+    /// The KV bucket of the concurrency-group locks.
+    #[serde(default = "lock_bucket")]
+    pub locks: String,
+    /// How long a group lock lasts unless its holder renews it (every third of it).
+    #[serde(default = "lock_lease", deserialize_with = "duration_text")]
+    pub lock_lease: Duration,
 }
 
 fn stream_name() -> String {
@@ -367,6 +415,18 @@ fn max_deliver() -> i64 {
 fn dead_letter() -> String {
     "vane.dead".to_string()
 }
+fn dedup_window() -> Duration {
+    Duration::from_secs(3600)
+}
+fn cursor_bucket() -> String {
+    "vane-cursors".to_string()
+}
+fn lock_bucket() -> String {
+    "vane-locks".to_string()
+}
+fn lock_lease() -> Duration {
+    Duration::from_secs(30)
+}
 
 fn duration_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(deserializer)?;
@@ -383,7 +443,93 @@ impl NatsQueue {
             ack_wait: ack_wait(),
             max_deliver: max_deliver(),
             dead_letter: dead_letter(),
+            dedup_window: dedup_window(),
+            cursors: cursor_bucket(),
+            locks: lock_bucket(),
+            lock_lease: lock_lease(),
         }
+    }
+}
+
+/// What JetStream would refuse, found at load time: (key, problem).
+impl NatsQueue {
+    fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        // Stream names may not hold subject tokens or path separators; bucket names are stricter.
+        if self.stream.is_empty()
+            || self
+                .stream
+                .contains(|c: char| c.is_whitespace() || matches!(c, '.' | '*' | '>' | '/' | '\\'))
+        {
+            problems.push((
+                "stream",
+                format!(
+                    "`{}` is not a stream name (no `.`, `*`, `>`, `/` or spaces)",
+                    self.stream
+                ),
+            ));
+        }
+        for (key, subject) in [
+            ("subject", &self.subject),
+            ("dead-letter", &self.dead_letter),
+        ] {
+            if subject.is_empty() || subject.contains(char::is_whitespace) {
+                problems.push((key, format!("`{subject}` is not a subject")));
+            }
+        }
+        for (key, bucket) in [("cursors", &self.cursors), ("locks", &self.locks)] {
+            if bucket.is_empty()
+                || !bucket
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                problems.push((
+                    key,
+                    format!("`{bucket}` is not a KV bucket name (letters, digits, `-`, `_`)"),
+                ));
+            }
+        }
+        for (key, duration) in [
+            ("ack-wait", self.ack_wait),
+            ("dedup-window", self.dedup_window),
+            ("lock-lease", self.lock_lease),
+        ] {
+            if duration < Duration::from_millis(100) {
+                problems.push((key, "must be at least 100ms".to_string()));
+            }
+        }
+        if self.max_deliver < 1 {
+            problems.push(("max-deliver", "must be at least 1".to_string()));
+        }
+        problems
+    }
+}
+
+/// What a broker would refuse in a subscription source: (key, problem).
+fn subscription_problem(kind: &SourceKind) -> Option<(&'static str, String)> {
+    match kind {
+        SourceKind::Mqtt(mqtt) => {
+            if let Err(problem) = crate::broker::parse_mqtt_url(&mqtt.url) {
+                return Some(("url", problem));
+            }
+            if mqtt.topics.is_empty() {
+                return Some(("topics", "give at least one topic filter".to_string()));
+            }
+            None
+        }
+        SourceKind::Nats(nats) => {
+            if !nats.url.starts_with("nats://") && !nats.url.starts_with("tls://") {
+                return Some((
+                    "url",
+                    format!("`{}` is not a `nats://host:port` URL", nats.url),
+                ));
+            }
+            if nats.subject.is_empty() || nats.subject.contains(char::is_whitespace) {
+                return Some(("subject", format!("`{}` is not a subject", nats.subject)));
+            }
+            None
+        }
+        _ => None,
     }
 }
 
@@ -599,7 +745,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
             continue;
         }
         let kind = kinds.remove(0);
-        for (key, message) in check_polled(&kind) {
+        let subscription = subscription_problem(&kind);
+        for (key, message) in check_polled(&kind).into_iter().chain(subscription) {
             problems.push(Diagnostic::error(
                 path,
                 at(&here.key(kind.key()).key(key), false).or(position),
@@ -661,7 +808,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
                 .jetstream
                 .unwrap_or_else(|| NatsQueue::new(String::new()));
             settings.url = url.to_string();
-            Queue::Nats(settings)
+            for (key, problem) in settings.problems() {
+                problems.push(Diagnostic::error(
+                    path,
+                    at(&root.key("jetstream").key(key), false),
+                    format!("jetstream.{key}: {problem}"),
+                ));
+            }
+            Queue::Nats(Box::new(settings))
         }
         Some(other) => {
             problems.push(Diagnostic::error(
@@ -920,6 +1074,34 @@ queue: sqlite
         assert_eq!(queue.stream, "S");
         assert_eq!(queue.ack_wait, Duration::from_secs(5));
         assert_eq!(queue.consumer, "vane-workers");
+    }
+
+    #[test]
+    fn jetstream_and_subscription_settings_are_checked_at_load() {
+        let problems = parsed(
+            "version: 1\nsources:\n  - name: s\n    mqtt: { url: mqtts://h, topics: [t] }\n  - name: n\n    nats: { url: nats://h, subject: \"\" }\nqueue: nats://127.0.0.1:4222\njetstream: { stream: a.b, max-deliver: 0, locks: \"x y\", ack-wait: 0s }\n",
+        )
+        .unwrap_err();
+        let joined = problems.join("\n");
+        assert!(joined.contains("sources[0].mqtt.url"), "{joined}");
+        assert!(joined.contains("sources[1].nats.subject"), "{joined}");
+        assert!(joined.contains("jetstream.stream"), "{joined}");
+        assert!(joined.contains("jetstream.max-deliver"), "{joined}");
+        assert!(joined.contains("jetstream.locks"), "{joined}");
+        assert!(joined.contains("jetstream.ack-wait"), "{joined}");
+        let config = parsed(
+            "version: 1\nsources:\n  - name: s\n    mqtt: { url: mqtt://h, topics: [t], share: false }\n  - name: t\n    mqtt: { url: mqtt://h:1884, topics: [t] }\n",
+        )
+        .unwrap();
+        let shares: Vec<Option<String>> = config
+            .sources
+            .iter()
+            .map(|source| match &source.kind {
+                SourceKind::Mqtt(mqtt) => mqtt.share.clone(),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(shares, vec![None, Some("vane".to_string())]);
     }
 
     #[test]

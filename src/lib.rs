@@ -6,10 +6,13 @@
 //! - [`matcher`] and [`plan`]: which workflows an event selects, and why the others do not;
 //! - [`engine`] and [`steps`]: the matched workflows' jobs and steps executed (or planned);
 //! - [`report`]: human, JSON and quiet output, every secret masked ([`secrets`]);
+//! - [`queue`] and [`broker`]: where accepted events wait (the store, or NATS JetStream), and the
+//!   NATS / MQTT subscriptions that feed it;
 //! - [`state`]: the SQLite store of runs and their steps, for `history`, `show` and `replay`;
 //! - [`testing`]: workflow test files, run as dry runs (`vane test`); [`init`]: a starter project;
 //! - [`cli`]: the `vane` command line over all of it.
 
+pub mod broker;
 pub mod cancel;
 pub mod cli;
 pub mod config;

@@ -189,12 +189,15 @@ pub fn open_queue(global: &GlobalArgs, masker: &Masker) -> Result<Arc<dyn Queue>
                     Exit::Invalid
                 })
         }
-        crate::config::Queue::Nats(settings) => {
-            eprintln!(
-                "error: `queue: {}`: the NATS JetStream queue is not available in this build yet",
-                settings.url
-            );
-            Err(Exit::Invalid)
-        }
+        crate::config::Queue::Nats(settings) => crate::queue::JetStreamQueue::open(
+            &settings,
+            &super::state::location(global),
+            masker.clone(),
+        )
+        .map(|queue| Arc::new(queue) as Arc<dyn Queue>)
+        .map_err(|message| {
+            eprintln!("error: `queue: {}`: {message}", settings.url);
+            Exit::Invalid
+        }),
     }
 }

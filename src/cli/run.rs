@@ -254,11 +254,18 @@ impl Drive {
                 ),
                 None => Ok(None),
             };
-            let locks: Box<dyn crate::engine::GroupLocks> = match coordinator {
+            let local: Box<dyn crate::engine::GroupLocks + Send> = match coordinator {
                 Ok(Some(coordinator)) => Box::new(coordinator),
                 Ok(None) => Box::new(crate::engine::LocalOnly),
                 Err(error) => {
                     eprintln!("error: {error}");
+                    return Exit::Invalid;
+                }
+            };
+            let locks = match group_locks(global, local, lock_timeout) {
+                Ok(locks) => locks,
+                Err(message) => {
+                    eprintln!("error: {message}");
                     return Exit::Invalid;
                 }
             };
@@ -288,6 +295,31 @@ impl Drive {
         }
         exit
     }
+}
+
+/// Where concurrency groups are locked: with `queue: nats://…` in a JetStream KV bucket, shared
+/// by every process of the cluster; otherwise in the state store (`local`).
+fn group_locks(
+    global: &GlobalArgs,
+    local: Box<dyn crate::engine::GroupLocks + Send>,
+    lock_timeout: Duration,
+) -> Result<Box<dyn crate::engine::GroupLocks>, String> {
+    let Some(crate::config::Queue::Nats(settings)) =
+        global.loaded.as_ref().map(|config| &config.queue)
+    else {
+        return Ok(local);
+    };
+    let broker =
+        crate::broker::JetStream::connect(&settings.url).map_err(|error| error.to_string())?;
+    crate::broker::KvGroupLocks::open(
+        &broker,
+        &settings.locks,
+        settings.lock_lease,
+        lock_timeout,
+        local,
+    )
+    .map(|locks| Box::new(locks) as Box<dyn crate::engine::GroupLocks>)
+    .map_err(|error| error.to_string())
 }
 
 type Input = Option<(String, Box<dyn BufRead + Send>)>;

@@ -1,5 +1,5 @@
 //! `vane serve`: the daemon (SPEC §6). Webhooks are verified and queued by the HTTP side (tokio,
-//! axum), pollers and schedules queue what they find (`sources`); workers take events from the
+//! axum), pollers, schedules and broker subscriptions queue what they find (`sources`, `broker`); workers take events from the
 //! queue and run them (the same `Drive` as `vane run`). SIGINT
 //! or SIGTERM stops accepting, lets requests and runs in flight finish, gives events not started
 //! back to the queue, and exits 0; a second signal exits at once.
@@ -101,6 +101,9 @@ pub fn serve(global: &GlobalArgs, args: &ServeArgs) -> Exit {
             return Exit::Invalid;
         }
     };
+    // Broker subscriptions (NATS, MQTT) feed the same queue.
+    let subscriptions =
+        crate::broker::spawn_subscriptions(Arc::clone(&config), Arc::clone(&queue), stop.clone());
     let parallel = args.parallel.map(usize::from).or(config.serve.workers);
     let server = Server {
         endpoints,
@@ -131,6 +134,9 @@ pub fn serve(global: &GlobalArgs, args: &ServeArgs) -> Exit {
         // However the HTTP side ended, the pollers and workers stop too.
         stop.cancel();
         let _ = pollers.join();
+        for subscription in subscriptions {
+            let _ = subscription.join();
+        }
         let worked = workers.join();
         match served {
             Err(error) => {

@@ -1,5 +1,6 @@
 //! `vane worker`: takes events from the queue and runs them, until SIGINT/SIGTERM — the workers
-//! of `vane serve` without the HTTP side, to add capacity beside it.
+//! of `vane serve` without the HTTP side, to add capacity beside it. It also runs the
+//! subscription sources of vane.yaml (`nats:`, `mqtt:`), which push into the same queue.
 
 use super::Exit;
 use super::args::GlobalArgs;
@@ -30,7 +31,19 @@ pub fn worker(global: &GlobalArgs, args: &WorkerArgs) -> Exit {
     // The first signal stops taking events and lets the runs in flight finish; the runs are
     // not cancelled (a second signal exits at once).
     let stop = CancelToken::from_signals();
+    // The subscription sources of vane.yaml (NATS, MQTT) feed the queue this worker drains.
+    let subscriptions = match &global.loaded {
+        Some(config) => crate::broker::spawn_subscriptions(
+            std::sync::Arc::clone(config),
+            std::sync::Arc::clone(&queue),
+            stop.clone(),
+        ),
+        None => Vec::new(),
+    };
     let exit = drain(global, &set, masker, queue, Until::Stopped(stop), parallel);
+    for subscription in subscriptions {
+        let _ = subscription.join();
+    }
     // Stopping on request is a clean exit for a daemon.
     match exit {
         Exit::Interrupted | Exit::RunFailed => Exit::Success,

@@ -86,6 +86,12 @@ impl Event {
         self.id = OnceLock::from(id);
     }
 
+    /// Whether the id was given (a delivery id, an envelope or CloudEvents `id`) or fixed
+    /// already, rather than left to the content: a transport's own message id only fills a gap.
+    pub fn has_id(&self) -> bool {
+        self.id.get().is_some()
+    }
+
     /// Fills `branch` and `tag` from a full ref (`refs/heads/x`, `refs/tags/v1`).
     pub fn set_ref(&mut self, full_ref: &str) {
         self.git_ref = Some(full_ref.to_string());

@@ -3,9 +3,11 @@
 //! push; workers take, run, record, and only then mark the event done — at-least-once delivery,
 //! with delivery ids deduplicated so that a replay is never a second run.
 
+mod jetstream;
 mod sqlite;
 
 pub use crate::state::{Enqueued, QueueItem};
+pub use jetstream::JetStreamQueue;
 pub use sqlite::SqliteQueue;
 
 use std::time::Duration;

@@ -3,6 +3,7 @@
 //! versioned in the binary ([`schema`]); a store from a newer vane is refused, never touched.
 
 mod coordination;
+mod dead;
 mod error;
 mod query;
 mod queue;
@@ -12,6 +13,7 @@ mod store;
 mod write;
 
 pub use coordination::{Coordinator, DEFAULT_LEASE};
+pub use dead::DEAD_WORKFLOW;
 pub use error::StateError;
 pub use query::{HistoryFilter, RUN_STATUSES, RunSummary, StoredRun, StoredStep, parse_since};
 pub use queue::{Claimed, DELIVERY_MEMORY_MS, Enqueued, QueueItem};

@@ -7,8 +7,16 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 use serde_json::Value as Json;
 
-/// The statuses a recorded run can have (SPEC §4.5).
-pub const RUN_STATUSES: &[&str] = &["success", "failure", "cancelled", "skipped", "interrupted"];
+/// The statuses a recorded run can have (SPEC §4.5), and `dead`: an event the NATS queue gave
+/// up on after its delivery limit (its row has no workflow).
+pub const RUN_STATUSES: &[&str] = &[
+    "success",
+    "failure",
+    "cancelled",
+    "skipped",
+    "interrupted",
+    "dead",
+];
 
 /// Which runs `history` lists.
 #[derive(Debug, Clone, Default)]

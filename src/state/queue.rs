@@ -87,7 +87,11 @@ impl Store {
         self.write("claim queued events", |transaction| {
             let abandoned: Vec<(String, i64)> = {
                 let mut statement = transaction.prepare_cached(
-                    "SELECT delivery, claimed_pid FROM queue WHERE claimed_pid IS NOT NULL AND claimed_pid != ?1",
+                    // `> 0`, not `IS NOT NULL`: SQLite searches its index for a range, but scans
+                    // the whole table (whole events) for `IS NOT NULL` — measured as the
+                    // workers' bottleneck with 50,000 events queued.
+                    "SELECT delivery, claimed_pid FROM queue INDEXED BY queue_waiting
+                     WHERE claimed_pid > 0 AND claimed_pid != ?1",
                 )?;
                 statement
                     .query_map(params![pid], |row| Ok((row.get(0)?, row.get(1)?)))?
@@ -107,7 +111,7 @@ impl Store {
                 )?;
             }
             let mut select = transaction.prepare_cached(
-                "SELECT seq, delivery, source, event, attempts FROM queue
+                "SELECT seq, delivery, source, event, attempts FROM queue INDEXED BY queue_waiting
                  WHERE claimed_pid IS NULL ORDER BY seq LIMIT ?1",
             )?;
             let rows: Vec<(i64, Claimed)> = select

@@ -13,6 +13,8 @@ mod git_http;
 mod gitops;
 mod init;
 mod jobs;
+mod mqtt;
+mod nats;
 mod output;
 mod poll;
 mod progress;

@@ -1,0 +1,662 @@
+//! The NATS JetStream queue, KV group locks and the NATS source, against the real nats-server on
+//! 127.0.0.1:4222 (started by `.ci/run` where missing) and real `vane worker` processes. Every
+//! test uses its own stream, subjects, consumer and buckets, and removes them at the end.
+
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use vane::broker::{JetStream, runtime};
+use vane::queue::{Enqueued, JetStreamQueue, Queue, QueueItem};
+
+pub const NATS_URL: &str = "nats://127.0.0.1:4222";
+
+/// A name no other test (of this or another process) uses.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}_{}_{}_{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A project folder whose vane.yaml queues on its own JetStream stream; its objects are
+/// deleted when it is dropped.
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub stream: String,
+    pub subject: String,
+    pub dead: String,
+    buckets: Vec<String>,
+}
+
+impl Cluster {
+    /// `jetstream` is extra settings (`ack-wait: 2s`), `extra` more top-level vane.yaml text.
+    pub fn new(jetstream: &str, extra: &str, workflows: &[(&str, &str)]) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let name = unique("T");
+        let stream = format!("{name}_EVENTS");
+        let subject = format!("{name}.events");
+        let dead = format!("{name}.dead");
+        let cursors = format!("{name}-cursors");
+        let locks = format!("{name}-locks");
+        std::fs::create_dir_all(dir.path().join("workflows")).unwrap();
+        for (file, text) in workflows {
+            std::fs::write(dir.path().join("workflows").join(file), text).unwrap();
+        }
+        std::fs::write(
+            dir.path().join("vane.yaml"),
+            format!(
+                "version: 1\nqueue: {NATS_URL}\njetstream:\n  stream: {stream}\n  subject: {subject}\n  \
+                 consumer: workers\n  dead-letter: {dead}\n  cursors: {cursors}\n  locks: {locks}\n{}{extra}",
+                jetstream
+                    .lines()
+                    .map(|line| format!("  {line}\n"))
+                    .collect::<String>()
+            ),
+        )
+        .unwrap();
+        Cluster {
+            dir,
+            stream,
+            subject,
+            dead,
+            buckets: vec![cursors, locks],
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The queue as `vane serve` opens it, from this project's vane.yaml.
+    pub fn queue(&self) -> JetStreamQueue {
+        let config = vane::config::load(&self.path().join("vane.yaml")).unwrap();
+        let vane::config::Queue::Nats(settings) = &config.queue else {
+            panic!("not a NATS queue");
+        };
+        JetStreamQueue::open(
+            settings,
+            &vane::state::StateLocation::Memory,
+            vane::secrets::Masker::new(),
+        )
+        .unwrap()
+    }
+
+    /// A `vane worker` with its own state store `state`, output in `<state>.log`.
+    pub fn worker(&self, state: &str, parallel: u16, env: &[(&str, &str)]) -> Worker {
+        spawn_worker(self.path(), state, parallel, env)
+    }
+
+    pub fn history(&self, state: &str) -> Vec<Value> {
+        history(self.path(), state)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let Ok(broker) = JetStream::connect(NATS_URL) else {
+            return;
+        };
+        runtime().block_on(async {
+            let _ = broker.context.delete_stream(&self.stream).await;
+            let _ = broker
+                .context
+                .delete_stream(format!("{}_DEAD", self.stream))
+                .await;
+            for bucket in &self.buckets {
+                let _ = broker.context.delete_key_value(bucket).await;
+            }
+        });
+    }
+}
+
+/// A `vane worker` process, killed when dropped unless [`stop`] ended it: a failed assertion
+/// must not leave workers running after the test.
+pub struct Worker(Option<Child>);
+
+impl Worker {
+    /// SIGKILL, and the exit.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether it has exited (killed by its own step, say).
+    pub fn exited(&mut self) -> bool {
+        match &mut self.0 {
+            Some(child) => child.try_wait().unwrap().is_some(),
+            None => true,
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn spawn_worker(dir: &Path, state: &str, parallel: u16, env: &[(&str, &str)]) -> Worker {
+    let log = std::fs::File::create(dir.join(format!("{state}.log"))).unwrap();
+    let child = Command::new(assert_cmd::cargo::cargo_bin("vane"))
+        .current_dir(dir)
+        .args([
+            "--state",
+            state,
+            "worker",
+            "--parallel",
+            &parallel.to_string(),
+        ])
+        .env_remove("VANE_STATE")
+        .env_remove("VANE_WORKFLOWS")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    Worker(Some(child))
+}
+
+/// Every run in one state store, `vane history --json`.
+pub fn history(dir: &Path, state: &str) -> Vec<Value> {
+    if !dir.join(state).exists() {
+        return Vec::new();
+    }
+    let output = Command::new(assert_cmd::cargo::cargo_bin("vane"))
+        .current_dir(dir)
+        .args(["--state", state, "history", "--json", "--limit", "0"])
+        .env_remove("VANE_STATE")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
+}
+
+/// SIGTERM, then the exit (a worker finishes the runs in flight first).
+pub fn stop(mut worker: Worker) {
+    let Some(mut child) = worker.0.take() else {
+        return;
+    };
+    // SAFETY: signalling a child process this test started.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Waits until `done` holds, polling; panics with `what` after `limit`.
+pub fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Successful runs per event id, over several stores.
+fn successes(runs: &[Vec<Value>]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for run in runs.iter().flatten() {
+        if run["status"] == "success" {
+            *counts
+                .entry(run["event_id"].as_str().unwrap().to_string())
+                .or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+fn envelope(id: &str, kind: &str) -> QueueItem {
+    QueueItem {
+        delivery: id.to_string(),
+        source: "test".to_string(),
+        event: json!({"id": id, "type": kind, "source": "test", "data": {"n": id}}).to_string(),
+    }
+}
+
+const TICK: &str = "version: 1\nname: tick\non:\n  tick: {}\nsteps:\n  - run: \"true\"\n";
+
+#[test]
+fn two_workers_run_two_thousand_events_once_each_and_replays_never() {
+    let cluster = Cluster::new("", "", &[("tick.yaml", TICK)]);
+    let queue = cluster.queue();
+    let first = cluster.worker("a.db", 4, &[]);
+    let second = cluster.worker("b.db", 4, &[]);
+    let items: Vec<QueueItem> = (0..2000)
+        .map(|index| envelope(&format!("ev-{index}"), "tick"))
+        .collect();
+    for chunk in items.chunks(250) {
+        let outcomes = queue.push(chunk, None).unwrap();
+        assert!(
+            outcomes
+                .iter()
+                .all(|outcome| *outcome == Enqueued::Accepted)
+        );
+    }
+    // A replay of delivery ids within the dedup window is dropped by JetStream.
+    let replayed = queue.push(&items[..100], None).unwrap();
+    assert!(
+        replayed
+            .iter()
+            .all(|outcome| *outcome == Enqueued::Duplicate)
+    );
+    wait_until(Duration::from_secs(240), "2000 runs", || {
+        let total: usize = successes(&[cluster.history("a.db"), cluster.history("b.db")])
+            .values()
+            .sum();
+        total >= 2000
+    });
+    stop(first);
+    stop(second);
+    let (a, b) = (cluster.history("a.db"), cluster.history("b.db"));
+    assert!(!a.is_empty() && !b.is_empty(), "both workers took a share");
+    let counts = successes(&[a, b]);
+    assert_eq!(counts.len(), 2000, "every event ran");
+    let twice: Vec<_> = counts.iter().filter(|(_, count)| **count > 1).collect();
+    assert!(twice.is_empty(), "events run twice: {twice:?}");
+    assert_eq!(queue.depth(), Some(0));
+}
+
+#[test]
+fn a_killed_workers_unfinished_events_are_run_by_the_other() {
+    let marks = tempfile::tempdir().unwrap();
+    let slow = "version: 1\nname: slow\non:\n  tick: {}\nsteps:\n  - run: |\n      echo \"{{ event.id }}\" >> \"$MARKS/$WORKER\"\n      sleep 0.5\n";
+    let cluster = Cluster::new("ack-wait: 2s\n", "", &[("slow.yaml", slow)]);
+    let queue = cluster.queue();
+    let items: Vec<QueueItem> = (0..16)
+        .map(|index| envelope(&format!("slow-{index}"), "tick"))
+        .collect();
+    queue.push(&items, None).unwrap();
+    let marks_dir = marks.path().to_str().unwrap();
+    let victim = cluster.worker("a.db", 1, &[("MARKS", marks_dir), ("WORKER", "a")]);
+    let survivor = cluster.worker("b.db", 1, &[("MARKS", marks_dir), ("WORKER", "b")]);
+    // Killed in the middle of its second run, with more taken and not started.
+    let started = |worker: &str| {
+        std::fs::read_to_string(marks.path().join(worker))
+            .map(|text| text.lines().count())
+            .unwrap_or(0)
+    };
+    wait_until(Duration::from_secs(60), "the victim's second run", || {
+        started("a") >= 2
+    });
+    let mut victim = victim;
+    victim.kill();
+    let killed_at = Instant::now();
+    wait_until(Duration::from_secs(90), "all 16 events run", || {
+        successes(&[cluster.history("a.db"), cluster.history("b.db")]).len() >= 16
+    });
+    assert!(
+        killed_at.elapsed() >= Duration::from_millis(500),
+        "the survivor waited for ack-wait"
+    );
+    stop(survivor);
+    let counts = successes(&[cluster.history("a.db"), cluster.history("b.db")]);
+    assert_eq!(counts.len(), 16, "none lost: {counts:?}");
+    assert!(
+        counts.values().all(|count| *count == 1),
+        "none twice: {counts:?}"
+    );
+}
+
+#[test]
+fn a_concurrency_group_never_overlaps_across_two_workers() {
+    let grouped = "version: 1\nname: grouped\non:\n  tick: {}\nconcurrency:\n  group: one-at-a-time\nsteps:\n  - run: sleep 0.2\n";
+    let cluster = Cluster::new("lock-lease: 3s\n", "", &[("grouped.yaml", grouped)]);
+    let queue = cluster.queue();
+    let first = cluster.worker("a.db", 4, &[]);
+    let second = cluster.worker("b.db", 4, &[]);
+    // Spaced out, so that both workers hold runs of the group at once. GitHub's semantics hold
+    // within each worker: a newer pending run replaces an older one (that one is `cancelled`).
+    for index in 0..12 {
+        queue
+            .push(&[envelope(&format!("g-{index}"), "tick")], None)
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(120));
+    }
+    let finished = |runs: &[Value]| {
+        runs.iter()
+            .filter(|run| run["status"] == "success" || run["status"] == "cancelled")
+            .count()
+    };
+    wait_until(Duration::from_secs(90), "12 grouped events", || {
+        finished(&cluster.history("a.db")) + finished(&cluster.history("b.db")) >= 12
+    });
+    stop(first);
+    stop(second);
+    let (a, b) = (cluster.history("a.db"), cluster.history("b.db"));
+    assert!(!a.is_empty() && !b.is_empty(), "both workers took some");
+    let mut spans: Vec<(String, String)> = a
+        .iter()
+        .chain(&b)
+        .filter(|run| run["status"] == "success")
+        .map(|run| {
+            (
+                run["started"].as_str().unwrap().to_string(),
+                run["finished"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    spans.sort();
+    assert!(spans.len() >= 4, "only {} runs succeeded", spans.len());
+    for pair in spans.windows(2) {
+        assert!(
+            pair[1].0 >= pair[0].1,
+            "runs of one group overlap: {pair:?}"
+        );
+    }
+}
+
+#[test]
+fn an_event_no_worker_survives_is_dead_lettered_and_recorded_dead() {
+    // The step kills its worker: the event can never be handled.
+    let poison = "version: 1\nname: poison\non:\n  poison: {}\nsteps:\n  - run: kill -9 $PPID\n";
+    let cluster = Cluster::new(
+        "ack-wait: 1s\nmax-deliver: 2\n",
+        "",
+        &[("poison.yaml", poison)],
+    );
+    let queue = cluster.queue();
+    let broker = JetStream::connect(NATS_URL).unwrap();
+    let mut dead_letters = runtime()
+        .block_on(broker.client.subscribe(cluster.dead.clone()))
+        .unwrap();
+    queue.push(&[envelope("poison-1", "poison")], None).unwrap();
+    let mut buried = None;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut workers = 0;
+    while buried.is_none() && Instant::now() < deadline {
+        let mut worker = cluster.worker("w.db", 1, &[]);
+        workers += 1;
+        // Until the worker dies (killed by the step) or the message arrives dead.
+        let until = Instant::now() + Duration::from_secs(8);
+        while Instant::now() < until && buried.is_none() {
+            if worker.exited() {
+                break;
+            }
+            buried = runtime()
+                .block_on(async {
+                    tokio::time::timeout(Duration::from_millis(200), async {
+                        use futures_util::StreamExt;
+                        dead_letters.next().await
+                    })
+                    .await
+                })
+                .ok()
+                .flatten();
+        }
+        stop(worker);
+    }
+    let message = buried.expect("the event reached the dead-letter subject");
+    let body: Value = serde_json::from_slice(&message.payload).unwrap();
+    assert_eq!(body["id"], "poison-1");
+    assert_eq!(
+        workers, 3,
+        "two deliveries killed a worker, the third was buried"
+    );
+    let headers = message.headers.unwrap();
+    assert_eq!(headers.get("Vane-Delivery").unwrap().as_str(), "poison-1");
+    let dead: Vec<Value> = cluster
+        .history("w.db")
+        .into_iter()
+        .filter(|run| run["status"] == "dead")
+        .collect();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["event_id"], "poison-1");
+    assert_eq!(queue.depth(), Some(0), "terminated: no longer queued");
+    let listed = Command::new(assert_cmd::cargo::cargo_bin("vane"))
+        .current_dir(cluster.path())
+        .args(["--state", "w.db", "history", "--status", "dead"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("dead"));
+}
+
+#[test]
+fn a_cloudevent_on_a_nats_subject_triggers_its_workflow() {
+    let prefix = unique("t");
+    let deploy = "version: 1\nname: deploy-from-bus\non:\n  deploy:\n    sources: [ci]\nsteps:\n  - run: echo \"deploying {{ event.data.version }} ({{ event.subject }})\"\n";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("workflows")).unwrap();
+    std::fs::write(dir.path().join("workflows/deploy.yaml"), deploy).unwrap();
+    std::fs::write(
+        dir.path().join("vane.yaml"),
+        format!(
+            "version: 1\nsources:\n  - name: bus\n    nats: {{ url: \"{NATS_URL}\", subject: \"{prefix}.events.>\" }}\n"
+        ),
+    )
+    .unwrap();
+    let worker = spawn_worker(dir.path(), "s.db", 2, &[]);
+    let broker = JetStream::connect(NATS_URL).unwrap();
+    let cloudevent = json!({
+        "specversion": "1.0", "id": "ce-deploy-1", "source": "ci", "type": "deploy",
+        "datacontenttype": "application/json", "data": {"version": "1.4.2"}
+    })
+    .to_string();
+    // Core NATS keeps nothing for a subscriber not yet there: published until it arrives (one
+    // CloudEvents id, so one run however often).
+    wait_until(Duration::from_secs(30), "the deploy run", || {
+        runtime()
+            .block_on(
+                broker
+                    .client
+                    .publish(format!("{prefix}.events.deploy"), cloudevent.clone().into()),
+            )
+            .unwrap();
+        runtime().block_on(broker.client.flush()).unwrap();
+        history(dir.path(), "s.db")
+            .iter()
+            .any(|run| run["status"] == "success")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    stop(worker);
+    let runs = history(dir.path(), "s.db");
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["workflow"], "deploy-from-bus");
+    assert_eq!(runs[0]["event_id"], "ce-deploy-1");
+    let shown = Command::new(assert_cmd::cargo::cargo_bin("vane"))
+        .current_dir(dir.path())
+        .args(["--state", "s.db", "show", runs[0]["id"].as_str().unwrap()])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains(&format!("deploying 1.4.2 ({prefix}.events.deploy)")),
+        "{shown}"
+    );
+}
+
+#[test]
+fn an_envelope_published_to_the_stream_subject_runs_once_however_often_it_is_sent() {
+    let cluster = Cluster::new("", "", &[("tick.yaml", TICK)]);
+    // The stream exists once a vane process has opened the queue.
+    let queue = cluster.queue();
+    let worker = cluster.worker("a.db", 2, &[]);
+    let broker = JetStream::connect(NATS_URL).unwrap();
+    let body = json!({"id": "by-hand-1", "type": "tick", "data": {}}).to_string();
+    for _ in 0..3 {
+        // What `nats pub --header Nats-Msg-Id:by-hand-1` sends, acked by JetStream.
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", "by-hand-1");
+        let ack = runtime()
+            .block_on(async {
+                broker
+                    .context
+                    .publish_with_headers(cluster.subject.clone(), headers, body.clone().into())
+                    .await
+                    .unwrap()
+                    .await
+            })
+            .unwrap();
+        assert_eq!(ack.stream, cluster.stream);
+    }
+    wait_until(Duration::from_secs(30), "the run", || {
+        !cluster.history("a.db").is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    stop(worker);
+    let runs = cluster.history("a.db");
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["event_id"], "by-hand-1");
+    assert_eq!(queue.depth(), Some(0));
+}
+
+/// The fenced YAML blocks of a document that are (parts of) vane.yaml files: those starting
+/// with `# vane.yaml` (whole files) or `sources:` (a source entry, completed into a file).
+fn config_blocks(document: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(super::support::root().join(document)).unwrap();
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        match &mut current {
+            None if line.trim_start().starts_with("```yaml") => current = Some(String::new()),
+            Some(block) if line.trim_start().starts_with("```") => {
+                blocks.push(std::mem::take(block));
+                current = None;
+            }
+            Some(block) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            None => {}
+        }
+    }
+    blocks
+        .into_iter()
+        .filter_map(|block| {
+            if block.starts_with("# vane.yaml") {
+                Some(block)
+            } else if block.starts_with("sources:") {
+                Some(format!("version: 1\n{block}"))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn the_documented_vane_yaml_examples_load() {
+    let mut checked = 0;
+    for document in ["README.md", "docs/queue.md"] {
+        for block in config_blocks(document) {
+            if let Err(problems) = vane::config::parse(Path::new(document), &block) {
+                panic!(
+                    "{document}: a vane.yaml example does not load:\n{block}\n{}",
+                    problems
+                        .iter()
+                        .map(|problem| problem.to_string())
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3, "only {checked} examples found");
+}
+
+#[test]
+fn cursors_live_in_the_kv_bucket_shared_by_every_process() {
+    let cluster = Cluster::new("", "", &[("tick.yaml", TICK)]);
+    let (here, there) = (cluster.queue(), cluster.queue());
+    assert_eq!(here.cursor("api-repo").unwrap(), None);
+    let pushed = here
+        .push(
+            &[envelope("polled-1", "tick")],
+            Some(("api-repo", "refs/heads/main=9f2c")),
+        )
+        .unwrap();
+    assert_eq!(pushed, vec![Enqueued::Accepted]);
+    assert_eq!(
+        there.cursor("api-repo").unwrap().as_deref(),
+        Some("refs/heads/main=9f2c")
+    );
+}
+
+#[test]
+fn a_nats_source_with_a_stream_reads_what_was_published_while_vane_was_down() {
+    let prefix = unique("d");
+    let stream = format!("{prefix}_IN");
+    let broker = JetStream::connect(NATS_URL).unwrap();
+    runtime()
+        .block_on(
+            broker
+                .context
+                .create_stream(async_nats::jetstream::stream::Config {
+                    name: stream.clone(),
+                    subjects: vec![format!("{prefix}.in.>")],
+                    ..Default::default()
+                }),
+        )
+        .unwrap();
+    // Published and stored before any vane process exists.
+    for index in 0..3 {
+        runtime()
+            .block_on(async {
+                broker
+                    .context
+                    .publish(
+                        format!("{prefix}.in.metric"),
+                        format!("{}", 90 + index).into(),
+                    )
+                    .await
+                    .unwrap()
+                    .await
+            })
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("workflows")).unwrap();
+    std::fs::write(
+        dir.path().join("workflows/hot.yaml"),
+        "version: 1\nname: hot\non:\n  reading: {}\nif: event.data.value > 80\nsteps:\n  - run: \"true\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("vane.yaml"),
+        format!(
+            "version: 1\nsources:\n  - name: durable\n    nats: {{ url: \"{NATS_URL}\", subject: \"{prefix}.in.>\", stream: {stream}, type: reading }}\n"
+        ),
+    )
+    .unwrap();
+    let worker = spawn_worker(dir.path(), "s.db", 2, &[]);
+    wait_until(Duration::from_secs(30), "three runs", || {
+        history(dir.path(), "s.db").len() >= 3
+    });
+    stop(worker);
+    let runs = history(dir.path(), "s.db");
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    let mut ids: Vec<String> = runs
+        .iter()
+        .map(|run| run["event_id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        (1..=3)
+            .map(|sequence| format!("{stream}-{sequence}"))
+            .collect::<Vec<_>>()
+    );
+    runtime().block_on(async {
+        let _ = broker.context.delete_stream(&stream).await;
+    });
+}
