@@ -237,3 +237,104 @@ fn a_cloudevent_runs_end_to_end() {
         "deployed 2.14.1 (requested as b8f1c1c2-5b7a-4a53-9c1e-2f3d6c1a0e11)"
     );
 }
+
+/// The gallery's GitOps pair end to end, against a local deploy repository standing in for
+/// `https://github.com/acme/deploy.git`: a push to acme/storefront's main promotes its image tag (one
+/// changed line, a re-run is a no-op), a failed smoke test rolls it back to `stable`.
+#[test]
+fn the_gitops_examples_promote_and_roll_back() {
+    use crate::support::git;
+    const VALUES: &str = "# storefront chart values\nimage:\n  repository: ghcr.io/acme/storefront\n  tag: \"0.9.0\"   # set by vane\nreplicas: 3\n";
+    let deploy = tempfile::tempdir().unwrap();
+    git(deploy.path(), &["init", "--bare", "deploy.git"]);
+    let seed = deploy.path().join("seed");
+    git(deploy.path(), &["init", "seed"]);
+    std::fs::create_dir_all(seed.join("apps/storefront")).unwrap();
+    std::fs::write(seed.join("apps/storefront/values.yaml"), VALUES).unwrap();
+    git(&seed, &["add", "."]);
+    git(&seed, &["commit", "-m", "seed"]);
+    let bare = deploy.path().join("deploy.git");
+    git(
+        &seed,
+        &["push", bare.to_str().unwrap(), "HEAD:refs/heads/main"],
+    );
+    let values = || git(&bare, &["show", "main:apps/storefront/values.yaml"]);
+    let commits = || {
+        git(&bare, &["rev-list", "--count", "main"])
+            .trim()
+            .to_string()
+    };
+
+    // The gallery's own files, with the deploy repository's URL pointed at the local one.
+    let gallery = |name: &str| {
+        std::fs::read_to_string(root().join("workflows").join(name))
+            .unwrap()
+            .replace("https://github.com/acme/deploy.git", bare.to_str().unwrap())
+    };
+    let project = Vane::new()
+        .workflow("promote-on-push.yaml", &gallery("promote-on-push.yaml"))
+        .workflow(
+            "rollback-on-failure.yaml",
+            &gallery("rollback-on-failure.yaml"),
+        );
+    let state = project.path().join("state.db").display().to_string();
+    let dir = project.path().to_path_buf();
+    std::mem::forget(project);
+
+    // A real push payload, as acme/storefront's main.
+    let mut push: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("github/push.branch.json")).unwrap())
+            .unwrap();
+    push["repository"]["full_name"] = "acme/storefront".into();
+    push["ref"] = "refs/heads/main".into();
+    let sha = push["after"].as_str().unwrap().to_string();
+    let run = |event: &Value, kind: &str| {
+        let vane = Vane::new();
+        let mut command = vane.command();
+        command
+            .current_dir(&dir)
+            .env("DEPLOY_REPO_TOKEN", "not-needed-for-a-local-repository")
+            .args([
+                "--state", &state, "run", "--type", kind, "--source", "github", "--json",
+            ])
+            .write_stdin(event.to_string());
+        let output = command.output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+    };
+    let promoted = run(&push, "push");
+    let step = &workflow_entry(&promoted, "promote-on-push")["run"]["steps"][0];
+    assert_eq!(step["outputs"]["changed"], true, "{step}");
+    let expected = VALUES.replace("\"0.9.0\"", &format!("\"{}\"", &sha[..12]));
+    assert_eq!(values(), expected, "only the tag's text changed");
+    assert_eq!(commits(), "2");
+    // The same push again: nothing to change, no commit.
+    let again = run(&push, "push");
+    assert_eq!(
+        workflow_entry(&again, "promote-on-push")["run"]["steps"][0]["outputs"]["changed"],
+        false
+    );
+    assert_eq!(commits(), "2");
+
+    // A real failed workflow run, as acme/storefront's smoke test on main.
+    let mut failed: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("github/workflow_run.completed-failure.json")).unwrap(),
+    )
+    .unwrap();
+    failed["repository"]["full_name"] = "acme/storefront".into();
+    failed["workflow_run"]["head_branch"] = "main".into();
+    failed["workflow_run"]["name"] = "smoke-test".into();
+    let rolled = run(&failed, "workflow_run");
+    assert_eq!(
+        workflow_entry(&rolled, "rollback-on-failure")["run"]["status"],
+        "success"
+    );
+    assert_eq!(values(), VALUES.replace("\"0.9.0\"", "\"stable\""));
+    assert_eq!(commits(), "3");
+}
