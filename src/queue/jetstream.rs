@@ -85,19 +85,25 @@ impl JetStreamQueue {
 
     /// Publishes and waits for every publish ack; `duplicate` tells a replay.
     async fn publish(&self, items: &[QueueItem]) -> Result<Vec<Enqueued>, String> {
+        publish(&self.broker, &self.settings.subject, items).await
+    }
+}
+
+/// [`JetStreamQueue::publish`] over owned parts, for a publish spawned on the broker's runtime.
+async fn publish(
+    broker: &JetStream,
+    subject: &str,
+    items: &[QueueItem],
+) -> Result<Vec<Enqueued>, String> {
+    {
         let mut pending = Vec::with_capacity(items.len());
         for item in items {
             let mut headers = HeaderMap::new();
             headers.insert(MSG_ID_HEADER, item.delivery.as_str());
             headers.insert(SOURCE_HEADER, item.source.as_str());
-            let ack = self
-                .broker
+            let ack = broker
                 .context
-                .publish_with_headers(
-                    self.settings.subject.clone(),
-                    headers,
-                    item.event.clone().into(),
-                )
+                .publish_with_headers(subject.to_string(), headers, item.event.clone().into())
                 .await
                 .map_err(|error| format!("cannot publish event {}: {error}", item.delivery))?;
             pending.push((item, ack));
@@ -118,7 +124,9 @@ impl JetStreamQueue {
         }
         Ok(outcomes)
     }
+}
 
+impl JetStreamQueue {
     /// The messages the server has for this consumer now, without waiting; or, when there are
     /// none, the first to arrive within `wait` (and what came with it).
     async fn pull(
@@ -284,6 +292,26 @@ fn taken_from(message: &async_nats::jetstream::Message, handle: u64) -> Taken {
 }
 
 impl Queue for JetStreamQueue {
+    /// Without a cursor, the publish runs on the broker's runtime and `reply` is called from
+    /// there: the caller may itself be on an async runtime (`vane serve`'s request handlers),
+    /// where blocking on another runtime is not allowed.
+    fn push_then(
+        &self,
+        items: Vec<QueueItem>,
+        cursor: Option<(String, String)>,
+        reply: super::Reply,
+    ) {
+        if let Some((source, value)) = cursor {
+            reply(self.push(&items, Some((&source, &value))));
+            return;
+        }
+        let broker = Arc::clone(&self.broker);
+        let subject = self.settings.subject.clone();
+        crate::broker::runtime().spawn(async move {
+            reply(publish(&broker, &subject, &items).await);
+        });
+    }
+
     fn push(
         &self,
         items: &[QueueItem],

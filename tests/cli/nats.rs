@@ -660,3 +660,108 @@ fn a_nats_source_with_a_stream_reads_what_was_published_while_vane_was_down() {
         let _ = broker.context.delete_stream(&stream).await;
     });
 }
+
+/// A `vane serve` on an ephemeral port with its own state store; its address, and the process
+/// (killed when dropped).
+fn spawn_serve(dir: &Path, state: &str, env: &[(&str, &str)]) -> (Worker, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("vane"))
+        .current_dir(dir)
+        .args([
+            "--state",
+            state,
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--parallel",
+            "4",
+        ])
+        .env_remove("VANE_STATE")
+        .env_remove("VANE_WORKFLOWS")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let address = first
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_string();
+    std::thread::spawn(move || for _ in lines {});
+    (Worker(Some(child)), format!("http://{address}"))
+}
+
+#[test]
+fn two_servers_and_two_workers_run_two_thousand_signed_deliveries_once_each() {
+    const SECRET: &str = "cluster-secret";
+    let cluster = Cluster::new(
+        "",
+        "serve:\n  webhooks:\n    github: { secret: { env: HOOK_SECRET } }\n",
+        &[(
+            "on-push.yaml",
+            "version: 1\nname: on-push\non: { push: {} }\nsteps:\n  - run: \"true\"\n",
+        )],
+    );
+    let env = [("HOOK_SECRET", SECRET)];
+    let (first_server, first_url) = spawn_serve(cluster.path(), "s1.db", &env);
+    let (second_server, second_url) = spawn_serve(cluster.path(), "s2.db", &env);
+    let first_worker = cluster.worker("w1.db", 4, &[]);
+    let second_worker = cluster.worker("w2.db", 4, &[]);
+    let payload = std::fs::read(crate::support::fixture("github/push.branch.json")).unwrap();
+    let signature = vane::serve::sign(SECRET.as_bytes(), &payload);
+    // Four senders, alternating between the two servers; each delivery is then replayed to the
+    // other server, which must answer 200 and queue nothing.
+    let senders: Vec<_> = (0..4)
+        .map(|sender| {
+            let urls = [first_url.clone(), second_url.clone()];
+            let (payload, signature) = (payload.clone(), signature.clone());
+            std::thread::spawn(move || {
+                let client = reqwest::blocking::Client::new();
+                let post = |url: &str, delivery: &str| {
+                    client
+                        .post(format!("{url}/hooks/github"))
+                        .header("X-GitHub-Event", "push")
+                        .header("X-GitHub-Delivery", delivery)
+                        .header("X-Hub-Signature-256", &signature)
+                        .body(payload.clone())
+                        .send()
+                        .unwrap()
+                        .status()
+                        .as_u16()
+                };
+                for index in (sender..2000).step_by(4) {
+                    let delivery = format!("delivery-{index}");
+                    assert_eq!(post(&urls[index % 2], &delivery), 202);
+                    if index % 10 == 0 {
+                        assert_eq!(post(&urls[(index + 1) % 2], &delivery), 200);
+                    }
+                }
+            })
+        })
+        .collect();
+    for sender in senders {
+        sender.join().unwrap();
+    }
+    let stores = ["s1.db", "s2.db", "w1.db", "w2.db"];
+    let all = || -> Vec<Vec<Value>> { stores.iter().map(|state| cluster.history(state)).collect() };
+    wait_until(Duration::from_secs(300), "2000 runs", || {
+        successes(&all()).values().sum::<usize>() >= 2000
+    });
+    for process in [first_server, second_server, first_worker, second_worker] {
+        stop(process);
+    }
+    let runs = all();
+    let counts = successes(&runs);
+    assert_eq!(counts.len(), 2000, "every accepted delivery ran");
+    let twice: Vec<_> = counts.iter().filter(|(_, count)| **count > 1).collect();
+    assert!(twice.is_empty(), "deliveries run twice: {twice:?}");
+    assert!(
+        runs.iter().filter(|store| !store.is_empty()).count() >= 2,
+        "the work was shared"
+    );
+}
