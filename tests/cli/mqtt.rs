@@ -1,8 +1,9 @@
 //! The MQTT source, against a mosquitto of the test's own (an ephemeral port and data folder:
 //! the broker is restarted mid-test, which the shared one on 1883 must never be), feeding the
-//! gallery's `sensor-alert` workflow through two `vane worker` processes.
+//! gallery's `sensor-alert` workflow through two `vane serve` processes (a `vane worker` runs the
+//! same subscriptions).
 
-use super::nats::{history, spawn_worker, stop, wait_until};
+use super::nats::{history, spawn_serve, stop, wait_until};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -108,7 +109,7 @@ fn alerts(dir: &Path) -> Vec<Value> {
 }
 
 #[test]
-fn a_hot_reading_alerts_once_across_two_workers_and_survives_a_broker_restart() {
+fn a_hot_reading_alerts_once_across_two_servers_and_survives_a_broker_restart() {
     let mut broker = Broker::start();
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("workflows")).unwrap();
@@ -125,9 +126,9 @@ fn a_hot_reading_alerts_once_across_two_workers_and_survives_a_broker_restart() 
         ),
     )
     .unwrap();
-    // Two processes, two sessions (their instance names), one shared subscription.
-    let first = spawn_worker(dir.path(), "a.db", 2, &[("VANE_INSTANCE", "a")]);
-    let second = spawn_worker(dir.path(), "b.db", 2, &[("VANE_INSTANCE", "b")]);
+    // Two `vane serve` processes, two sessions (their instance names), one shared subscription.
+    let (first, _) = spawn_serve(dir.path(), "a.db", &[("VANE_INSTANCE", "a")]);
+    let (second, _) = spawn_serve(dir.path(), "b.db", &[("VANE_INSTANCE", "b")]);
     std::thread::sleep(Duration::from_millis(1500));
 
     let published = chrono::Utc::now();
@@ -149,7 +150,7 @@ fn a_hot_reading_alerts_once_across_two_workers_and_survives_a_broker_restart() 
     );
 
     broker.restart();
-    // The workers reconnect with backoff (a few seconds at most); the next reading triggers.
+    // The servers reconnect with backoff (a few seconds at most); the next reading triggers.
     let restarted = Instant::now();
     let mut triggered = false;
     while !triggered && restarted.elapsed() < Duration::from_secs(30) {

@@ -663,7 +663,7 @@ fn a_nats_source_with_a_stream_reads_what_was_published_while_vane_was_down() {
 
 /// A `vane serve` on an ephemeral port with its own state store; its address, and the process
 /// (killed when dropped).
-fn spawn_serve(dir: &Path, state: &str, env: &[(&str, &str)]) -> (Worker, String) {
+pub fn spawn_serve(dir: &Path, state: &str, env: &[(&str, &str)]) -> (Worker, String) {
     use std::io::{BufRead, BufReader};
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("vane"))
         .current_dir(dir)
