@@ -5,12 +5,10 @@
 
 use super::JetStream;
 use crate::cancel::CancelToken;
-use crate::engine::{GroupLease, GroupLocks};
+use crate::engine::{GroupLease, GroupLocks, Renewer};
 use crate::event::Event;
 use crate::workflow::Workflow;
 use async_nats::jetstream::kv;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How often a waiting run tries the lock again.
@@ -103,47 +101,34 @@ impl GroupLocks for KvGroupLocks {
 
 /// A held lock: renewed until dropped, then deleted (if still ours).
 struct KvLease {
-    stop: Arc<AtomicBool>,
-    renewer: Option<std::thread::JoinHandle<u64>>,
+    /// Its state is the key's revision, which moves with every renewal.
+    renewer: Renewer<u64>,
     bucket: kv::Store,
     key: String,
 }
 
 impl KvLease {
     fn hold(bucket: kv::Store, key: String, owner: String, revision: u64, lease: Duration) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
         let renewer = {
-            let (stop, bucket, key) = (Arc::clone(&stop), bucket.clone(), key.clone());
-            std::thread::spawn(move || {
-                let every = lease / 3;
-                let mut revision = revision;
-                let mut last = Instant::now();
-                while !stop.load(Ordering::SeqCst) {
-                    std::thread::sleep(Duration::from_millis(20).min(every));
-                    if last.elapsed() < every {
-                        continue;
-                    }
-                    last = Instant::now();
-                    let renewed = super::runtime().block_on(bucket.update(
-                        &key,
-                        owner.clone().into_bytes().into(),
-                        revision,
-                    ));
-                    match renewed {
-                        Ok(next) => revision = next,
-                        Err(error) => {
-                            eprintln!(
-                                "warning: cannot renew the lock `{key}` held by run {owner}: {error}"
-                            );
-                        }
+            let (bucket, key) = (bucket.clone(), key.clone());
+            Renewer::start(lease, revision, move |revision| {
+                let renewed = super::runtime().block_on(bucket.update(
+                    &key,
+                    owner.clone().into_bytes().into(),
+                    *revision,
+                ));
+                match renewed {
+                    Ok(next) => *revision = next,
+                    Err(error) => {
+                        eprintln!(
+                            "warning: cannot renew the lock `{key}` held by run {owner}: {error}"
+                        );
                     }
                 }
-                revision
             })
         };
         KvLease {
-            stop,
-            renewer: Some(renewer),
+            renewer,
             bucket,
             key,
         }
@@ -154,8 +139,7 @@ impl GroupLease for KvLease {}
 
 impl Drop for KvLease {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let Some(revision) = self.renewer.take().and_then(|renewer| renewer.join().ok()) else {
+        let Some(revision) = self.renewer.stop() else {
             return;
         };
         // Only our own revision: a lock that expired and was taken by another run stays its.

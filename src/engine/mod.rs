@@ -4,11 +4,13 @@
 
 mod overrides;
 mod record;
+mod renewer;
 mod run;
 mod scheduler;
 
 pub use overrides::Overrides;
 pub use record::{RunRecord, RunStatus, StepRecord, StepStatus};
+pub use renewer::Renewer;
 pub use scheduler::{
     GroupLease, GroupLocks, LocalOnly, StreamItem, StreamOptions, run_stream, wait_until,
 };

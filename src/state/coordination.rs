@@ -4,11 +4,10 @@
 
 use super::{StateError, StateLocation, Store, timestamp};
 use crate::cancel::CancelToken;
-use crate::engine::{GroupLease, GroupLocks};
+use crate::engine::{GroupLease, GroupLocks, Renewer};
 use crate::event::Event;
 use crate::workflow::Workflow;
 use rusqlite::{OptionalExtension, params};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -197,8 +196,7 @@ impl GroupLocks for Coordinator {
 
 /// A held lease: renewed on a thread until dropped, then released.
 struct Lease {
-    stop: Arc<AtomicBool>,
-    renewer: Option<std::thread::JoinHandle<()>>,
+    renewer: Renewer<()>,
     store: Arc<Mutex<Store>>,
     group: String,
     owner: String,
@@ -206,38 +204,22 @@ struct Lease {
 
 impl Lease {
     fn hold(store: Arc<Mutex<Store>>, group: &str, owner: &str, lease: Duration) -> Lease {
-        let stop = Arc::new(AtomicBool::new(false));
         let renewer = {
-            let (stop, store, group, owner) = (
-                Arc::clone(&stop),
-                Arc::clone(&store),
-                group.to_string(),
-                owner.to_string(),
-            );
-            std::thread::spawn(move || {
-                let every = lease / 3;
-                let mut last = Instant::now();
-                while !stop.load(Ordering::SeqCst) {
-                    std::thread::sleep(Duration::from_millis(50).min(every));
-                    if last.elapsed() < every {
-                        continue;
-                    }
-                    last = Instant::now();
-                    if let Ok(mut store) = store.lock() {
-                        let expires = now_ms() + lease.as_millis() as i64;
-                        let _ = store.write("renew a concurrency group lock", |transaction| {
-                            transaction.execute(
-                                "UPDATE locks SET expires_ms = ?3 WHERE name = ?1 AND owner = ?2",
-                                params![group, owner, expires],
-                            )
-                        });
-                    }
+            let (store, group, owner) = (Arc::clone(&store), group.to_string(), owner.to_string());
+            Renewer::start(lease, (), move |()| {
+                if let Ok(mut store) = store.lock() {
+                    let expires = now_ms() + lease.as_millis() as i64;
+                    let _ = store.write("renew a concurrency group lock", |transaction| {
+                        transaction.execute(
+                            "UPDATE locks SET expires_ms = ?3 WHERE name = ?1 AND owner = ?2",
+                            params![group, owner, expires],
+                        )
+                    });
                 }
             })
         };
         Lease {
-            stop,
-            renewer: Some(renewer),
+            renewer,
             store,
             group: group.to_string(),
             owner: owner.to_string(),
@@ -249,10 +231,7 @@ impl GroupLease for Lease {}
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(renewer) = self.renewer.take() {
-            let _ = renewer.join();
-        }
+        self.renewer.stop();
         if let Ok(mut store) = self.store.lock() {
             let _ = store.write("release a concurrency group lock", |transaction| {
                 transaction.execute(

@@ -661,39 +661,12 @@ fn a_nats_source_with_a_stream_reads_what_was_published_while_vane_was_down() {
     });
 }
 
-/// A `vane serve` on an ephemeral port with its own state store; its address, and the process
-/// (killed when dropped).
+/// A `vane serve` on an ephemeral port with its own state store; the process (killed when
+/// dropped) and its base URL.
 pub fn spawn_serve(dir: &Path, state: &str, env: &[(&str, &str)]) -> (Worker, String) {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("vane"))
-        .current_dir(dir)
-        .args([
-            "--state",
-            state,
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--parallel",
-            "4",
-        ])
-        .env_remove("VANE_STATE")
-        .env_remove("VANE_WORKFLOWS")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let address = first
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .to_string();
-    std::thread::spawn(move || for _ in lines {});
-    (Worker(Some(child)), format!("http://{address}"))
+    let (child, url) =
+        crate::support::spawn_serve(dir, &["--state", state, "--parallel", "4"], env);
+    (Worker(Some(child)), url)
 }
 
 #[test]

@@ -2,9 +2,8 @@
 //! every refusal leaves the queue untouched; accepted deliveries survive `kill -9`.
 
 use crate::support::fixture;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "It's a Secret to Everybody";
@@ -36,30 +35,8 @@ struct Daemon {
 
 impl Daemon {
     fn start(dir: &Path) -> Daemon {
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin!("vane"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .current_dir(dir)
-            .env("HOOK_SECRET", SECRET)
-            .env_remove("VANE_STATE")
-            .env_remove("VANE_WORKFLOWS")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
-        let address = first
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no address in {first:?}"))
-            .to_string();
-        // Keep draining stderr so the daemon never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Daemon {
-            child,
-            url: format!("http://{address}"),
-        }
+        let (child, url) = crate::support::spawn_serve(dir, &[], &[("HOOK_SECRET", SECRET)]);
+        Daemon { child, url }
     }
 
     fn post(&self, path: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, String) {

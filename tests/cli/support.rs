@@ -298,3 +298,36 @@ pub fn http_server(
     });
     (url, receiver)
 }
+
+/// `vane serve --listen 127.0.0.1:0 [ARGS]` started in `dir`: the process, and the base URL it
+/// printed (`http://127.0.0.1:PORT`) once listening. Its stderr keeps being drained, so that it
+/// never blocks on a full pipe; stdout is discarded.
+pub fn spawn_serve(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin!("vane"))
+        .current_dir(dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .env_remove("VANE_STATE")
+        .env_remove("VANE_WORKFLOWS")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("vane serve starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    let address = first
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_string();
+    std::thread::spawn(move || for _ in lines {});
+    (child, format!("http://{address}"))
+}
