@@ -10,6 +10,8 @@
 //!   NATS / MQTT subscriptions that feed it;
 //! - [`state`]: the SQLite store of runs and their steps, for `history`, `show` and `replay`;
 //! - [`testing`]: workflow test files, run as dry runs (`vane test`); [`init`]: a starter project;
+//! - [`pipeline`]: the one path every command drives events along, and the consumers of its
+//!   run-event stream;
 //! - [`cli`]: the `vane` command line over all of it.
 
 pub mod broker;
@@ -25,6 +27,7 @@ pub mod glob;
 pub mod init;
 pub mod matcher;
 pub mod metrics;
+pub mod pipeline;
 pub mod plan;
 pub mod queue;
 pub mod report;

@@ -51,6 +51,44 @@ pub fn explain(workflow: &Workflow, event: &Event, event_value: &Value) -> Selec
     }
 }
 
+/// The workflow's concurrency group for the event (`None` without `concurrency:`), with its
+/// `cancel-in-progress`. `run`, `plan` and `test` all render it here, so a group template that
+/// cannot render fails a plan exactly where it would fail a run.
+pub fn concurrency_group(
+    workflow: &Workflow,
+    event: &Event,
+    event_value: &Value,
+    revision: Option<&str>,
+) -> Result<Option<(String, bool)>, String> {
+    let Some(concurrency) = &workflow.concurrency else {
+        return Ok(None);
+    };
+    let context = minijinja::context! {
+        event => event_value.clone(),
+        inputs => inputs_value(event, event_value),
+        workflow => workflow_value(workflow, revision),
+    };
+    match concurrency.group.render(&context) {
+        Ok(value) => Ok(Some((
+            value
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| value.to_string()),
+            concurrency.cancel_in_progress,
+        ))),
+        Err(error) => {
+            let path = crate::yaml::YamlPath::default()
+                .key("concurrency")
+                .key("group");
+            Err(format!(
+                "{}: concurrency.group: {}",
+                workflow.place(&path),
+                error.error.message
+            ))
+        }
+    }
+}
+
 /// `inputs` in templates: a dispatch's inputs (`event.data.inputs`), as GitHub Actions' `inputs`
 /// context has them for `workflow_dispatch`; empty for every other event, whose payload is then
 /// never parsed for it.

@@ -69,6 +69,18 @@ pub struct GlobalArgs {
     /// outputs and a job summary.
     #[arg(long, global = true, env = "VANE_GITHUB")]
     pub github: bool,
+    /// Which lines that steps write human output shows: `all` (under each step, as written),
+    /// `failed` (a step's lines only when it fails) or `none` (a failed step still shows the
+    /// last 20 lines of its stderr).
+    #[arg(
+        long,
+        global = true,
+        env = "VANE_STEP_OUTPUT",
+        value_enum,
+        default_value_t = crate::pipeline::OutputMode::All,
+        value_name = "WHICH"
+    )]
+    pub output: crate::pipeline::OutputMode,
     /// More detail on stderr (repeat for more).
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

@@ -24,7 +24,7 @@ pub struct DispatchArgs {
 
 pub fn dispatch(global: &GlobalArgs, args: &DispatchArgs) -> Exit {
     let masker = Masker::new();
-    let Some(set) = super::run::load_or_report(global, &masker) else {
+    let Some(set) = super::run::load_or_report(global) else {
         return Exit::Invalid;
     };
     let inputs = match dispatchable_inputs(&set, &args.name) {
@@ -44,7 +44,11 @@ pub fn dispatch(global: &GlobalArgs, args: &DispatchArgs) -> Exit {
         }
     };
     let event = dispatch_event(&args.name, inputs);
-    super::run::run_event(global, &set, masker, event, args.dry_run)
+    let settings = super::settings::resolve(global, None, args.dry_run);
+    super::run::run_event(
+        crate::pipeline::Pipeline::new(&settings, &set, masker),
+        event,
+    )
 }
 
 /// The inputs of workflow `name`'s `dispatch` trigger, or why it cannot be dispatched.

@@ -1,203 +1,43 @@
-//! Running what waits in the queue (`vane poll`, `vane serve`, `vane worker`): events are taken,
-//! run through the same [`Drive`] as `vane run`, recorded, and only then marked done.
+//! What the commands that run queued events (`poll`, `serve`, `worker`) start from: the
+//! workflows (their problems reported), the settings and the queue.
 
 use super::Exit;
 use super::args::GlobalArgs;
-use super::run::{Drive, Events};
-use crate::cancel::CancelToken;
-use crate::event::{Event, EventError, InputOptions};
-use crate::queue::{Queue, Taken};
+use crate::pipeline::{Settings, open_queue};
+use crate::queue::Queue;
 use crate::secrets::Masker;
 use crate::workflow::WorkflowSet;
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-/// When a drain ends.
-#[derive(Debug, Clone)]
-pub enum Until {
-    /// As soon as the queue is empty (`vane poll --once`).
-    Empty,
-    /// When this token is cancelled (a daemon's shutdown); events taken but not started go back.
-    Stopped(CancelToken),
+pub struct Prepared {
+    pub set: WorkflowSet,
+    pub settings: Settings,
+    pub queue: Arc<dyn Queue>,
 }
 
-/// How long a waiting worker sleeps before looking for events pushed by other processes.
-const IDLE_WAIT: Duration = Duration::from_millis(200);
-
-/// Runs queued events until `until`; the exit status is `vane run`'s.
-pub fn drain(
-    global: &GlobalArgs,
-    set: &WorkflowSet,
-    masker: Masker,
-    queue: Arc<dyn Queue>,
-    until: Until,
-    parallel: Option<usize>,
-) -> Exit {
-    let in_flight: Arc<Mutex<HashMap<String, Taken>>> = Arc::default();
-    let events: Events = Box::new(QueueEvents {
-        queue: Arc::clone(&queue),
-        buffer: VecDeque::new(),
-        in_flight: Arc::clone(&in_flight),
-        until: until.clone(),
-        batch: parallel.unwrap_or(4).max(1) * 2,
-    });
-    let done_queue = Arc::clone(&queue);
-    let done_in_flight = Arc::clone(&in_flight);
-    let drive = Drive {
-        origin: "queue".to_string(),
-        events,
-        dry_run: false,
-        explain: false,
-        parallel,
-        lock_timeout: Duration::from_secs(600),
-        // A daemon's runs are not cancelled by its shutdown: they finish, then it exits.
-        cancel: match &until {
-            Until::Empty => None,
-            Until::Stopped(_) => Some(CancelToken::new()),
-        },
-        on_recorded: Some(Box::new(move |outcome| {
-            if outcome.depth > 0 {
-                return;
-            }
-            let taken = done_in_flight
-                .lock()
-                .ok()
-                .and_then(|mut in_flight| in_flight.remove(outcome.event.id()));
-            if let Some(taken) = taken
-                && let Err(message) = done_queue.done(&taken)
-            {
-                eprintln!(
-                    "error: event {}: its runs are recorded but it stays queued (it will be \
-                     recognised as done): {message}",
-                    taken.delivery
-                );
-            }
-        })),
-    };
-    drive.run(global, set, masker)
-}
-
-/// The queue as the event iterator [`Drive`] reads.
-struct QueueEvents {
-    queue: Arc<dyn Queue>,
-    /// Taken, not yet handed to the engine.
-    buffer: VecDeque<Taken>,
-    /// Handed to the engine, not yet recorded: delivery → what `done` needs.
-    in_flight: Arc<Mutex<HashMap<String, Taken>>>,
-    until: Until,
-    batch: usize,
-}
-
-impl QueueEvents {
-    fn stopped(&self) -> bool {
-        matches!(&self.until, Until::Stopped(token) if token.is_cancelled())
-    }
-}
-
-impl Iterator for QueueEvents {
-    type Item = Result<Event, EventError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if self.stopped() {
-                let rest: Vec<Taken> = self.buffer.drain(..).collect();
-                self.queue.give_back(&rest);
-                return None;
-            }
-            if let Some(taken) = self.buffer.pop_front() {
-                if self.queue.already_recorded(&taken) {
-                    let _ = self.queue.done(&taken);
-                    continue;
-                }
-                return Some(match parse(&taken) {
-                    Ok(event) => {
-                        if let Ok(mut in_flight) = self.in_flight.lock() {
-                            in_flight.insert(event.id().to_string(), taken);
-                        }
-                        Ok(event)
-                    }
-                    Err(error) => {
-                        // Checked before it was queued, so this is damage: it must not block
-                        // the queue forever.
-                        let _ = self.queue.done(&taken);
-                        Err(error)
-                    }
-                });
-            }
-            let wait = match self.until {
-                Until::Empty => Duration::ZERO,
-                Until::Stopped(_) => IDLE_WAIT,
-            };
-            match self.queue.take(self.batch, wait) {
-                Ok(taken) if taken.is_empty() => {
-                    if matches!(self.until, Until::Empty) {
-                        return None;
-                    }
-                }
-                Ok(taken) => self.buffer.extend(taken),
-                Err(message) => {
-                    eprintln!("error: cannot take events from the queue: {message}");
-                    if matches!(self.until, Until::Empty) {
-                        return None;
-                    }
-                    std::thread::sleep(IDLE_WAIT);
-                }
-            }
-        }
-    }
-}
-
-/// The queued envelope, as the event it was.
-fn parse(taken: &Taken) -> Result<Event, EventError> {
-    let mut event =
-        crate::event::from_text(&taken.event, &InputOptions::default()).map_err(|error| {
-            EventError::new(format!(
-                "queued event {} from `{}` is damaged: {}",
-                taken.delivery, taken.source, error.message
-            ))
-        })?;
-    // The queue's key is the event's identity, whatever the envelope says.
-    event.set_id(taken.delivery.clone());
-    Ok(event)
-}
-
-/// What a command that runs queued events starts from: the workflows (their problems reported)
-/// and the queue.
-pub fn workflows_and_queue(
+/// `parallel`: the command's `--parallel`; a daemon's default is `serve.workers` of vane.yaml.
+pub fn prepare(
     global: &GlobalArgs,
     masker: &Masker,
-) -> Result<(WorkflowSet, Arc<dyn Queue>), Exit> {
-    let set = super::run::load_or_report(global, masker).ok_or(Exit::Invalid)?;
-    let queue = open_queue(global, masker)?;
-    Ok((set, queue))
-}
-
-/// The queue `vane.yaml` names (`queue:`), over the state store by default.
-pub fn open_queue(global: &GlobalArgs, masker: &Masker) -> Result<Arc<dyn Queue>, Exit> {
+    parallel: Option<u16>,
+    daemon: bool,
+) -> Result<Prepared, Exit> {
+    let set = super::run::load_or_report(global).ok_or(Exit::Invalid)?;
+    let mut settings = super::settings::resolve(global, None, false);
     let configured = global
         .loaded
         .as_ref()
-        .map(|config| config.queue.clone())
-        .unwrap_or_default();
-    match configured {
-        crate::config::Queue::Sqlite => {
-            crate::queue::SqliteQueue::open(&super::state::location(global), masker.clone())
-                .map(|queue| Arc::new(queue) as Arc<dyn Queue>)
-                .map_err(|error| {
-                    eprintln!("error: {error}");
-                    Exit::Invalid
-                })
-        }
-        crate::config::Queue::Nats(settings) => crate::queue::JetStreamQueue::open(
-            &settings,
-            &super::state::location(global),
-            masker.clone(),
-        )
-        .map(|queue| Arc::new(queue) as Arc<dyn Queue>)
-        .map_err(|message| {
-            eprintln!("error: `queue: {}`: {message}", settings.url);
-            Exit::Invalid
-        }),
+        .and_then(|config| config.serve.workers);
+    if let Some(parallel) = parallel.map(usize::from).or(configured.filter(|_| daemon)) {
+        settings.parallel = parallel;
     }
+    let queue = open_queue(&settings, masker).map_err(|message| {
+        eprintln!("error: {message}");
+        Exit::Invalid
+    })?;
+    Ok(Prepared {
+        set,
+        settings,
+        queue,
+    })
 }

@@ -14,6 +14,7 @@ mod replay;
 mod run;
 mod schema;
 mod serve;
+mod settings;
 mod show;
 mod state;
 mod test;
@@ -26,25 +27,7 @@ pub use args::{Cli, Command};
 use clap::{CommandFactory, FromArgMatches};
 use std::process::ExitCode;
 
-/// The exit statuses of SPEC §4.2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Exit {
-    /// Everything ran (a run of nothing included).
-    Success = 0,
-    /// A run failed.
-    RunFailed = 1,
-    /// Invalid usage, input, configuration or workflows.
-    Invalid = 2,
-    /// Interrupted by SIGINT/SIGTERM.
-    Interrupted = 130,
-}
-
-impl Exit {
-    /// The more severe of two outcomes; an interrupt outranks everything.
-    pub fn worst(self, other: Exit) -> Exit {
-        self.max(other)
-    }
-}
+pub use crate::pipeline::Exit;
 
 /// Parses the arguments, runs the command, maps the outcome to an exit code.
 pub fn main() -> ExitCode {

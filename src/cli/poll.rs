@@ -4,9 +4,9 @@
 
 use super::Exit;
 use super::args::GlobalArgs;
-use super::drain::{Until, drain, workflows_and_queue};
 use crate::cancel::CancelToken;
 use crate::config::Config;
+use crate::pipeline::{Until, drain};
 use crate::secrets::Masker;
 use crate::sources::{Poller, is_polled};
 use clap::Args;
@@ -43,16 +43,19 @@ pub fn poll(global: &GlobalArgs, args: &PollArgs) -> Exit {
         return Exit::Invalid;
     }
     let masker = Masker::new();
-    let (set, queue) = match workflows_and_queue(global, &masker) {
+    let super::drain::Prepared {
+        set,
+        settings,
+        queue,
+    } = match super::drain::prepare(global, &masker, args.parallel, false) {
         Ok(prepared) => prepared,
         Err(exit) => return exit,
     };
-    let location = super::state::location(global);
     let poller = match Poller::new(
         Arc::clone(&config),
         &set,
         Arc::clone(&queue),
-        &location,
+        &settings.state,
         masker.clone(),
     ) {
         Ok(poller) => poller,
@@ -61,7 +64,6 @@ pub fn poll(global: &GlobalArgs, args: &PollArgs) -> Exit {
             return Exit::Invalid;
         }
     };
-    let parallel = args.parallel.map(usize::from);
     if let Some(every) = args.every.filter(|_| !args.once) {
         if !args.sources.is_empty() {
             eprintln!("error: `--source` goes with `--once`; `--every` polls every source");
@@ -75,21 +77,10 @@ pub fn poll(global: &GlobalArgs, args: &PollArgs) -> Exit {
                 return Exit::Invalid;
             }
         };
-        let exit = drain(
-            global,
-            &set,
-            masker,
-            queue,
-            Until::Stopped(stop.clone()),
-            parallel,
-        );
+        let exit = drain(&settings, &set, masker, queue, Until::Stopped(stop.clone()));
         stop.cancel();
         let _ = pollers.join();
-        // Stopping on request is a clean exit for a long-running poller.
-        return match exit {
-            Exit::Interrupted | Exit::RunFailed => Exit::Success,
-            other => other,
-        };
+        return exit.for_daemon();
     }
     let mut failed = false;
     for source in poller.sources() {
@@ -114,7 +105,7 @@ pub fn poll(global: &GlobalArgs, args: &PollArgs) -> Exit {
         eprintln!("error: {error}");
         failed = true;
     }
-    let exit = drain(global, &set, masker, queue, Until::Empty, parallel);
+    let exit = drain(&settings, &set, masker, queue, Until::Empty);
     if failed {
         exit.worst(Exit::Invalid)
     } else {

@@ -57,11 +57,17 @@ pub fn test(global: &GlobalArgs, args: &TestArgs) -> Exit {
     };
     let mut reporter = TestReporter::new(stdout.lock(), format, use_color(stdout.is_terminal()));
     let mut broken = 0;
+    let mut broken_workflows = 0;
     for file in &files {
         match load_test_file(file, &set) {
             Ok(loaded) => {
                 for case in &loaded.cases {
                     let failures = run_case(case, &set, &global.workspace);
+                    // A workflow broken for the case's event is an error in the workflows.
+                    for failure in failures.iter().filter(|failure| failure.broken) {
+                        broken_workflows += 1;
+                        eprintln!("{}: error: {}", file.display(), failure.message);
+                    }
                     reporter.case(file, &case.name, failures);
                 }
             }
@@ -79,6 +85,8 @@ pub fn test(global: &GlobalArgs, args: &TestArgs) -> Exit {
             "error: {broken} test file{} could not be run",
             if broken == 1 { "" } else { "s" }
         );
+        Exit::Invalid
+    } else if broken_workflows > 0 {
         Exit::Invalid
     } else if failed > 0 {
         Exit::RunFailed

@@ -4,8 +4,8 @@
 
 use super::Exit;
 use super::args::GlobalArgs;
-use super::drain::{Until, drain, workflows_and_queue};
 use crate::cancel::CancelToken;
+use crate::pipeline::{Until, drain};
 use crate::secrets::Masker;
 use clap::Args;
 
@@ -18,35 +18,31 @@ pub struct WorkerArgs {
 
 pub fn worker(global: &GlobalArgs, args: &WorkerArgs) -> Exit {
     let masker = Masker::new();
-    let (set, queue) = match workflows_and_queue(global, &masker) {
+    let prepared = match super::drain::prepare(global, &masker, args.parallel, true) {
         Ok(prepared) => prepared,
         Err(exit) => return exit,
     };
-    let parallel = args.parallel.map(usize::from).or_else(|| {
-        global
-            .loaded
-            .as_ref()
-            .and_then(|config| config.serve.workers)
-    });
     // The first signal stops taking events and lets the runs in flight finish; the runs are
     // not cancelled (a second signal exits at once).
     let stop = CancelToken::from_signals();
-    // The subscription sources of vane.yaml (NATS, MQTT) feed the queue this worker drains.
     let subscriptions = match &global.loaded {
         Some(config) => crate::broker::spawn_subscriptions(
             std::sync::Arc::clone(config),
-            std::sync::Arc::clone(&queue),
+            std::sync::Arc::clone(&prepared.queue),
             stop.clone(),
         ),
         None => Vec::new(),
     };
-    let exit = drain(global, &set, masker, queue, Until::Stopped(stop), parallel);
+    let until = Until::Stopped(stop);
+    let exit = drain(
+        &prepared.settings,
+        &prepared.set,
+        masker,
+        prepared.queue,
+        until,
+    );
     for subscription in subscriptions {
         let _ = subscription.join();
     }
-    // Stopping on request is a clean exit for a daemon.
-    match exit {
-        Exit::Interrupted | Exit::RunFailed => Exit::Success,
-        other => other,
-    }
+    exit.for_daemon()
 }

@@ -2,12 +2,14 @@
 //! status functions, retries, timeouts and cancellation. A dry run goes through the same code
 //! with effects swapped for what each step can know without them.
 
+mod observe;
 mod overrides;
 mod record;
 mod renewer;
 mod run;
 mod scheduler;
 
+pub use observe::{LineSplitter, MAX_LINE, Observer, RunEvent, StepRef, Stream, Unobserved};
 pub use overrides::Overrides;
 pub use record::{RunRecord, RunStatus, StepRecord, StepStatus};
 pub use renewer::Renewer;
@@ -43,6 +45,8 @@ pub struct Engine<'a> {
     /// Where `scale` steps keep their recommendations: the state store for real runs, memory in
     /// a plan.
     pub recommendations: crate::state::Recommendations,
+    /// Who hears what happens as it happens (the run-event stream).
+    pub observer: &'a dyn Observer,
 }
 
 /// Everything that happened for one event.
@@ -56,6 +60,8 @@ pub struct EventOutcome {
     pub runs: Vec<(usize, RunRecord)>,
     /// Events emitted by `emit` steps, to be processed after this one.
     pub emitted: Vec<Event>,
+    /// The event's place in the output order (see [`RunEvent`]).
+    pub sequence: u64,
 }
 
 impl EventOutcome {
@@ -80,7 +86,26 @@ impl Engine<'_> {
     pub fn process_with(&self, event: Event, depth: usize, overrides: &Overrides) -> EventOutcome {
         let event = Arc::new(event);
         let event_value = EventObject::value(event.clone());
-        let selections = select(self.set, &event, &event_value);
+        let mut selections = select(self.set, &event, &event_value);
+        // The concurrency group is rendered as a run would render it: one that cannot render is
+        // an error in the workflow, in a plan as in a run.
+        for (index, selection) in selections.iter_mut() {
+            if *selection == Selection::Matched
+                && let Err(message) = crate::plan::concurrency_group(
+                    &self.set.workflows[*index],
+                    &event,
+                    &event_value,
+                    self.set.revision.as_deref(),
+                )
+            {
+                *selection = Selection::Broken(message);
+            }
+        }
+        self.observer.observe(&RunEvent::Matched {
+            sequence: overrides.sequence,
+            event: &event,
+            selections: &selections,
+        });
         let mut runs = Vec::new();
         let mut emitted = Vec::new();
         for (index, selection) in &selections {
@@ -90,9 +115,8 @@ impl Engine<'_> {
             if self.cancel.is_cancelled() {
                 break;
             }
-            let workflow = &self.set.workflows[*index];
             let (record, mut events) =
-                run::run_workflow(self, workflow, &event, &event_value, depth, overrides);
+                run::run_workflow(self, *index, &event, &event_value, depth, overrides);
             emitted.append(&mut events);
             runs.push((*index, record));
         }
@@ -102,6 +126,7 @@ impl Engine<'_> {
             selections,
             runs,
             emitted,
+            sequence: overrides.sequence,
         }
     }
 }

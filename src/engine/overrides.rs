@@ -14,4 +14,6 @@ pub struct Overrides {
     /// The run's id, when the caller chose it first (the scheduler records the run as running in
     /// the state store before it starts, so that a killed process leaves a trace).
     pub run_id: Option<String>,
+    /// The event's place in the output order, carried by the run-event stream.
+    pub sequence: u64,
 }

@@ -1,10 +1,10 @@
 //! One workflow run: secrets, vars, env, then jobs in `needs` order and their steps in order.
 
+use super::observe::{RunEvent, StepRef, Stream};
 use super::record::{RunRecord, RunStatus, StepRecord, StepStatus};
 use super::{Engine, Overrides};
 use crate::event::Event;
 use crate::plan::workflow_value;
-use crate::report::progress;
 use crate::secrets::{self, MASK};
 use crate::steps::{self, StepContext, StepError, StepSuccess};
 use crate::template::{StepView, StepsObject, TemplateTree, Templates};
@@ -36,12 +36,13 @@ struct JobResult {
 
 pub fn run_workflow(
     engine: &Engine,
-    workflow: &Workflow,
+    index: usize,
     event: &Event,
     event_value: &Value,
     depth: usize,
     overrides: &Overrides,
 ) -> (RunRecord, Vec<Event>) {
+    let workflow = &engine.set.workflows[index];
     let started = Instant::now();
     let deadline = workflow.timeout.map(|timeout| started + timeout);
     let dry_run = engine.options.dry_run;
@@ -49,6 +50,12 @@ pub fn run_workflow(
         .run_id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let sequence = overrides.sequence;
+    engine.observer.observe(&RunEvent::RunStarted {
+        sequence,
+        workflow: index,
+        run_id: &run_id,
+    });
     let mut record = RunRecord {
         id: run_id.clone(),
         started: chrono::Utc::now(),
@@ -63,6 +70,11 @@ pub fn run_workflow(
     };
     let finish = |mut record: RunRecord, emitted: Vec<Event>| {
         record.duration_ms = started.elapsed().as_millis() as u64;
+        engine.observer.observe(&RunEvent::RunFinished {
+            sequence,
+            workflow: index,
+            record: &record,
+        });
         (record, emitted)
     };
 
@@ -131,6 +143,8 @@ pub fn run_workflow(
     let mut failed = false;
     let mut cancelled = false;
     let mut started = vec![false; workflow.jobs.len()];
+    let index_of_workflow = index;
+    let run_id_ref = run_id.as_str();
     // Jobs run in parallel as far as `needs` allows: each ready job gets a thread, and a finished
     // job may make others ready. Records keep the jobs' order in the file.
     std::thread::scope(|threads| {
@@ -183,6 +197,17 @@ pub fn run_workflow(
                                 if was_cancelled {
                                     record.status = StepStatus::Cancelled;
                                 }
+                                let step_ref = StepRef {
+                                    sequence,
+                                    workflow: index_of_workflow,
+                                    run_id: run_id_ref,
+                                    job: record.job.as_deref(),
+                                    step,
+                                };
+                                engine.observer.observe(&RunEvent::StepFinished {
+                                    step: step_ref,
+                                    record: &record,
+                                });
                                 record
                             })
                             .collect();
@@ -207,7 +232,11 @@ pub fn run_workflow(
                     let work = move || {
                         let job_run = run_job(
                             engine,
-                            workflow,
+                            JobSite {
+                                sequence,
+                                workflow: index_of_workflow,
+                                run_id: run_id_ref,
+                            },
                             job,
                             scope,
                             &jobs_value,
@@ -388,10 +417,30 @@ struct JobRun {
     step_outputs: Map<String, Json>,
 }
 
+/// Where a job runs: what names its steps in the run-event stream.
+#[derive(Clone, Copy)]
+struct JobSite<'a> {
+    sequence: u64,
+    workflow: usize,
+    run_id: &'a str,
+}
+
+impl<'a> JobSite<'a> {
+    fn step(self, job: Option<&'a str>, step: &'a Step) -> StepRef<'a> {
+        StepRef {
+            sequence: self.sequence,
+            workflow: self.workflow,
+            run_id: self.run_id,
+            job,
+            step,
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run_job(
     engine: &Engine,
-    workflow: &Workflow,
+    site: JobSite,
     job: &Job,
     scope: &RunScope,
     jobs_value: &Value,
@@ -399,8 +448,17 @@ fn run_job(
     depth: usize,
     deadline: Option<Instant>,
 ) -> JobRun {
+    let workflow = &engine.set.workflows[site.workflow];
     let dry_run = engine.options.dry_run;
     let job_label = (workflow.jobs.len() > 1 || job.id != "main").then(|| job.id.clone());
+    // Every record that leaves this job was announced as finished first.
+    let finished = |run: &mut JobRun, step: &Step, record: StepRecord| {
+        engine.observer.observe(&RunEvent::StepFinished {
+            step: site.step(job_label.as_deref(), step),
+            record: &record,
+        });
+        run.records.push(record);
+    };
     let mut status: &'static str = "success";
     let mut views: Vec<StepView> = Vec::new();
     let mut run = JobRun {
@@ -437,7 +495,7 @@ fn run_job(
             Err(message) => {
                 fail_step(&mut step_record, &mut views, step, message);
                 status = "failure";
-                run.records.push(step_record);
+                finished(&mut run, step, step_record);
                 continue;
             }
         };
@@ -460,7 +518,7 @@ fn run_job(
                         format!("{}: if: {}", workflow.place(&condition.path), error.message),
                     );
                     status = "failure";
-                    run.records.push(step_record);
+                    finished(&mut run, step, step_record);
                     continue;
                 }
             },
@@ -472,7 +530,7 @@ fn run_job(
                 outputs: Some(Map::new()),
                 outcome: "skipped".to_string(),
             });
-            run.records.push(step_record);
+            finished(&mut run, step, step_record);
             continue;
         }
         let rendered = match render_action(step, &context) {
@@ -483,7 +541,7 @@ fn run_job(
                 let message = format!("{place}: {}: {}", error.path, error.error.message);
                 fail_step(&mut step_record, &mut views, step, message);
                 status = "failure";
-                run.records.push(step_record);
+                finished(&mut run, step, step_record);
                 continue;
             }
         };
@@ -494,17 +552,21 @@ fn run_job(
                 .min(deadline.saturating_duration_since(Instant::now())),
             None => step.timeout,
         };
-        // On a terminal, a live line while the step runs (not in a plan: nothing runs there).
-        let progress_key = (!dry_run && progress::enabled()).then(|| {
-            let run_id = scope.run.get_attr("id").unwrap_or_default();
-            let key = format!("{run_id}/{}/{}", job.id, step.id);
-            let label = match &job_label {
-                Some(job) => format!("{} › {job} › {}", workflow.name, step.id),
-                None => format!("{} › {}", workflow.name, step.id),
-            };
-            progress::step_started(&key, &label);
-            key
-        });
+        // Each line the step writes goes out masked, as it arrives (not in a plan: nothing runs).
+        let masker = &engine.masker;
+        let output = |stream: Stream, line: &[u8]| {
+            let text = masker.mask(&String::from_utf8_lossy(line));
+            engine.observer.observe(&RunEvent::StepOutput {
+                step: site.step(job_label.as_deref(), step),
+                stream,
+                line: &text,
+            });
+        };
+        if !dry_run {
+            engine.observer.observe(&RunEvent::StepStarted(
+                site.step(job_label.as_deref(), step),
+            ));
+        }
         let step_context = StepContext {
             event,
             workspace: &engine.options.workspace,
@@ -513,7 +575,7 @@ fn run_job(
             cancel: &engine.cancel,
             templates: engine.set.templates,
             masker: &engine.masker,
-            progress_key: progress_key.as_deref(),
+            output: &output,
             state_folder: engine.options.state_folder.as_deref(),
             recommendations: &engine.recommendations,
         };
@@ -530,9 +592,6 @@ fn run_job(
                 &mut step_record.attempts,
             )
         };
-        if let Some(key) = &progress_key {
-            progress::step_finished(key);
-        }
         step_record.duration_ms = started.elapsed().as_millis() as u64;
         if let Action::Scale {
             apply: Some(apply), ..
@@ -594,7 +653,7 @@ fn run_job(
                 }
             }
         }
-        run.records.push(step_record);
+        finished(&mut run, step, step_record);
     }
     run.status = status;
     run

@@ -7,7 +7,7 @@ use super::run::run_workflow;
 use super::{Engine, EventOutcome, Overrides, RunRecord, RunStatus};
 use crate::cancel::CancelToken;
 use crate::event::{Event, EventError};
-use crate::plan::{Selection, select, workflow_value};
+use crate::plan::{Selection, select};
 use crate::template::EventObject;
 use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -24,7 +24,8 @@ pub struct StreamOptions {
 /// Something the stream produced, in input order.
 pub enum StreamItem {
     Outcome(EventOutcome),
-    BadInput(EventError),
+    /// An input that is no event, with its place in the output order.
+    BadInput(u64, EventError),
 }
 
 /// What other processes sharing the state store must know: concurrency-group locks (leases) and
@@ -323,6 +324,7 @@ impl<'a, 'e> State<'a, 'e> {
         let event_value = EventObject::value(event.clone());
         let selections = select(engine.set, &event, &event_value);
         let slot = self.first_slot + self.slots.len() as u64;
+
         let mut tickets = Vec::new();
         let mut failures = Vec::new();
         for (index, selection) in &selections {
@@ -330,37 +332,17 @@ impl<'a, 'e> State<'a, 'e> {
                 continue;
             }
             let workflow = &engine.set.workflows[*index];
-            let (group, cancel_in_progress) = match &workflow.concurrency {
-                None => (None, false),
-                Some(concurrency) => {
-                    let context = minijinja::context! {
-                        event => event_value.clone(),
-                        inputs => crate::plan::inputs_value(&event, &event_value),
-                        workflow => workflow_value(workflow, engine.set.revision.as_deref()),
-                    };
-                    match concurrency.group.render(&context) {
-                        Ok(value) => (
-                            Some(
-                                value
-                                    .as_str()
-                                    .map(str::to_string)
-                                    .unwrap_or_else(|| value.to_string()),
-                            ),
-                            concurrency.cancel_in_progress,
-                        ),
-                        Err(error) => {
-                            let path = crate::yaml::YamlPath::default()
-                                .key("concurrency")
-                                .key("group");
-                            let message = format!(
-                                "{}: concurrency.group: {}",
-                                workflow.place(&path),
-                                error.error.message
-                            );
-                            failures.push((*index, message));
-                            continue;
-                        }
-                    }
+            let (group, cancel_in_progress) = match crate::plan::concurrency_group(
+                workflow,
+                &event,
+                &event_value,
+                engine.set.revision.as_deref(),
+            ) {
+                Ok(Some((group, cancel_in_progress))) => (Some(group), cancel_in_progress),
+                Ok(None) => (None, false),
+                Err(message) => {
+                    failures.push((*index, message));
+                    continue;
                 }
             };
             tickets.push(Ticket {
@@ -371,12 +353,19 @@ impl<'a, 'e> State<'a, 'e> {
                 cancel: engine.cancel.child(),
             });
         }
-        let mut runs = Vec::new();
+        // A group that cannot render is an error in the workflow, reported as its verdict.
+        let mut selections = selections;
         for (index, message) in failures {
-            let mut record = cancelled_record(&message);
-            record.status = RunStatus::Failure;
-            runs.push((index, record));
+            if let Some(entry) = selections.iter_mut().find(|(at, _)| *at == index) {
+                entry.1 = Selection::Broken(message);
+            }
         }
+        let runs = Vec::new();
+        engine.observer.observe(&super::RunEvent::Matched {
+            sequence: slot,
+            event: &event,
+            selections: &selections,
+        });
         self.slots.push_back(Slot {
             event: Some(event),
             depth,
@@ -470,7 +459,7 @@ impl<'a, 'e> State<'a, 'e> {
                 credits.give();
             }
             if let Some(error) = slot.bad.take() {
-                sink(StreamItem::BadInput(error));
+                sink(StreamItem::BadInput(self.first_slot - 1, error));
                 continue;
             }
             let Some(event) = slot.event.take() else {
@@ -486,6 +475,7 @@ impl<'a, 'e> State<'a, 'e> {
                 selections: slot.selections,
                 runs: slot.runs,
                 emitted: Vec::new(),
+                sequence: self.first_slot - 1,
             }));
             for child in emitted {
                 if self.engine.cancel.is_cancelled() {
@@ -537,11 +527,12 @@ fn execute_ticket(
     locks.started(&run_id, workflow, &event);
     let overrides = Overrides {
         run_id: Some(run_id),
+        sequence: ticket.slot,
         ..Overrides::default()
     };
     let (record, emitted) = run_workflow(
         &run_engine,
-        workflow,
+        ticket.workflow,
         &event,
         &event_value,
         depth,

@@ -69,6 +69,35 @@ pub fn group_start(name: &str, status: &str) -> String {
     format!("::group::{} ({status})\n", escape_data(name))
 }
 
+/// The group a real run's lines stream into, opened when the run starts.
+pub fn group_open(name: &str) -> String {
+    format!("::group::{}\n", escape_data(name))
+}
+
+/// `::error title=deploy/apply,file=workflows/deploy.yaml,line=12,col=5::exit code 3`: a failed
+/// step, annotated at its place in the workflow file.
+pub fn step_error(
+    workflow: &str,
+    step: &str,
+    file: &std::path::Path,
+    position: Option<crate::yaml::Position>,
+    message: &str,
+) -> String {
+    let mut properties = format!(
+        "title={},file={}",
+        escape_property(&format!("{workflow}/{step}")),
+        escape_property(&file.display().to_string())
+    );
+    if let Some(position) = position {
+        let _ = write!(
+            properties,
+            ",line={},col={}",
+            position.line, position.column
+        );
+    }
+    format!("::error {properties}::{}\n", escape_data(message))
+}
+
 pub const GROUP_END: &str = "::endgroup::\n";
 
 /// What the Actions step reports when the process ends.
@@ -115,10 +144,18 @@ impl ActionsReport {
                 run.status.as_str(),
                 run.duration_ms
             );
+            if let Some(error) = &run.error {
+                let _ = writeln!(self.summary, "| | | | {} | |", markdown(error));
+            }
             for step in &run.steps {
+                let error = step
+                    .error
+                    .as_deref()
+                    .map(|error| format!(": {}", markdown(error)))
+                    .unwrap_or_default();
                 let _ = writeln!(
                     self.summary,
-                    "| | {} | {} | {} {} | {} ms |",
+                    "| | {} | {} | {} {}{error} | {} ms |",
                     markdown(&step.id),
                     step.kind,
                     step_icon(step.status),
@@ -178,6 +215,58 @@ impl ActionsReport {
             append(&path, &masker.mask(&text))?;
         }
         Ok(())
+    }
+}
+
+/// GitHub Actions as a consumer of the stream: the outputs and summary gathered per event and
+/// written at the end; where human output does not carry them (`--json`, `--quiet`), failed
+/// steps' `::error` annotations on `annotations`.
+pub struct Actions<'a> {
+    pub report: ActionsReport,
+    pub set: &'a WorkflowSet,
+    pub masker: Masker,
+    /// Where annotations go when the human reporter does not write them.
+    pub annotations: Option<Box<dyn Write + Send + 'a>>,
+}
+
+impl crate::pipeline::Consumer for Actions<'_> {
+    fn observe(&mut self, event: &crate::engine::RunEvent<'_>) {
+        match event {
+            crate::engine::RunEvent::EventFinished { outcome, .. } => {
+                self.report.record(outcome, self.set)
+            }
+            crate::engine::RunEvent::StepFinished { step, record }
+                if record.status == StepStatus::Failure =>
+            {
+                if let Some(out) = self.annotations.as_mut() {
+                    let workflow = &self.set.workflows[step.workflow];
+                    let label = match step.job {
+                        Some(job) => format!("{job}.{}", step.step.id),
+                        None => step.step.id.clone(),
+                    };
+                    let line = step_error(
+                        &workflow.name,
+                        &label,
+                        &workflow.file,
+                        workflow.locate(&step.step.path),
+                        record.error.as_deref().unwrap_or("failed"),
+                    );
+                    let _ = out.write_all(self.masker.mask(&line).as_bytes());
+                    let _ = out.flush();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(&mut self, _totals: &crate::report::Totals) -> crate::pipeline::Exit {
+        match self.report.finish(&self.masker) {
+            Ok(()) => crate::pipeline::Exit::Success,
+            Err(error) => {
+                eprintln!("error: cannot write the GitHub Actions outputs: {error}");
+                crate::pipeline::Exit::Invalid
+            }
+        }
     }
 }
 

@@ -1,11 +1,19 @@
 //! Human output: a line per event, each matched workflow with its steps and their status; in a
-//! plan, every rendered action, so the dry run shows exactly what would run.
+//! plan, every rendered action, so the dry run shows exactly what would run. A real run is told
+//! as it happens: the workflow when its run starts, each line a step writes under that step as
+//! it is written, each step's status when it ends, the run's status (and, when it failed, its id
+//! and how to see it whole) last.
 
-use super::ReportOptions;
-use crate::engine::{EventOutcome, RunRecord, RunStatus, StepRecord, StepStatus};
+use super::{ReportOptions, Totals};
+use crate::engine::{
+    EventOutcome, RunEvent, RunRecord, RunStatus, StepRecord, StepRef, StepStatus, Stream,
+};
+use crate::pipeline::{Consumer, Exit, OutputMode};
 use crate::plan::Selection;
+use crate::secrets::Masker;
 use crate::workflow::WorkflowSet;
 use serde_json::Value as Json;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt::Write;
 
 struct Palette {
@@ -40,12 +48,8 @@ impl Palette {
     }
 }
 
-pub fn event_block(outcome: &EventOutcome, set: &WorkflowSet, options: &ReportOptions) -> String {
-    let palette = Palette {
-        color: options.color,
-    };
-    let mut out = String::new();
-    let event = &outcome.event;
+/// The line that opens an event's block.
+fn event_header(out: &mut String, event: &crate::event::Event, palette: &Palette) {
     let origin = match &event.parent {
         Some(parent) => format!("emitted by {}", short_id(parent)),
         None => event.source.clone(),
@@ -57,10 +61,32 @@ pub fn event_block(outcome: &EventOutcome, set: &WorkflowSet, options: &ReportOp
         palette.bold(&event.headline()),
         palette.dim(&format!("({origin}, id {})", short_id(event.id())))
     );
+}
+
+/// A whole event at once: how a plan is shown.
+pub fn event_block(outcome: &EventOutcome, set: &WorkflowSet, options: &ReportOptions) -> String {
+    let palette = Palette {
+        color: options.color,
+    };
+    let mut out = String::new();
+    event_header(&mut out, &outcome.event, &palette);
     for (index, run) in &outcome.runs {
         let workflow = &set.workflows[*index];
         write_run(&mut out, &workflow.name, run, options, &palette);
     }
+    event_tail(&mut out, outcome, set, options, &palette);
+    out
+}
+
+/// What follows an event's runs: the workflows that broke on it, and why the others did not run
+/// (with `--explain`) or how many there were.
+fn event_tail(
+    out: &mut String,
+    outcome: &EventOutcome,
+    set: &WorkflowSet,
+    options: &ReportOptions,
+    palette: &Palette,
+) {
     for (index, selection) in &outcome.selections {
         if let Selection::Broken(message) = selection {
             let _ = writeln!(
@@ -100,7 +126,6 @@ pub fn event_block(outcome: &EventOutcome, set: &WorkflowSet, options: &ReportOp
             ))
         );
     }
-    out
 }
 
 fn write_run(
@@ -226,4 +251,349 @@ fn millis(duration_ms: u64) -> String {
 
 fn short_id(id: &str) -> &str {
     &id[..id.len().min(12)]
+}
+
+/// How many lines of a failed step's stderr are shown when its output was not (`--output none`).
+pub const FAILURE_TAIL: usize = 20;
+/// The most lines held for a step under `--output failed`; the oldest go first.
+const HELD_LINES: usize = 1000;
+
+/// Human output of real runs, told as they happen. Events may run at once (`--parallel`), but
+/// the output keeps input order: what belongs to the event at the head of the order is written
+/// at once, what belongs to later ones is held until they reach the head.
+pub struct LiveReporter<'a, W: std::io::Write + Send> {
+    out: W,
+    set: &'a WorkflowSet,
+    options: ReportOptions,
+    output: OutputMode,
+    masker: Masker,
+    palette: Palette,
+    /// The sequence whose text goes out directly; every earlier event has finished.
+    head: u64,
+    /// Text of later events, waiting for their turn.
+    held: BTreeMap<u64, String>,
+    /// Events whose header line is written (or held).
+    opened: HashSet<u64>,
+    /// Runs whose start was told (the others are told whole when their event ends).
+    told: HashSet<String>,
+    /// Per event, the step whose lines were written last: another step's line needs its name.
+    last_writer: HashMap<u64, String>,
+    /// Per running step, its held lines (`--output failed`) or its stderr tail (`--output none`).
+    lines: HashMap<String, VecDeque<String>>,
+    /// Per run, its failed steps' annotations (GitHub Actions), written after the group.
+    annotations: HashMap<String, Vec<String>>,
+}
+
+impl<'a, W: std::io::Write + Send> LiveReporter<'a, W> {
+    pub fn new(
+        out: W,
+        set: &'a WorkflowSet,
+        options: ReportOptions,
+        output: OutputMode,
+        masker: Masker,
+    ) -> LiveReporter<'a, W> {
+        LiveReporter {
+            out,
+            set,
+            palette: Palette {
+                color: options.color,
+            },
+            options,
+            output,
+            masker,
+            head: 0,
+            held: BTreeMap::new(),
+            opened: HashSet::new(),
+            told: HashSet::new(),
+            last_writer: HashMap::new(),
+            lines: HashMap::new(),
+            annotations: HashMap::new(),
+        }
+    }
+
+    /// Text for event `sequence`: written now at the head, held otherwise.
+    fn emit(&mut self, sequence: u64, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        if sequence == self.head {
+            let text = self.masker.mask(text);
+            super::progress::suspend(|| {
+                let _ = self.out.write_all(text.as_bytes());
+                let _ = self.out.flush();
+            });
+        } else {
+            self.held.entry(sequence).or_default().push_str(text);
+        }
+    }
+
+    /// Event `sequence` is done: the next one's held text goes out, and it writes directly.
+    fn advance(&mut self, sequence: u64) {
+        self.opened.remove(&sequence);
+        self.last_writer.remove(&sequence);
+        self.head = sequence + 1;
+        if let Some(text) = self.held.remove(&self.head) {
+            self.emit(self.head, &text);
+        }
+    }
+
+    fn open_event(&mut self, sequence: u64, event: &crate::event::Event) {
+        if self.opened.insert(sequence) {
+            let mut text = String::new();
+            event_header(&mut text, event, &self.palette);
+            self.emit(sequence, &text);
+        }
+    }
+
+    fn step_key(step: &StepRef) -> String {
+        format!(
+            "{}/{}/{}",
+            step.run_id,
+            step.job.unwrap_or(""),
+            step.step.id
+        )
+    }
+
+    fn label(step: &StepRef) -> String {
+        match step.job {
+            Some(job) => format!("{job}.{}", step.step.id),
+            None => step.step.id.clone(),
+        }
+    }
+
+    /// The widest step label of a workflow, so its status lines align.
+    fn label_width(&self, workflow: usize) -> usize {
+        let workflow = &self.set.workflows[workflow];
+        let jobs = workflow.jobs.len() > 1 || workflow.jobs.iter().any(|job| job.id != "main");
+        workflow
+            .jobs
+            .iter()
+            .flat_map(|job| {
+                job.steps.iter().map(move |step| {
+                    if jobs {
+                        job.id.len() + 1 + step.id.len()
+                    } else {
+                        step.id.len()
+                    }
+                })
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn output_line(&mut self, step: &StepRef, stream: Stream, line: &str) {
+        let key = Self::step_key(step);
+        match self.output {
+            OutputMode::All => {
+                let mut text = String::new();
+                if self.last_writer.get(&step.sequence) != Some(&key) {
+                    let name = &self.set.workflows[step.workflow].name;
+                    let header = if self.options.github {
+                        format!("{name} › {}", Self::label(step))
+                    } else {
+                        Self::label(step)
+                    };
+                    let _ = writeln!(text, "      {} {}", self.palette.dim("▸"), header);
+                    self.last_writer.insert(step.sequence, key);
+                }
+                let _ = writeln!(text, "      {} {line}", self.palette.dim("│"));
+                self.emit(step.sequence, &text);
+            }
+            OutputMode::Failed => {
+                let held = self.lines.entry(key).or_default();
+                if held.len() == HELD_LINES {
+                    held.pop_front();
+                }
+                held.push_back(line.to_string());
+            }
+            OutputMode::None if stream == Stream::Stderr => {
+                let tail = self.lines.entry(key).or_default();
+                if tail.len() == FAILURE_TAIL {
+                    tail.pop_front();
+                }
+                tail.push_back(line.to_string());
+            }
+            OutputMode::None => {}
+        }
+    }
+
+    fn step_finished(&mut self, step: &StepRef, record: &StepRecord) {
+        let key = Self::step_key(step);
+        let kept = self.lines.remove(&key);
+        let width = self.label_width(step.workflow);
+        let mut text = String::new();
+        write_step(&mut text, record, width, &self.options, &self.palette);
+        if record.status == StepStatus::Failure {
+            for line in kept.iter().flatten() {
+                let _ = writeln!(text, "      {} {line}", self.palette.dim("│"));
+            }
+            if self.options.github {
+                let workflow = &self.set.workflows[step.workflow];
+                let position = workflow.locate(&step.step.path);
+                let message = record.error.as_deref().unwrap_or("failed");
+                self.annotations
+                    .entry(step.run_id.to_string())
+                    .or_default()
+                    .push(super::github::step_error(
+                        &workflow.name,
+                        &Self::label(step),
+                        &workflow.file,
+                        position,
+                        message,
+                    ));
+            }
+        }
+        if let Some(summary) = step_summary(record) {
+            let _ = writeln!(text, "          {} {summary}", self.palette.dim("→"));
+        }
+        self.last_writer.remove(&step.sequence);
+        self.emit(step.sequence, &text);
+    }
+
+    fn run_started(&mut self, sequence: u64, workflow: usize, run_id: &str) {
+        self.told.insert(run_id.to_string());
+        let name = &self.set.workflows[workflow].name;
+        let text = if self.options.github {
+            super::github::group_open(name)
+        } else {
+            format!("  {} {}\n", self.palette.bold("▸"), self.palette.bold(name))
+        };
+        self.emit(sequence, &text);
+    }
+
+    fn run_finished(&mut self, sequence: u64, workflow: usize, record: &RunRecord) {
+        let name = self.set.workflows[workflow].name.clone();
+        let mut text = String::new();
+        if self.options.github && self.told.contains(&record.id) {
+            text.push_str(super::github::GROUP_END);
+        }
+        let (mark, status) = run_mark(record.status, &self.palette);
+        let _ = writeln!(
+            text,
+            "  {mark} {}  {status}  {}",
+            self.palette.bold(&name),
+            self.palette.dim(&millis(record.duration_ms))
+        );
+        if let Some(error) = &record.error {
+            let _ = writeln!(text, "      {}", self.palette.red(error));
+        }
+        if record.status == RunStatus::Failure {
+            let _ = writeln!(
+                text,
+                "      {}",
+                self.palette.dim(&format!(
+                    "run {}: vane show {}",
+                    record.id,
+                    short_run_id(&record.id)
+                ))
+            );
+        }
+        for annotation in self.annotations.remove(&record.id).unwrap_or_default() {
+            text.push_str(&annotation);
+        }
+        self.emit(sequence, &text);
+    }
+
+    fn event_finished(&mut self, sequence: u64, outcome: &EventOutcome) {
+        let mut text = String::new();
+        if !self.opened.contains(&sequence) {
+            event_header(&mut text, &outcome.event, &self.palette);
+        }
+        // Runs that never started (cancelled before, their group's lock not had) are told whole.
+        for (index, run) in &outcome.runs {
+            if !self.told.remove(&run.id) {
+                let name = &self.set.workflows[*index].name;
+                let _ = writeln!(
+                    text,
+                    "  {} {}  {}",
+                    run_mark(run.status, &self.palette).0,
+                    self.palette.bold(name),
+                    run_mark(run.status, &self.palette).1
+                );
+                if let Some(error) = &run.error {
+                    let _ = writeln!(text, "      {}", self.palette.red(error));
+                }
+            }
+        }
+        event_tail(&mut text, outcome, self.set, &self.options, &self.palette);
+        self.emit(sequence, &text);
+        self.advance(sequence);
+    }
+}
+
+impl<W: std::io::Write + Send> Consumer for LiveReporter<'_, W> {
+    fn observe(&mut self, event: &RunEvent<'_>) {
+        match *event {
+            RunEvent::Matched {
+                sequence,
+                event,
+                selections,
+            } => {
+                if selections
+                    .iter()
+                    .any(|(_, selection)| *selection == Selection::Matched)
+                {
+                    self.open_event(sequence, event);
+                }
+            }
+            RunEvent::RunStarted {
+                sequence,
+                workflow,
+                run_id,
+            } => self.run_started(sequence, workflow, run_id),
+            RunEvent::StepStarted(_) => {}
+            RunEvent::StepOutput { step, stream, line } => self.output_line(&step, stream, line),
+            RunEvent::StepFinished { step, record } => self.step_finished(&step, record),
+            RunEvent::RunFinished {
+                sequence,
+                workflow,
+                record,
+            } => self.run_finished(sequence, workflow, record),
+            RunEvent::EventFinished { sequence, outcome } => self.event_finished(sequence, outcome),
+            RunEvent::BadInput {
+                sequence,
+                place,
+                message,
+            } => {
+                super::progress::suspend(|| eprintln!("{place}: error: {message}"));
+                self.advance(sequence);
+            }
+        }
+    }
+
+    fn finish(&mut self, totals: &Totals) -> Exit {
+        let line = totals.line(false);
+        super::progress::suspend(|| {
+            let _ = writeln!(self.out, "{line}");
+            let _ = self.out.flush();
+        });
+        Exit::Success
+    }
+}
+
+fn run_mark(status: RunStatus, palette: &Palette) -> (String, String) {
+    match status {
+        RunStatus::Success => (palette.green("✓"), palette.green("success")),
+        RunStatus::Failure => (palette.red("✗"), palette.red("failure")),
+        RunStatus::Cancelled => (palette.yellow("⊘"), palette.yellow("cancelled")),
+        RunStatus::Planned => (palette.cyan("○"), palette.cyan("planned")),
+    }
+}
+
+/// The id `vane show` takes: its first group, unique in any store of a sane size.
+fn short_run_id(id: &str) -> &str {
+    id.split('-').next().unwrap_or(id)
+}
+
+/// The one line a finished step adds under its status (a `scale` decision's reason, an HTTP
+/// answer's status); `None` for most.
+fn step_summary(record: &StepRecord) -> Option<String> {
+    let outputs = record.outputs.as_ref()?;
+    match record.kind {
+        "scale" => outputs.get("reason")?.as_str().map(str::to_string),
+        "http" | "notify" if record.status == StepStatus::Success => {
+            outputs.get("status").map(|status| format!("HTTP {status}"))
+        }
+        _ => None,
+    }
 }

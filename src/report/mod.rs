@@ -8,8 +8,10 @@ mod json;
 pub mod progress;
 
 pub use history::{history_table, run_view};
+pub use human::LiveReporter;
 
-use crate::engine::{EventOutcome, RunStatus};
+use crate::engine::{EventOutcome, RunEvent, RunStatus};
+use crate::pipeline::{Consumer, Exit};
 use crate::secrets::Masker;
 use crate::workflow::WorkflowSet;
 use std::io::Write;
@@ -64,6 +66,9 @@ pub struct Totals {
     pub cancelled: usize,
     pub planned: usize,
     pub bad_inputs: usize,
+    /// Workflows that broke on an event (an `if` or a concurrency group that cannot be
+    /// evaluated): errors in the workflows, counted among `failed` too.
+    pub broken: usize,
 }
 
 impl Totals {
@@ -78,11 +83,13 @@ impl Totals {
                 RunStatus::Planned => self.planned += 1,
             }
         }
-        self.failed += outcome
+        let broken = outcome
             .selections
             .iter()
             .filter(|(_, selection)| matches!(selection, crate::plan::Selection::Broken(_)))
             .count();
+        self.failed += broken;
+        self.broken += broken;
     }
 
     pub fn line(&self, dry_run: bool) -> String {
@@ -112,30 +119,40 @@ impl Totals {
     }
 }
 
-/// Writes outcomes as they come, so a long NDJSON stream shows progress line by line.
-pub struct Reporter<W: Write> {
+/// Writes each event whole once it has finished: plans (a block per event), `--json` (an object
+/// per event) and `--quiet` (only the closing line). Real runs in human output are told as they
+/// happen instead ([`human::LiveReporter`]).
+pub struct Reporter<'a, W: Write + Send> {
     out: W,
+    set: &'a WorkflowSet,
     options: ReportOptions,
     masker: Masker,
 }
 
-impl<W: Write> Reporter<W> {
-    pub fn new(out: W, options: ReportOptions, masker: Masker) -> Reporter<W> {
+impl<'a, W: Write + Send> Reporter<'a, W> {
+    pub fn new(
+        out: W,
+        set: &'a WorkflowSet,
+        options: ReportOptions,
+        masker: Masker,
+    ) -> Reporter<'a, W> {
         Reporter {
             out,
+            set,
             options,
             masker,
         }
     }
 
     /// One event and what happened for it. A closed stdout (`vane run | head`) is not an error.
-    pub fn event(&mut self, outcome: &EventOutcome, set: &WorkflowSet) {
+    fn event(&mut self, outcome: &EventOutcome) {
         let text = match self.options.format {
             Format::Quiet => return,
-            Format::Json => json::event_line(outcome, set, &self.masker),
-            Format::Human => self
-                .masker
-                .mask(&human::event_block(outcome, set, &self.options)),
+            Format::Json => json::event_line(outcome, self.set, &self.masker),
+            Format::Human => {
+                self.masker
+                    .mask(&human::event_block(outcome, self.set, &self.options))
+            }
         };
         // Live progress lines (on stderr) are cleared while the block is written.
         progress::suspend(|| {
@@ -143,10 +160,22 @@ impl<W: Write> Reporter<W> {
             let _ = self.out.flush();
         });
     }
+}
+
+impl<W: Write + Send> Consumer for Reporter<'_, W> {
+    fn observe(&mut self, event: &RunEvent<'_>) {
+        match event {
+            RunEvent::EventFinished { outcome, .. } => self.event(outcome),
+            RunEvent::BadInput { place, message, .. } => {
+                progress::suspend(|| eprintln!("{place}: error: {message}"));
+            }
+            _ => {}
+        }
+    }
 
     /// The closing line: on stdout for human and quiet output, on stderr with `--json`
     /// (stdout then holds only JSON objects).
-    pub fn summary(&mut self, totals: &Totals) {
+    fn finish(&mut self, totals: &Totals) -> Exit {
         let line = totals.line(self.options.dry_run);
         progress::suspend(|| {
             match self.options.format {
@@ -157,10 +186,7 @@ impl<W: Write> Reporter<W> {
             }
             let _ = self.out.flush();
         });
-    }
-
-    pub fn flush(&mut self) {
-        let _ = self.out.flush();
+        Exit::Success
     }
 }
 

@@ -15,9 +15,6 @@ static LIVE: OnceLock<Live> = OnceLock::new();
 
 /// How often spinners turn and elapsed times advance.
 const TICK: Duration = Duration::from_millis(100);
-/// A line still without its end after this many bytes is never shown: holding it whole is what
-/// lets the masker see a secret whole (a cut-off secret would not match).
-const MAX_PENDING: usize = 8 * 1024;
 const STEP_TEMPLATE: &str = "{spinner:.cyan} {prefix:.bold}  {took:.dim}  {wide_msg:.dim}";
 const COUNTER_TEMPLATE: &str = "{spinner:.cyan} {msg}  {took:.dim}";
 
@@ -80,18 +77,16 @@ pub fn step_started(key: &str, label: &str) {
     }
 }
 
-/// A complete line the step wrote: the step's line shows it, masked and cut to the width.
-fn step_output(key: &str, line: &[u8]) {
+/// A complete line the step wrote (masked already): the step's line shows it, cut to the width.
+fn step_line(key: &str, line: &str) {
     let Some(live) = LIVE.get() else { return };
     let Some(bar) = lock(&live.steps).get(key).cloned() else {
         return;
     };
-    // Masked before cleaning (the line as the script wrote it) and after (a secret that escape
-    // sequences interrupted); cut only then, so no part of a secret survives the cut.
-    let raw = live.masker.mask(&String::from_utf8_lossy(line));
-    let text = live.masker.mask(&clean(raw.as_bytes()));
-    if !text.is_empty() {
-        bar.set_message(cut(&text, live.width));
+    // Masked again once cleaned (a secret that escape sequences interrupted); cut only then, so
+    // no part of a secret survives the cut.
+    if let Some(text) = shown_text(line) {
+        bar.set_message(cut(&live.masker.mask(&text), live.width));
     }
 }
 
@@ -159,89 +154,45 @@ impl Live {
     }
 }
 
-/// One output stream (stdout or stderr) of a running step, as its reader thread sees it. Each
-/// stream keeps its own unfinished line, so the two never splice into one.
-pub struct StepOutput {
-    key: String,
-    tail: OutputTail,
+/// What a step's line shows of a line it wrote: the last redraw of a progress meter (`10%\r20%`),
+/// without escapes; nothing for a line that is blank once cleaned.
+fn shown_text(line: &str) -> Option<String> {
+    line.rsplit('\r')
+        .map(|segment| clean(segment.as_bytes()))
+        .find(|text| !text.is_empty())
 }
 
-impl StepOutput {
-    /// `None` without a key (a dry run) or without a display: the reader then does nothing more.
-    pub fn new(key: Option<&str>) -> Option<StepOutput> {
-        let key = key.filter(|_| enabled())?;
-        Some(StepOutput {
-            key: key.to_string(),
-            tail: OutputTail::default(),
-        })
-    }
-
-    /// A chunk as read from the pipe; the step's line shows its newest complete line.
-    pub fn push(&mut self, chunk: &[u8]) {
-        if let Some(line) = self.tail.push(chunk) {
-            step_output(&self.key, &line);
-        }
-    }
+/// The display as a consumer of the run-event stream: a spinner line per running step, showing
+/// the newest line it wrote; the counter as events finish.
+pub struct Progress<'a> {
+    pub set: &'a crate::workflow::WorkflowSet,
 }
 
-/// Finds the newest complete, non-blank line in a stream read in arbitrary chunks. A line ends
-/// at `\n` or at `\r` (a progress meter redrawing itself); the unfinished rest waits for the next
-/// chunk rather than being shown in pieces.
-#[derive(Default)]
-struct OutputTail {
-    pending: Vec<u8>,
-    /// The pending line outgrew `MAX_PENDING` and was dropped: its end is not shown either.
-    overflowed: bool,
-}
-
-impl OutputTail {
-    fn push(&mut self, chunk: &[u8]) -> Option<Vec<u8>> {
-        let Some(end) = chunk.iter().rposition(|&byte| is_line_end(byte)) else {
-            self.hold(chunk);
-            return None;
+impl crate::pipeline::Consumer for Progress<'_> {
+    fn observe(&mut self, event: &crate::engine::RunEvent<'_>) {
+        use crate::engine::RunEvent;
+        let key = |step: &crate::engine::StepRef| {
+            format!(
+                "{}/{}/{}",
+                step.run_id,
+                step.job.unwrap_or(""),
+                step.step.id
+            )
         };
-        let (done, rest) = (&chunk[..end], &chunk[end + 1..]);
-        let segments = done.iter().filter(|&&byte| is_line_end(byte)).count() + 1;
-        let mut newest = None;
-        for (from_end, segment) in done.rsplit(|&byte| is_line_end(byte)).enumerate() {
-            // The first segment finishes the line the earlier chunks began.
-            let line = if from_end + 1 == segments {
-                if self.overflowed {
-                    break;
-                }
-                let mut line = std::mem::take(&mut self.pending);
-                line.extend_from_slice(segment);
-                line
-            } else {
-                segment.to_vec()
-            };
-            // Blank once cleaned (only spaces or colour codes) says nothing: look further back.
-            if !clean(&line).is_empty() {
-                newest = Some(line);
-                break;
+        match event {
+            RunEvent::StepStarted(step) => {
+                let workflow = &self.set.workflows[step.workflow].name;
+                let label = match step.job {
+                    Some(job) => format!("{workflow} › {job} › {}", step.step.id),
+                    None => format!("{workflow} › {}", step.step.id),
+                };
+                step_started(&key(step), &label);
             }
-        }
-        self.pending.clear();
-        self.overflowed = false;
-        self.hold(rest);
-        newest
-    }
-
-    fn hold(&mut self, bytes: &[u8]) {
-        if self.overflowed {
-            return;
-        }
-        if self.pending.len() + bytes.len() > MAX_PENDING {
-            self.pending.clear();
-            self.overflowed = true;
-        } else {
-            self.pending.extend_from_slice(bytes);
+            RunEvent::StepOutput { step, line, .. } => step_line(&key(step), line),
+            RunEvent::StepFinished { step, .. } => step_finished(&key(step)),
+            _ => {}
         }
     }
-}
-
-fn is_line_end(byte: u8) -> bool {
-    byte == b'\n' || byte == b'\r'
 }
 
 /// The text of a line as a terminal would show it: escape sequences (colours, cursor moves)
@@ -362,51 +313,17 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 mod tests {
     use super::*;
 
-    /// Feeds chunks in order; the lines shown after each.
-    fn shown(chunks: &[&str]) -> Vec<Option<String>> {
-        let mut tail = OutputTail::default();
-        chunks
-            .iter()
-            .map(|chunk| tail.push(chunk.as_bytes()).map(|line| clean(&line)))
-            .collect()
-    }
-
     #[test]
-    fn the_newest_complete_line_is_shown() {
-        let cases: &[(&[&str], &[Option<&str>])] = &[
-            (&["one\ntwo\n"], &[Some("two")]),
-            (&["one\ntwo\n\n  \n"], &[Some("two")]),
-            (&["one\ntw", "o\nthr"], &[Some("one"), Some("two")]),
-            (
-                &["par", "tial", " line\n"],
-                &[None, None, Some("partial line")],
-            ),
-            (&["10%\r20%\r"], &[Some("20%")]),
-            (&["windows\r\n"], &[Some("windows")]),
-            (&["\n\n"], &[None]),
-            (&["a\n", "\n"], &[Some("a"), None]),
-            (&["real\n\x1b[0m\n"], &[Some("real")]),
+    fn a_line_shows_its_last_redraw_without_escapes() {
+        let cases = [
+            ("plain", Some("plain")),
+            ("10%\r20%\r", Some("20%")),
+            ("  \x1b[0m ", None),
+            ("", None),
         ];
-        for (chunks, expected) in cases {
-            let expected: Vec<Option<String>> =
-                expected.iter().map(|line| line.map(String::from)).collect();
-            assert_eq!(shown(chunks), expected, "chunks {chunks:?}");
+        for (line, expected) in cases {
+            assert_eq!(shown_text(line).as_deref(), expected, "{line:?}");
         }
-    }
-
-    #[test]
-    fn an_endless_line_is_dropped_not_shown_in_part() {
-        let long = "x".repeat(MAX_PENDING + 1);
-        assert_eq!(
-            shown(&[&long, "end of it\nnext\n"]),
-            vec![None, Some("next".to_string())]
-        );
-        assert_eq!(shown(&[&long, "end of it\n"]), vec![None, None]);
-        // After the dropped line ends, the next ones show again.
-        assert_eq!(
-            shown(&[&long, "end\n", "fresh\n"]),
-            vec![None, None, Some("fresh".to_string())]
-        );
     }
 
     #[test]
@@ -458,7 +375,6 @@ mod tests {
         style(COUNTER_TEMPLATE);
         // The unit tests never install a display: every call is a no-op.
         assert!(!enabled());
-        assert!(StepOutput::new(Some("run/main/build")).is_none());
         step_started("run/main/build", "deploy › build");
         step_finished("run/main/build");
         assert_eq!(suspend(|| 7), 7);

@@ -5,9 +5,11 @@
 //! queue and only then answered — 202, or 200 for a delivery id accepted before (no second run).
 //! Nothing refused is ever written anywhere.
 
+mod daemon;
 mod intake;
 mod verify;
 
+pub use daemon::{endpoints, run_daemon};
 pub use intake::Endpoint;
 pub use verify::sign;
 

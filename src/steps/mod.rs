@@ -33,9 +33,8 @@ pub struct StepContext<'a> {
     pub templates: crate::template::Templates,
     /// Values a step learns are credentials (a webhook URL) join the masker.
     pub masker: &'a crate::secrets::Masker,
-    /// The step's live line on a terminal (`run-id/job/step`), fed its output as it comes;
-    /// `None` in a dry run or when no progress is shown.
-    pub progress_key: Option<&'a str>,
+    /// Where each line the step writes goes as it arrives (the run-event stream).
+    pub output: &'a (dyn Fn(crate::engine::Stream, &[u8]) + Sync),
     /// For `gitops` steps: the state store's folder, where the clones are cached.
     pub state_folder: Option<&'a std::path::Path>,
     /// For `scale` steps: the recommendations their stabilization windows look back on.

@@ -2,6 +2,7 @@
 //! captured output, and outputs written to `$VANE_OUTPUT`.
 
 use super::{Outputs, StepContext, StepError, StepSuccess};
+use crate::engine::{LineSplitter, Stream};
 use serde_json::Value as Json;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -57,27 +58,38 @@ pub fn execute(action: &RunAction, context: &StepContext) -> Result<StepSuccess,
     let stdout = child
         .stdout
         .take()
-        .map(|pipe| read_pipe(pipe, MAX_STDOUT, context.progress_key));
+        .map(|pipe| (pipe, MAX_STDOUT, Stream::Stdout));
     let stderr = child
         .stderr
         .take()
-        .map(|pipe| read_pipe(pipe, LOG_TAIL, context.progress_key));
+        .map(|pipe| (pipe, LOG_TAIL, Stream::Stderr));
 
     let (status_sender, status_receiver) = mpsc::channel();
     thread::spawn(move || {
         let _ = status_sender.send(child.wait());
     });
     let started = Instant::now();
-    let ending = wait_for(&status_receiver, group, context, started);
-    // Whatever the script left running in its group goes with it (as GitHub Actions cleans up
-    // orphan processes), which also closes the pipes the readers wait on.
-    kill_group(group, libc::SIGKILL);
-    let stdout = stdout
-        .map(|reader| reader.join().unwrap_or_default())
-        .unwrap_or_default();
-    let stderr = stderr
-        .map(|reader| reader.join().unwrap_or_default())
-        .unwrap_or_default();
+    // The pipes are read on scoped threads, so that each line reaches the step's output sink
+    // (which borrows the run) the moment it is written.
+    let (ending, stdout, stderr) = thread::scope(|threads| {
+        let output = context.output;
+        let stdout = stdout.map(|(pipe, limit, stream)| {
+            threads.spawn(move || read_pipe(pipe, limit, stream, output))
+        });
+        let stderr = stderr.map(|(pipe, limit, stream)| {
+            threads.spawn(move || read_pipe(pipe, limit, stream, output))
+        });
+        let ending = wait_for(&status_receiver, group, context, started);
+        // Whatever the script left running in its group goes with it (as GitHub Actions cleans
+        // up orphan processes), which also closes the pipes the readers wait on.
+        kill_group(group, libc::SIGKILL);
+        let join = |reader: Option<thread::ScopedJoinHandle<Captured>>| {
+            reader
+                .map(|reader| reader.join().unwrap_or_default())
+                .unwrap_or_default()
+        };
+        (ending, join(stdout), join(stderr))
+    });
 
     let stdout_text = String::from_utf8_lossy(&stdout.bytes);
     let mut outputs = Outputs::new();
@@ -223,33 +235,31 @@ struct Captured {
 }
 
 /// Reads a pipe to its end, keeping the first `limit` bytes (so a chatty script cannot exhaust
-/// memory) while still draining the rest, so the script never blocks on a full pipe. On a
-/// terminal, the step's live line shows what arrives.
+/// memory) while still draining the rest, so the script never blocks on a full pipe. Every line
+/// goes to `output` as it arrives.
 fn read_pipe(
-    mut pipe: impl Read + Send + 'static,
+    mut pipe: impl Read,
     limit: usize,
-    progress_key: Option<&str>,
-) -> thread::JoinHandle<Captured> {
-    let mut live = crate::report::progress::StepOutput::new(progress_key);
-    thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let mut buffer = [0u8; 16 * 1024];
-        loop {
-            match pipe.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(read) => {
-                    if let Some(live) = &mut live {
-                        live.push(&buffer[..read]);
-                    }
-                    let room = limit.saturating_sub(bytes.len());
-                    bytes.extend_from_slice(&buffer[..read.min(room)]);
-                }
-                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
+    stream: Stream,
+    output: &(dyn Fn(Stream, &[u8]) + Sync),
+) -> Captured {
+    let mut lines = LineSplitter::new(stream, output);
+    let mut bytes = Vec::new();
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        match pipe.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => {
+                lines.push(&buffer[..read]);
+                let room = limit.saturating_sub(bytes.len());
+                bytes.extend_from_slice(&buffer[..read.min(room)]);
             }
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
         }
-        Captured { bytes }
-    })
+    }
+    lines.finish();
+    Captured { bytes }
 }
 
 fn combined_log(stdout: &str, stderr: &str) -> String {

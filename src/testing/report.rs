@@ -138,6 +138,7 @@ mod tests {
                 expectation: "match: deploy".into(),
                 message: "`deploy` did not match: branches: no match".into(),
                 diff: None,
+                broken: false,
             }],
         );
         assert_eq!(reporter.finish(), (1, 1));

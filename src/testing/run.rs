@@ -26,6 +26,10 @@ pub struct Failure {
     /// For a rendered field that differs from `equals`: a unified diff, expected → actual.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
+    /// The workflow itself is broken for this event (an `if` or a concurrency group that cannot
+    /// be evaluated): an error in the workflows, as `vane plan` reports it, not a failed case.
+    #[serde(skip)]
+    pub broken: bool,
 }
 
 impl Failure {
@@ -34,6 +38,7 @@ impl Failure {
             expectation: expectation.into(),
             message: message.into(),
             diff: None,
+            broken: false,
         }
     }
 }
@@ -52,6 +57,7 @@ pub fn run_case(case: &TestCase, set: &WorkflowSet, workspace: &Path) -> Vec<Fai
         masker: Masker::new(),
         cancel: CancelToken::new(),
         recommendations: crate::state::Recommendations::in_memory(),
+        observer: &crate::engine::Unobserved,
     };
     let mut outcomes: Vec<EventOutcome> = Vec::new();
     let mut queue = VecDeque::from([(case.event.clone(), 0usize)]);
@@ -143,7 +149,7 @@ impl Verdicts<'_> {
         };
         match selection {
             Selection::NotMatched(reason) => format!("{reason}{also}"),
-            Selection::Broken(error) => format!("its `if` failed: {error}"),
+            Selection::Broken(error) => format!("it is broken for this event: {error}"),
             Selection::Matched => format!("its triggers and `if` passed, but it did not run{also}"),
         }
     }
@@ -155,10 +161,12 @@ impl Verdicts<'_> {
         for outcome in self.outcomes {
             for (index, selection) in &outcome.selections {
                 if let Selection::Broken(error) = selection {
-                    failures.push(Failure::new(
+                    let mut failure = Failure::new(
                         format!("plan: {}", self.set.workflows[*index].name),
-                        format!("its `if` failed: {error}"),
-                    ));
+                        format!("it is broken for this event: {error}"),
+                    );
+                    failure.broken = true;
+                    failures.push(failure);
                 }
             }
             for (index, run) in &outcome.runs {
@@ -232,6 +240,7 @@ impl Verdicts<'_> {
                         &pretty(expected, &expected_text),
                         &pretty(actual, &actual_text),
                     )),
+                    broken: false,
                 })
             }
             Check::Contains(part) => {

@@ -1,0 +1,37 @@
+//! The command line's flags and `vane.yaml`, resolved once into the pipeline's [`Settings`].
+
+use super::args::{EventArgs, GlobalArgs};
+use crate::pipeline::Settings;
+use crate::report::{Format, github, use_color};
+use crate::state::StateLocation;
+use std::io::IsTerminal;
+
+/// Settings for a command that runs events; `events` where it takes `run`'s event flags.
+pub fn resolve(global: &GlobalArgs, events: Option<&EventArgs>, dry_run: bool) -> Settings {
+    let github = github::enabled(global.github);
+    Settings {
+        format: if global.json {
+            Format::Json
+        } else if global.quiet {
+            Format::Quiet
+        } else {
+            Format::Human
+        },
+        color: use_color(std::io::stdout().is_terminal()) && !github,
+        github,
+        output: global.output,
+        explain: events.is_some_and(|args| args.explain),
+        dry_run,
+        parallel: events
+            .and_then(|args| args.parallel)
+            .map(usize::from)
+            .unwrap_or_else(Settings::default_parallelism),
+        lock_timeout: events.map_or(std::time::Duration::from_secs(600), |args| {
+            args.lock_timeout
+        }),
+        workspace: global.workspace.clone(),
+        state: StateLocation::from_flag(&global.state),
+        config: global.loaded.clone(),
+        verbose: global.verbose,
+    }
+}
