@@ -184,15 +184,9 @@ fn write_step(
     let _ = writeln!(out, "{}", line.trim_end());
     if options.dry_run && step.status != StepStatus::Skipped {
         write_rendered(out, &step.rendered, palette);
-        // A plan computes a `scale` decision: its reason is what the reader wants to see.
-        if let Some(reason) = step
-            .outputs
-            .as_ref()
-            .filter(|_| step.kind == "scale")
-            .and_then(|outputs| outputs.get("reason"))
-            .and_then(|reason| reason.as_str())
-        {
-            let _ = writeln!(out, "          → {reason}");
+        // What the step's kind says of the outputs a plan knows (a `scale` decision's reason).
+        if let Some(summary) = &step.summary {
+            let _ = writeln!(out, "          → {summary}");
         }
         if let Some(diff) = &step.diff {
             for diff_line in diff.lines() {

@@ -1,7 +1,12 @@
 //! `http`: one request with a JSON or text body; the response status is checked against `expect`.
 //! `notify` sends through here too.
 
-use super::{Outputs, StepError, StepSuccess};
+use super::{
+    Compiled, CompiledStep, Outputs, StepContext, StepError, StepKind, StepSite, StepSuccess,
+};
+use crate::template::{TemplateTree, TreeError};
+use crate::yaml::YamlError;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 use std::sync::OnceLock;
@@ -35,6 +40,66 @@ pub struct HttpConfig {
     /// The request's own limit (`10s`); the step's `timeout` still applies.
     #[schemars(with = "Option<crate::workflow::schema::Duration>")]
     pub timeout: Option<String>,
+}
+
+/// The keys of an `http` step besides the common ones.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpKeys {
+    /// An HTTP request; `json` keeps the types of its values.
+    #[schemars(with = "Option<HttpConfig>")]
+    pub http: Option<Json>,
+}
+
+/// The `http` step kind.
+pub struct HttpKind;
+
+impl StepKind for HttpKind {
+    fn key(&self) -> &'static str {
+        "http"
+    }
+
+    fn schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        HttpKeys::json_schema(generator)
+    }
+
+    fn compile(&self, keys: serde_yaml::Value, site: &StepSite) -> Result<Compiled, YamlError> {
+        let keys: HttpKeys = site.keys(keys)?;
+        let value = keys.http.unwrap_or(Json::Null);
+        let path = site.key("http");
+        site.check_shape::<HttpConfig>(&value, &path)?;
+        // `json:` in native mode, so that a body keeps the types of its values.
+        let tree = site.tree_with_native_key(&value, "json", &path)?;
+        Ok(Compiled::new(HttpStep(tree)))
+    }
+}
+
+/// A compiled `http` step: the request, every string a template.
+#[derive(Debug)]
+struct HttpStep(TemplateTree);
+
+impl CompiledStep for HttpStep {
+    fn render(&self, context: &minijinja::Value) -> Result<Json, TreeError> {
+        Ok(super::keyed("http", self.0.render(context)?))
+    }
+
+    /// The request is built (method, URL, headers, `expect`) but not sent.
+    fn plan(&self, rendered: &Json, context: &StepContext) -> Result<StepSuccess, StepError> {
+        let config: HttpConfig = super::typed("http", &rendered["http"])?;
+        config.into_request(context.timeout)?;
+        Ok(StepSuccess::default())
+    }
+
+    fn execute(&self, rendered: &Json, context: &StepContext) -> Result<StepSuccess, StepError> {
+        let config: HttpConfig = super::typed("http", &rendered["http"])?;
+        let (request, expect) = config.into_request(context.timeout)?;
+        send(request, &expect)
+    }
+
+    /// The response status.
+    fn summary(&self, outputs: &Outputs) -> Option<String> {
+        super::status_summary(outputs)
+    }
 }
 
 /// What to send.
@@ -199,7 +264,7 @@ pub fn send(request: Request, expect: &[(u16, u16)]) -> Result<StepSuccess, Step
         Ok(StepSuccess {
             outputs,
             log: None,
-            diff: None,
+            ..StepSuccess::default()
         })
     } else {
         let wanted: Vec<String> = expect

@@ -16,10 +16,17 @@
 //! Service limits are applied here (truncating with `…`), because an over-long field makes the
 //! whole request fail with a 400 and the notification is lost.
 
+use super::{
+    Compiled, CompiledStep, Outputs, StepContext, StepError, StepKind, StepSite, StepSuccess,
+};
+use crate::template::{TemplateTree, TreeError, TreeMode};
+use crate::yaml::YamlError;
+use schemars::JsonSchema;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::fmt;
+use std::time::Duration;
 
 /// GitHub's public REST endpoint; GitHub Enterprise Server users set `api-url` instead.
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
@@ -77,6 +84,115 @@ const MORE_MARKER_RESERVE: usize = 40;
 
 /// `notify:` as written in a workflow (after rendering).
 ///
+/// The keys of a `notify` step besides the common ones.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyKeys {
+    /// A message to one target: Slack, Discord, Teams, a webhook or GitHub.
+    #[schemars(with = "Option<NotifyConfig>")]
+    pub notify: Option<Value>,
+}
+
+/// The `notify` step kind.
+pub struct NotifyKind;
+
+impl StepKind for NotifyKind {
+    fn key(&self) -> &'static str {
+        "notify"
+    }
+
+    fn schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        NotifyKeys::json_schema(generator)
+    }
+
+    /// The shape, the one target and (where nothing is templated) the GitHub state are checked
+    /// at load; what depends on rendered values waits for the run.
+    fn compile(&self, keys: serde_yaml::Value, site: &StepSite) -> Result<Compiled, YamlError> {
+        let keys: NotifyKeys = site.keys(keys)?;
+        let value = keys.notify.unwrap_or(Value::Null);
+        let path = site.key("notify");
+        let notify: Option<NotifyConfig> = site.check_shape(&value, &path)?;
+        match notify.map(|notify| notify.validate()).unwrap_or(Ok(())) {
+            Err(error @ (NotifyError::TargetCount { .. } | NotifyError::GithubAction { .. })) => {
+                return Err(site.at("notify", error.to_string()));
+            }
+            Err(error @ NotifyError::InvalidState(_))
+                if !crate::template::is_template(&value.to_string()) =>
+            {
+                return Err(site.at("notify", error.to_string()));
+            }
+            _ => {}
+        }
+        Ok(Compiled::new(NotifyStep(site.tree(
+            &value,
+            TreeMode::Text,
+            &path,
+        )?)))
+    }
+}
+
+/// A compiled `notify` step: the message and its target, every string a template.
+#[derive(Debug)]
+struct NotifyStep(TemplateTree);
+
+impl NotifyStep {
+    fn defaults<'a>(context: &StepContext<'a>) -> EventDefaults<'a> {
+        EventDefaults {
+            repo: context.event.repo.as_deref(),
+            sha: context.event.sha.as_deref(),
+        }
+    }
+}
+
+impl CompiledStep for NotifyStep {
+    fn render(&self, context: &minijinja::Value) -> Result<Value, TreeError> {
+        Ok(super::keyed("notify", self.0.render(context)?))
+    }
+
+    /// A Slack, Discord or Teams webhook URL is the credential itself: it is masked like a secret.
+    fn secrets(&self, rendered: &Value) -> Vec<String> {
+        super::typed::<NotifyConfig>("notify", &rendered["notify"])
+            .map(|config| config.secrets())
+            .unwrap_or_default()
+    }
+
+    /// The request is built (which checks the target and the message) but not sent.
+    fn plan(&self, rendered: &Value, context: &StepContext) -> Result<StepSuccess, StepError> {
+        let config: NotifyConfig = super::typed("notify", &rendered["notify"])?;
+        match config.build_request(&NotifyStep::defaults(context)) {
+            // A secret the plan does not have renders as `***`, which is no URL or token; the
+            // real value is checked when the step runs.
+            Err(_) if rendered.to_string().contains(crate::secrets::MASK) => {}
+            Err(error) => return Err(StepError::new(error.to_string())),
+            Ok(_) => {}
+        }
+        Ok(StepSuccess::default())
+    }
+
+    fn execute(&self, rendered: &Value, context: &StepContext) -> Result<StepSuccess, StepError> {
+        let config: NotifyConfig = super::typed("notify", &rendered["notify"])?;
+        let outgoing = config
+            .build_request(&NotifyStep::defaults(context))
+            .map_err(|error| StepError::new(error.to_string()))?;
+        let request = super::http::Request {
+            method: outgoing.method,
+            url: outgoing.url,
+            headers: outgoing.headers,
+            body: Some(super::http::RequestBody::Json(outgoing.body)),
+            timeout: context.timeout.min(Duration::from_secs(30)),
+        };
+        let mut success = super::http::send(request, &[(200, 299)])?;
+        // Services answer with their own bodies; `status` is the output SPEC promises.
+        success.outputs.retain(|name, _| name == "status");
+        Ok(success)
+    }
+
+    /// The response status.
+    fn summary(&self, outputs: &Outputs) -> Option<String> {
+        super::status_summary(outputs)
+    }
+}
+
 /// Exactly one of `slack`, `discord`, `teams`, `webhook`, `github` must be set; see
 /// [`NotifyConfig::validate`].
 #[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]

@@ -7,7 +7,7 @@
 //! type (`severity`, `issue`, `expect`), a workflow may still write a template that renders to
 //! it, so those accept a template string too.
 
-use super::config::{DispatchConfig, FilterConfig, ScheduleConfig, WorkflowConfig};
+use super::config::{DispatchConfig, FilterConfig, ScheduleConfig, StepConfig, WorkflowConfig};
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde_json::Value as Json;
@@ -229,14 +229,18 @@ pub fn one_of_keys(keys: &'static [&'static str]) -> impl Fn(&mut Schema) {
     }
 }
 
-/// A step has exactly one action key.
-pub fn one_action(schema: &mut Schema) {
-    one_of_keys(&["run", "http", "notify", "render", "gitops", "scale", "emit"])(schema);
-    // `to` is required by `render`, and meaningless without it; the loader says so too.
-    schema.insert(
-        "dependentRequired".to_string(),
-        serde_json::json!({ "render": ["to"], "to": ["render"], "shell": ["run"], "working-directory": ["run"] }),
-    );
+/// A step: the common keys ([`StepConfig`]) and every step kind's keys, from the registry.
+pub struct StepSchema;
+
+impl JsonSchema for StepSchema {
+    fn schema_name() -> Cow<'static, str> {
+        "StepConfig".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let common = StepConfig::json_schema(generator);
+        crate::steps::Registry::builtin().step_schema(common, generator)
+    }
 }
 
 #[cfg(test)]
