@@ -223,3 +223,44 @@ fn is_block_scalar_at(text: &str, position: Position) -> bool {
         .and_then(|line| line.get(position.column.saturating_sub(1)..))
         .is_some_and(|rest| rest.starts_with('|') || rest.starts_with('>'))
 }
+
+/// For the kinds' tests: one step compiled as the loader compiles it.
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::steps::Registry;
+    use crate::template::Templates;
+    use crate::workflow::Step;
+    use crate::yaml::YamlPath;
+    use std::collections::HashMap;
+
+    /// Compiles `step` (the YAML of one step, written as the first item of `steps:`) with the
+    /// built-in kinds and the template files `templates`. An error is `line:col: message`.
+    pub fn compile(step: &str, templates: &[(&str, &str)]) -> Result<Step, String> {
+        let text = format!("steps:\n  - {}\n", step.trim_end().replace('\n', "\n    "));
+        let files: HashMap<String, Vec<u8>> = templates
+            .iter()
+            .map(|(name, body)| (name.to_string(), body.as_bytes().to_vec()))
+            .collect();
+        let templates = Templates::from_files(files);
+        let value: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        let path = YamlPath::default().key("steps").index(0);
+        let site = super::StepSite {
+            templates: &templates,
+            text: &text,
+            path: &path,
+            index: 0,
+            kinds: &Registry::builtin(),
+        };
+        Step::compile(value["steps"][0].clone(), &site).map_err(|error| match error.position {
+            Some(position) => format!("{}:{}: {}", position.line, position.column, error.message),
+            None => error.message,
+        })
+    }
+
+    /// The step's action rendered with `context`.
+    pub fn render(step: &Step, context: serde_json::Value) -> serde_json::Value {
+        step.action
+            .render(&crate::template::to_value(&context))
+            .unwrap()
+    }
+}

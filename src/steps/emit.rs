@@ -117,3 +117,22 @@ pub fn build(
         },
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::steps::compile::testing::{compile, render};
+    use serde_json::json;
+
+    #[test]
+    fn an_emit_step_keeps_the_types_of_its_data() {
+        assert_eq!(
+            compile("emit: { typ: t }", &[]).unwrap_err(),
+            "2:11: steps[0].emit: unknown key `typ` (did you mean `type`?)"
+        );
+        let step = compile("emit: { type: 'a.{{ n }}', data: { n: '{{ n }}' } }", &[]).unwrap();
+        assert_eq!(
+            render(&step, json!({"n": 2})),
+            json!({"emit": {"type": "a.2", "data": {"n": 2}}})
+        );
+    }
+}

@@ -310,7 +310,27 @@ fn source_chain(error: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::steps::compile::testing::{compile, render};
     use serde_json::json;
+
+    #[test]
+    fn an_http_step_is_checked_at_load_and_its_json_keeps_types() {
+        assert_eq!(
+            compile("http: { url: 'https://x', jsn: {} }", &[]).unwrap_err(),
+            "2:11: steps[0].http: unknown key `jsn` (did you mean `json`?)"
+        );
+        let step = compile(
+            "http:\n  url: 'https://x/{{ n }}'\n  json: { n: '{{ n }}' }",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            render(&step, json!({"n": 3})),
+            json!({"http": {"url": "https://x/3", "json": {"n": 3}}})
+        );
+        let outputs = Outputs::from_iter([("status".to_string(), json!(201))]);
+        assert_eq!(step.action.summary(&outputs).as_deref(), Some("201"));
+    }
 
     #[test]
     fn expect_accepts_codes_and_ranges() {

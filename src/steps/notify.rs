@@ -1133,6 +1133,25 @@ fn issue_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Er
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::steps::compile::testing::{compile, render};
+    use serde_json::json;
+
+    #[test]
+    fn a_notify_step_has_one_target_and_holds_its_webhook_as_a_secret() {
+        let two = "notify: { slack: { webhook: 'https://a' }, discord: { webhook: 'https://b' }, text: t }";
+        let error = compile(two, &[]).unwrap_err();
+        assert!(error.starts_with("2:5: "), "{error}");
+        assert!(error.contains("`slack`, `discord`"), "{error}");
+        let step = compile("notify: { slack: { webhook: '{{ url }}' }, text: t }", &[]).unwrap();
+        let rendered = render(
+            &step,
+            json!({"url": "https://hooks.slack.com/services/T/B/x"}),
+        );
+        assert_eq!(
+            step.action.secrets(&rendered),
+            ["https://hooks.slack.com/services/T/B/x"]
+        );
+    }
 
     const SLACK_URL: &str = "https://hooks.slack.com/services/T0/B0/XYZ";
     const DISCORD_URL: &str = "https://discord.com/api/webhooks/1/abc";

@@ -199,6 +199,30 @@ fn backticked<'a>(keys: impl Iterator<Item = &'a str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::steps::compile::testing::compile;
+
+    #[test]
+    fn a_step_has_exactly_one_action_and_only_known_keys() {
+        let rule = "a step needs exactly one action (`run`, `http`, `notify`, `render`, `gitops`, `scale`, `emit`)";
+        assert_eq!(
+            compile("id: a", &[]).unwrap_err(),
+            format!("2:5: {rule}, found none")
+        );
+        assert_eq!(
+            compile("run: echo\nemit: { type: t }", &[]).unwrap_err(),
+            format!("2:5: {rule}, found `run`, `emit`")
+        );
+        // A null action is no action, as an unset optional key.
+        assert_eq!(
+            compile("run:\nid: a", &[]).unwrap_err(),
+            format!("2:5: {rule}, found none")
+        );
+        assert_eq!(
+            compile("rn: echo", &[]).unwrap_err(),
+            "2:5: steps[0]: unknown key `rn` (did you mean `run`?)"
+        );
+    }
+
     use schemars::generate::SchemaSettings;
 
     /// A kind's `sibling_keys` are the keys its schema describes besides the action key, so the

@@ -287,6 +287,31 @@ pub fn unified_diff(old: &str, new: &str, path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::steps::compile::testing::{compile, render};
+    use serde_json::json;
+
+    #[test]
+    fn a_render_step_needs_to_and_a_template_that_compiles() {
+        assert_eq!(
+            compile("render: a.j2", &[("a.j2", "x")]).unwrap_err(),
+            "2:5: `render` needs `to:` (the file to write)"
+        );
+        let error = compile("render: b.j2\nto: out", &[("b.j2", "{{ x ")]).unwrap_err();
+        assert!(
+            error.starts_with("2:13: render: template `b.j2` (line 1): "),
+            "{error}"
+        );
+        assert_eq!(
+            compile("run: echo\nto: out", &[]).unwrap_err(),
+            "3:5: `to` belongs to `render` steps, not `run`"
+        );
+        let step = compile("render: a.j2\nto: 'out/{{ name }}'", &[("a.j2", "x")]).unwrap();
+        // No `vars` of its own: none in the record.
+        assert_eq!(
+            render(&step, json!({"name": "web"})),
+            json!({"render": "a.j2", "to": "out/web"})
+        );
+    }
 
     #[test]
     fn paths_stay_inside_the_workspace() {

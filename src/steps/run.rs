@@ -479,6 +479,39 @@ pub fn describe_directory(workspace: &Path, directory: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::steps::compile::testing::{compile, render};
+    use serde_json::json;
+
+    #[test]
+    fn a_run_step_compiles_its_keys_and_warns_of_unescaped_event_data() {
+        let step = compile(
+            "run: echo {{ event.data.x | safe }}\nshell: bash\nworking-directory: app",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(step.kind, "run");
+        let warnings: Vec<&str> = step.warnings.iter().map(|w| w.message.as_str()).collect();
+        assert_eq!(
+            warnings,
+            ["`| safe` turns off shell escaping for `event.data.x`, which comes from the event"]
+        );
+        assert_eq!(
+            render(&step, json!({"event": {"data": {"x": "hi"}}})),
+            json!({"run": "echo hi", "shell": "bash", "working-directory": "app"})
+        );
+    }
+
+    #[test]
+    fn run_keys_belong_to_run_steps() {
+        assert_eq!(
+            compile("http: { url: 'https://x' }\nshell: bash", &[]).unwrap_err(),
+            "3:5: `shell` belongs to `run` steps, not `http`"
+        );
+        assert_eq!(
+            compile("run: echo\nshell: [sh]", &[]).unwrap_err(),
+            "3:12: steps[0].shell: invalid type: sequence, expected a string"
+        );
+    }
 
     #[test]
     fn outputs_file_lines_and_blocks() {

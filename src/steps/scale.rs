@@ -681,6 +681,65 @@ impl ScaleInput {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::steps::compile::testing::{compile, render};
+    use serde_json::json;
+
+    const SCALE: &str = "scale:\n  key: api\n  current: 2\n  metric: 90\n  target: 50\n  max: 10";
+
+    #[test]
+    fn a_scale_step_checks_apply_and_windows_at_load() {
+        assert_eq!(
+            compile(&format!("{SCALE}\n  apply: ['{{{{ x }}}}']"), &[]).unwrap_err(),
+            "8:14: `scale.apply` must be a shell script (a string)"
+        );
+        let error = compile(
+            &format!("{SCALE}\n  scale-up: {{ stabilization: 5 minutes }}"),
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            error.starts_with(
+                "8:34: steps[0].scale.scale-up.stabilization: invalid duration `5 minutes`"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_scale_record_shows_apply_as_it_ran_and_its_summary_is_the_reason() {
+        let step = compile(&format!("{SCALE}\n  apply: echo {{{{ desired }}}}"), &[]).unwrap();
+        // `apply` is rendered apart, once the decision is made.
+        let mut rendered = render(&step, json!({}));
+        assert!(rendered["scale"].get("apply").is_none(), "{rendered}");
+        let outputs = Outputs::from_iter([
+            ("desired".to_string(), json!(4)),
+            ("direction".to_string(), json!("up")),
+            ("reason".to_string(), json!("90/50 of 2")),
+        ]);
+        let event = crate::event::Event::new("test", "t", json!({}));
+        let masker = crate::secrets::Masker::new();
+        let cancel = crate::cancel::CancelToken::new();
+        let recommendations = crate::state::Recommendations::in_memory();
+        let values = minijinja::Value::from(());
+        let context = StepContext {
+            event: &event,
+            depth: 0,
+            values: &values,
+            workspace: std::path::Path::new("."),
+            env: &[],
+            timeout: Duration::from_secs(1),
+            cancel: &cancel,
+            templates: crate::template::Templates::from_files(Default::default()),
+            masker: &masker,
+            progress_key: None,
+            state_folder: None,
+            recommendations: &recommendations,
+        };
+        step.action
+            .complete_rendered(&mut rendered, &outputs, &context);
+        assert_eq!(rendered["scale"]["apply"], "echo '4'");
+        assert_eq!(step.action.summary(&outputs).as_deref(), Some("90/50 of 2"));
+    }
 
     fn input(current: u32, metric: f64, target: f64, min: u32, max: u32) -> ScaleInput {
         ScaleInput {

@@ -426,6 +426,28 @@ fn unified_diffs(changes: &[Change]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::steps::compile::testing::{compile, render};
+    use serde_json::json;
+
+    #[test]
+    fn a_gitops_step_is_validated_at_load_and_holds_its_tokens_as_secrets() {
+        let error = compile(
+            "gitops: { repo: r, files: [{ path: a, content: x }], pull-request: { title: t } }",
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            error.starts_with("2:5: gitops: `pull-request` would merge `main` into itself"),
+            "{error}"
+        );
+        let step = compile(
+            "gitops:\n  repo: https://github.com/acme/deploy\n  token: '{{ t }}'\n  files: [{ path: a.yaml, content: x }]\n  pull-request: { title: t, head: promote, token: '{{ p }}' }",
+            &[],
+        )
+        .unwrap();
+        let rendered = render(&step, json!({"t": "push-token", "p": "pr-token"}));
+        assert_eq!(step.action.secrets(&rendered), ["push-token", "pr-token"]);
+    }
 
     #[test]
     fn pull_requests_are_checked_at_load_time_unless_templated() {
