@@ -6,9 +6,10 @@ use super::{
 };
 use crate::template::{TemplateTree, TreeError};
 use crate::yaml::YamlError;
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
+use std::borrow::Cow;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -35,7 +36,7 @@ pub struct HttpConfig {
     /// A text body (instead of `json`).
     pub body: Option<String>,
     /// The accepted response statuses: codes and ranges (`200`, `"200-299"`); default 200-299.
-    #[schemars(with = "Option<crate::workflow::schema::ExpectSchema>")]
+    #[schemars(with = "Option<ExpectSchema>")]
     pub expect: Option<Vec<Json>>,
     /// The request's own limit (`10s`); the step's `timeout` still applies.
     #[schemars(with = "Option<crate::workflow::schema::Duration>")]
@@ -305,6 +306,32 @@ fn source_chain(error: &dyn std::error::Error) -> String {
         cause = inner.source();
     }
     text
+}
+
+/// `http.expect`: status codes and ranges.
+pub struct ExpectSchema;
+
+impl JsonSchema for ExpectSchema {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "Expect".into()
+    }
+
+    fn json_schema(_generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "array",
+            "items": {
+                "anyOf": [
+                    { "type": "integer", "minimum": 100, "maximum": 599 },
+                    { "type": "string", "pattern": r"^\s*[0-9]{3}\s*(-\s*[0-9]{3}\s*)?$" },
+                    crate::workflow::schema::template_string()
+                ]
+            }
+        })
+    }
 }
 
 #[cfg(test)]

@@ -21,10 +21,11 @@ use super::{
 };
 use crate::template::{TemplateTree, TreeError, TreeMode};
 use crate::yaml::YamlError;
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -218,7 +219,7 @@ pub struct NotifyConfig {
     pub title: Option<String>,
     /// How the message is coloured; `info` when not set.
     #[serde(default)]
-    #[schemars(with = "crate::workflow::schema::SeveritySchema")]
+    #[schemars(with = "SeveritySchema")]
     pub severity: Severity,
     /// Key/value pairs shown as a table, in the order written. Non-string values are shown
     /// as their JSON text (`3`, `true`); `null` is shown as an empty value.
@@ -293,7 +294,7 @@ pub struct GithubTarget {
 #[schemars(description = "Set a commit status (`POST /repos/{repo}/statuses/{sha}`).")]
 pub struct GithubStatus {
     /// One of `error`, `failure`, `pending`, `success`.
-    #[schemars(with = "crate::workflow::schema::CommitStateSchema")]
+    #[schemars(with = "CommitStateSchema")]
     pub state: String,
     /// The label the status appears under; [`DEFAULT_STATUS_CONTEXT`] when unset.
     #[schemars(description = "The label the status appears under; `vane` when unset.")]
@@ -313,7 +314,7 @@ pub struct GithubStatus {
 pub struct GithubComment {
     /// The issue or pull-request number. A numeric string (as templates render) is accepted.
     #[serde(deserialize_with = "issue_number")]
-    #[schemars(with = "crate::workflow::schema::IssueNumberSchema")]
+    #[schemars(with = "IssueNumberSchema")]
     pub issue: u64,
     /// The comment (GitHub Markdown); the step's `text` when unset.
     pub body: Option<String>,
@@ -1128,6 +1129,68 @@ fn issue_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Er
     }
 
     deserializer.deserialize_any(IssueVisitor)
+}
+
+/// `notify.severity`: one of the levels, or a template that renders to one.
+pub struct SeveritySchema;
+
+impl JsonSchema for SeveritySchema {
+    fn schema_name() -> Cow<'static, str> {
+        "Severity".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let levels = Severity::json_schema(generator);
+        json_schema!({
+            "description": "How serious the message is (its colour): `info`, `success`, `warning` or `error`, or a template that renders to one.",
+            "anyOf": [levels, crate::workflow::schema::template_string()]
+        })
+    }
+}
+
+/// `notify.github.comment.issue`: a number, or a template that renders to one.
+pub struct IssueNumberSchema;
+
+impl JsonSchema for IssueNumberSchema {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "IssueNumber".into()
+    }
+
+    fn json_schema(_generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "anyOf": [
+                { "type": "integer", "minimum": 1 },
+                { "type": "string", "pattern": r"^\s*#?[0-9]+\s*$" },
+                crate::workflow::schema::template_string()
+            ]
+        })
+    }
+}
+
+/// `notify.github.status.state`: one of GitHub's commit states, or a template that renders to one.
+pub struct CommitStateSchema;
+
+impl JsonSchema for CommitStateSchema {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "CommitState".into()
+    }
+
+    fn json_schema(_generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "anyOf": [
+                { "enum": GITHUB_STATES },
+                crate::workflow::schema::template_string()
+            ]
+        })
+    }
 }
 
 #[cfg(test)]

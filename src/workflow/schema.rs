@@ -5,7 +5,8 @@
 //! Where a config field is a dynamic YAML value (the loader walks it itself for better
 //! positions), the pieces here say what it holds. Where a rendered action field has a non-string
 //! type (`severity`, `issue`, `expect`), a workflow may still write a template that renders to
-//! it, so those accept a template string too.
+//! it, so those accept a template string too ([`template_string`]; the kinds' own pieces are in
+//! their files under `crate::steps`).
 
 use super::config::{DispatchConfig, FilterConfig, ScheduleConfig, StepConfig, WorkflowConfig};
 use schemars::generate::SchemaSettings;
@@ -51,7 +52,7 @@ fn unwrap_descriptions(value: &mut Json) {
 
 /// A string that contains a template (`{{ … }}` or `{% … %}`): its type is only known once
 /// rendered.
-fn template_string() -> Schema {
+pub fn template_string() -> Schema {
     json_schema!({
         "type": "string",
         "pattern": r"\{\{|\{%",
@@ -118,94 +119,6 @@ impl JsonSchema for Duration {
             "description": "A duration: `500ms`, `90s`, `15m`, `1h`, `1d`, sums like `1h30m`, or a number of seconds.",
             "type": "string",
             "pattern": r"^\s*([0-9]+|([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+)\s*$"
-        })
-    }
-}
-
-/// `notify.severity`: one of the levels, or a template that renders to one.
-pub struct SeveritySchema;
-
-impl JsonSchema for SeveritySchema {
-    fn schema_name() -> Cow<'static, str> {
-        "Severity".into()
-    }
-
-    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        let levels = crate::steps::notify::Severity::json_schema(generator);
-        json_schema!({
-            "description": "How serious the message is (its colour): `info`, `success`, `warning` or `error`, or a template that renders to one.",
-            "anyOf": [levels, template_string()]
-        })
-    }
-}
-
-/// `notify.github.comment.issue`: a number, or a template that renders to one.
-pub struct IssueNumberSchema;
-
-impl JsonSchema for IssueNumberSchema {
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn schema_name() -> Cow<'static, str> {
-        "IssueNumber".into()
-    }
-
-    fn json_schema(_generator: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "anyOf": [
-                { "type": "integer", "minimum": 1 },
-                { "type": "string", "pattern": r"^\s*#?[0-9]+\s*$" },
-                template_string()
-            ]
-        })
-    }
-}
-
-/// `notify.github.status.state`: one of GitHub's commit states, or a template that renders to one.
-pub struct CommitStateSchema;
-
-impl JsonSchema for CommitStateSchema {
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn schema_name() -> Cow<'static, str> {
-        "CommitState".into()
-    }
-
-    fn json_schema(_generator: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "anyOf": [
-                { "enum": crate::steps::notify::GITHUB_STATES },
-                template_string()
-            ]
-        })
-    }
-}
-
-/// `http.expect`: status codes and ranges.
-pub struct ExpectSchema;
-
-impl JsonSchema for ExpectSchema {
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn schema_name() -> Cow<'static, str> {
-        "Expect".into()
-    }
-
-    fn json_schema(_generator: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "type": "array",
-            "items": {
-                "anyOf": [
-                    { "type": "integer", "minimum": 100, "maximum": 599 },
-                    { "type": "string", "pattern": r"^\s*[0-9]{3}\s*(-\s*[0-9]{3}\s*)?$" },
-                    template_string()
-                ]
-            }
         })
     }
 }
