@@ -60,7 +60,7 @@ impl StepKind for HttpKind {
         "http"
     }
 
-    fn schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    fn schema(&self, generator: &mut SchemaGenerator) -> Schema {
         HttpKeys::json_schema(generator)
     }
 

@@ -2,7 +2,8 @@
 //! in a step: their serde + schemars config type (`vane schema` is built from it), `compile` (the
 //! shape checked at load with positions, templates compiled), and the compiled step: `render`,
 //! the secrets it holds, `plan` (what a dry run can know without effects), `execute`, and a
-//! one-line `summary` of its outputs. [`registry`] lists the kinds; nothing else names one.
+//! one-line `summary` of its outputs. [`registry`] lists the kinds; nothing outside this module
+//! dispatches on one.
 //!
 //! Adding a kind is one file here and one line in [`registry::BUILTIN`] (`docs/steps.md`).
 

@@ -102,7 +102,7 @@ impl StepKind for NotifyKind {
         "notify"
     }
 
-    fn schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    fn schema(&self, generator: &mut SchemaGenerator) -> Schema {
         NotifyKeys::json_schema(generator)
     }
 
