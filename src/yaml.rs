@@ -434,10 +434,28 @@ fn rewrite_unknown(what: &str, rest: &str) -> Option<String> {
     // serde lists names as `a`, `a` or `b`, or one of `a`, `b`, `c`:
     // every other backtick-delimited piece is a name.
     let names: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-    Some(if let Some(suggestion) = did_you_mean(name, &names) {
+    Some(describe_unknown(what, name, &names))
+}
+
+/// The error for a key of the mapping at `path` that is none of `expected`, worded and placed
+/// as [`from_value`] words and places the ones serde finds. For mappings whose keys are only
+/// known at run time (a step's keys come from the registry of step kinds).
+pub fn unknown_key(text: &str, path: &YamlPath, key: &str, expected: &[&str]) -> YamlError {
+    let body = describe_unknown("key", key, expected);
+    let message = if path.is_empty() {
+        body
+    } else {
+        format!("{path}: {body}")
+    };
+    YamlError::new(message, locate_nearest(text, &path.key(key), true))
+}
+
+/// `unknown key `x` (did you mean `y`?)`, or the names expected when none is close.
+fn describe_unknown(what: &str, name: &str, names: &[&str]) -> String {
+    if let Some(suggestion) = did_you_mean(name, names) {
         format!("unknown {what} `{name}` (did you mean `{suggestion}`?)")
     } else {
-        match names.as_slice() {
+        match names {
             [] => format!("unknown {what} `{name}` (none are allowed here)"),
             [only] => format!("unknown {what} `{name}`, expected `{only}`"),
             _ => format!(
@@ -449,7 +467,7 @@ fn rewrite_unknown(what: &str, rest: &str) -> Option<String> {
                     .join(", ")
             ),
         }
-    })
+    }
 }
 
 /// `"text"` (Rust debug quoting, as serde prints strings) to `` `text` `` when

@@ -86,4 +86,7 @@ pub struct StepRecord {
     /// The tail of the step's combined output; kept for history, not printed in `--json`.
     #[serde(skip)]
     pub log: Option<String>,
+    /// One line about the outputs for human output, from the step's kind (`scale`: its reason).
+    #[serde(skip)]
+    pub summary: Option<String>,
 }

@@ -6,9 +6,9 @@ use super::{Engine, Overrides};
 use crate::event::Event;
 use crate::plan::workflow_value;
 use crate::secrets::{self, MASK};
-use crate::steps::{self, StepContext, StepError, StepSuccess};
+use crate::steps::{StepContext, StepError, StepSuccess};
 use crate::template::{StepView, StepsObject, TemplateTree, Templates};
-use crate::workflow::{Action, Job, Step, Workflow};
+use crate::workflow::{Job, Step, Workflow};
 use minijinja::Value;
 use serde_json::{Map, Value as Json};
 use std::collections::HashMap;
@@ -480,7 +480,7 @@ fn run_job(
             id: step.id.clone(),
             name: step.name.clone(),
             job: job_label.clone(),
-            kind: step.action.kind(),
+            kind: step.kind,
             status: StepStatus::Skipped,
             rendered: Json::Null,
             outputs: None,
@@ -489,6 +489,7 @@ fn run_job(
             error: None,
             diff: None,
             log: None,
+            summary: None,
         };
         let env = match render_env(workflow, &step.env, scope, &scope.env, &steps_value) {
             Ok(env) => env,
@@ -533,10 +534,10 @@ fn run_job(
             finished(&mut run, step, step_record);
             continue;
         }
-        let rendered = match render_action(step, &context) {
+        let rendered = match step.action.render(&context) {
             Ok(rendered) => rendered,
             Err(error) => {
-                let error = error.within(&step.path.key(step.action.key()));
+                let error = error.within(&step.path.key(step.kind));
                 let place = workflow.place_template(&error.path, error.error.line);
                 let message = format!("{place}: {}: {}", error.path, error.error.message);
                 fail_step(&mut step_record, &mut views, step, message);
@@ -546,6 +547,10 @@ fn run_job(
             }
         };
         step_record.rendered = rendered.clone();
+        // Masked before anything can fail, so that no message can show them.
+        for secret in step.action.secrets(&rendered) {
+            engine.masker.add(&secret);
+        }
         let timeout = match deadline {
             Some(deadline) => step
                 .timeout
@@ -569,6 +574,8 @@ fn run_job(
         }
         let step_context = StepContext {
             event,
+            depth,
+            values: &context,
             workspace: &engine.options.workspace,
             env: &env,
             timeout,
@@ -581,27 +588,20 @@ fn run_job(
         };
         let outcome = if dry_run {
             step_record.attempts = 0;
-            plan_step(step, &rendered, &context, &step_context, depth)
+            step.action.plan(&rendered, &step_context)
         } else {
-            execute_with_retry(
-                step,
-                &rendered,
-                &context,
-                &step_context,
-                depth,
-                &mut step_record.attempts,
-            )
+            execute_with_retry(step, &rendered, &step_context, &mut step_record.attempts)
         };
         step_record.duration_ms = started.elapsed().as_millis() as u64;
-        if let Action::Scale {
-            apply: Some(apply), ..
-        } = &step.action
-        {
-            record_scale_apply(&mut step_record.rendered, apply, &context, &outcome);
-        }
+        let outputs = match &outcome {
+            Ok(success) => &success.outputs,
+            Err(error) => &error.outputs,
+        };
+        step.action
+            .complete_rendered(&mut step_record.rendered, outputs, &step_context);
         match outcome {
-            Ok((success, emitted)) => {
-                run.emitted.extend(emitted);
+            Ok(success) => {
+                run.emitted.extend(success.emitted);
                 step_record.status = if dry_run {
                     StepStatus::Planned
                 } else {
@@ -617,8 +617,7 @@ fn run_job(
                 if !dry_run {
                     step_record.outputs = Some(success.outputs.clone());
                     record_outputs(&mut run, &step.id, &success.outputs);
-                } else if matches!(step.action, Action::Scale { .. }) {
-                    // A plan computes the decision itself (pure): it shows it.
+                } else if step.action.planned_outputs_are_real() {
                     step_record.outputs = Some(success.outputs.clone());
                 }
                 views.push(StepView {
@@ -653,37 +652,14 @@ fn run_job(
                 }
             }
         }
+        step_record.summary = step_record
+            .outputs
+            .as_ref()
+            .and_then(|outputs| step.action.summary(outputs));
         finished(&mut run, step, step_record);
     }
     run.status = status;
     run
-}
-
-/// The record of a `scale` step shows `apply` as it ran (or, in a plan, would run): rendered with
-/// the decision, and only where the decision changed the count.
-fn record_scale_apply(
-    rendered: &mut Json,
-    apply: &TemplateTree,
-    context: &Value,
-    outcome: &StepOutcome,
-) {
-    let outputs = match outcome {
-        Ok((success, _)) => &success.outputs,
-        Err(error) => &error.outputs,
-    };
-    let changes = outputs
-        .get("direction")
-        .and_then(Json::as_str)
-        .is_some_and(|direction| direction != "none");
-    if !changes {
-        return;
-    }
-    if let (Ok(script), Some(Json::Object(scale))) = (
-        render_scale_apply(apply, context, outputs),
-        rendered.get_mut("scale"),
-    ) {
-        scale.insert("apply".to_string(), Json::String(script));
-    }
 }
 
 fn record_outputs(run: &mut JobRun, step_id: &str, outputs: &Map<String, Json>) {
@@ -711,7 +687,7 @@ fn skipped_step(step: &Step, job: &Job, workflow: &Workflow) -> StepRecord {
         id: step.id.clone(),
         name: step.name.clone(),
         job: (workflow.jobs.len() > 1 || job.id != "main").then(|| job.id.clone()),
-        kind: step.action.kind(),
+        kind: step.kind,
         status: StepStatus::Skipped,
         rendered: Json::Null,
         outputs: None,
@@ -720,305 +696,7 @@ fn skipped_step(step: &Step, job: &Job, workflow: &Workflow) -> StepRecord {
         error: None,
         diff: None,
         log: None,
-    }
-}
-
-/// The action with every template rendered, keyed as in the workflow file.
-fn render_action(step: &Step, context: &Value) -> Result<Json, crate::template::TreeError> {
-    let mut rendered = Map::new();
-    match &step.action {
-        Action::Run {
-            script,
-            shell,
-            working_directory,
-        } => {
-            rendered.insert("run".to_string(), script.render(context)?);
-            if let Some(shell) = shell {
-                rendered.insert("shell".to_string(), shell.render(context)?);
-            }
-            if let Some(directory) = working_directory {
-                rendered.insert("working-directory".to_string(), directory.render(context)?);
-            }
-        }
-        Action::Http(tree) => {
-            rendered.insert("http".to_string(), tree.render(context)?);
-        }
-        Action::Notify(tree) => {
-            rendered.insert("notify".to_string(), tree.render(context)?);
-        }
-        Action::Render { template, to, vars } => {
-            rendered.insert("render".to_string(), template.render(context)?);
-            rendered.insert("to".to_string(), to.render(context)?);
-            let vars = vars.render(context)?;
-            if vars.as_object().is_some_and(|map| !map.is_empty()) {
-                rendered.insert("vars".to_string(), vars);
-            }
-        }
-        Action::Scale { config, .. } => {
-            rendered.insert("scale".to_string(), config.render(context)?);
-        }
-        Action::Emit(tree) => {
-            rendered.insert("emit".to_string(), tree.render(context)?);
-        }
-        Action::Gitops(tree) => {
-            rendered.insert("gitops".to_string(), tree.render(context)?);
-        }
-    }
-    Ok(Json::Object(rendered))
-}
-
-fn text_at<'a>(rendered: &'a Json, key: &str) -> Option<&'a str> {
-    rendered.get(key).and_then(Json::as_str)
-}
-
-type StepOutcome = Result<(StepSuccess, Vec<Event>), StepError>;
-
-/// One real execution of the step's action.
-fn execute_once(
-    step: &Step,
-    rendered: &Json,
-    context: &Value,
-    step_context: &StepContext,
-    depth: usize,
-) -> StepOutcome {
-    match &step.action {
-        Action::Run { .. } => {
-            let action = steps::run::RunAction {
-                script: text_at(rendered, "run").unwrap_or_default(),
-                shell: text_at(rendered, "shell"),
-                working_directory: text_at(rendered, "working-directory"),
-            };
-            steps::run::execute(&action, step_context).map(|success| (success, Vec::new()))
-        }
-        Action::Http(_) => {
-            let config: steps::http::HttpConfig = steps::typed("http", &rendered["http"])?;
-            let (request, expect) = config.into_request(step_context.timeout)?;
-            steps::http::send(request, &expect).map(|success| (success, Vec::new()))
-        }
-        Action::Notify(_) => {
-            let config: steps::notify::NotifyConfig = steps::typed("notify", &rendered["notify"])?;
-            // A Slack, Discord or Teams webhook URL is the credential itself: mask it like a secret.
-            for value in config.secrets() {
-                step_context.masker.add(&value);
-            }
-            let defaults = steps::notify::EventDefaults {
-                repo: step_context.event.repo.as_deref(),
-                sha: step_context.event.sha.as_deref(),
-            };
-            let outgoing = config
-                .build_request(&defaults)
-                .map_err(|error| StepError::new(error.to_string()))?;
-            let request = steps::http::Request {
-                method: outgoing.method,
-                url: outgoing.url,
-                headers: outgoing.headers,
-                body: Some(steps::http::RequestBody::Json(outgoing.body)),
-                timeout: step_context.timeout.min(Duration::from_secs(30)),
-            };
-            let mut success = steps::http::send(request, &[(200, 299)])?;
-            // Services answer with their own bodies; `status` is the output SPEC promises.
-            success.outputs.retain(|name, _| name == "status");
-            Ok((success, Vec::new()))
-        }
-        Action::Render { .. } => render_file(rendered, context, step_context, false),
-        Action::Gitops(_) => gitops(rendered, context, step_context, false),
-        Action::Scale { apply, .. } => {
-            scale(apply.as_ref(), rendered, context, step_context, false)
-        }
-        Action::Emit(_) => {
-            let config: steps::emit::EmitConfig = steps::typed("emit", &rendered["emit"])?;
-            let (event, success) = steps::emit::build(config, step_context.event, depth)?;
-            Ok((success, vec![event]))
-        }
-    }
-}
-
-fn render_file(
-    rendered: &Json,
-    context: &Value,
-    step_context: &StepContext,
-    dry_run: bool,
-) -> StepOutcome {
-    let name = text_at(rendered, "render").unwrap_or_default();
-    let to = text_at(rendered, "to").unwrap_or_default();
-    // The template file is compiled on first use and kept by the environment.
-    let template = step_context
-        .templates
-        .file(name)
-        .map_err(|error| StepError::new(format!("render: {}", error.message)))?;
-    // A render step's own `vars` add to (and override) the workflow's.
-    let context = match rendered.get("vars") {
-        Some(Json::Object(step_vars)) => {
-            let mut merged: Map<String, Json> = context
-                .get_attr("vars")
-                .ok()
-                .and_then(|vars| serde_json::to_value(&vars).ok())
-                .and_then(|vars| match vars {
-                    Json::Object(map) => Some(map),
-                    _ => None,
-                })
-                .unwrap_or_default();
-            merged.extend(
-                step_vars
-                    .iter()
-                    .map(|(key, value)| (key.clone(), value.clone())),
-            );
-            minijinja::context! { vars => crate::template::to_value(&merged), ..context.clone() }
-        }
-        _ => context.clone(),
-    };
-    steps::render::execute(
-        name,
-        &template,
-        to,
-        &context,
-        step_context.workspace,
-        dry_run,
-    )
-    .map(|success| (success, Vec::new()))
-}
-
-/// A `scale` step: the decision, then `apply` with the decision in its context where it changes
-/// the count (not in a dry run).
-fn scale(
-    apply: Option<&TemplateTree>,
-    rendered: &Json,
-    context: &Value,
-    step_context: &StepContext,
-    dry_run: bool,
-) -> StepOutcome {
-    let config: steps::scale::ScaleConfig = steps::typed("scale", &rendered["scale"])?;
-    let now_ms = chrono::Utc::now().timestamp_millis();
-    let decision = steps::scale::decide(&config, step_context.recommendations, now_ms)?;
-    let mut outputs = decision.outputs();
-    let mut log = None;
-    if let Some(apply) = apply
-        && decision.direction != steps::scale::Direction::None
-        && !dry_run
-    {
-        let script = render_scale_apply(apply, context, &outputs)
-            .map_err(|message| StepError::new(message).with_outputs(outputs.clone()))?;
-        let action = steps::run::RunAction {
-            script: &script,
-            shell: None,
-            working_directory: None,
-        };
-        let joined = |outputs: &mut Map<String, Json>, run: &Map<String, Json>| {
-            if let Some(code) = run.get("exit_code") {
-                outputs.insert("apply_exit_code".to_string(), code.clone());
-            }
-            if let Some(stdout) = run.get("stdout") {
-                outputs.insert("apply_stdout".to_string(), stdout.clone());
-            }
-        };
-        match steps::run::execute(&action, step_context) {
-            Ok(run) => {
-                joined(&mut outputs, &run.outputs);
-                log = run.log;
-            }
-            Err(mut error) => {
-                joined(&mut outputs, &error.outputs);
-                error.message = format!("scale: apply: {}", error.message);
-                error.outputs = outputs;
-                return Err(error);
-            }
-        }
-    }
-    Ok((
-        StepSuccess {
-            outputs,
-            log,
-            diff: None,
-        },
-        Vec::new(),
-    ))
-}
-
-/// `apply` rendered with the decision's outputs (`desired`, `current`, `direction`, `reason`) on
-/// top of the step's context.
-fn render_scale_apply(
-    apply: &TemplateTree,
-    context: &Value,
-    outputs: &Map<String, Json>,
-) -> Result<String, String> {
-    let output = |name: &str| crate::template::to_value(outputs.get(name).unwrap_or(&Json::Null));
-    let context = minijinja::context! {
-        desired => output("desired"),
-        current => output("current"),
-        direction => output("direction"),
-        reason => output("reason"),
-        ..context.clone()
-    };
-    match apply.render(&context) {
-        Ok(Json::String(script)) => Ok(script),
-        Ok(other) => Ok(other.to_string()),
-        Err(error) => Err(format!("scale: apply: {}", error.error.message)),
-    }
-}
-
-fn gitops(
-    rendered: &Json,
-    context: &Value,
-    step_context: &StepContext,
-    dry_run: bool,
-) -> StepOutcome {
-    // Masked before anything can fail, so that no message can show it.
-    let tokens = [
-        rendered["gitops"].get("token"),
-        rendered["gitops"]
-            .get("pull-request")
-            .and_then(|pull_request| pull_request.get("token")),
-    ];
-    for token in tokens.into_iter().flatten().filter_map(Json::as_str) {
-        step_context.masker.add(token);
-    }
-    let config: steps::gitops::GitopsConfig = steps::typed("gitops", &rendered["gitops"])?;
-    steps::gitops::execute(config, context, step_context, dry_run)
-        .map(|success| (success, Vec::new()))
-}
-
-/// What a dry run can know of a step without its effects.
-fn plan_step(
-    step: &Step,
-    rendered: &Json,
-    context: &Value,
-    step_context: &StepContext,
-    depth: usize,
-) -> StepOutcome {
-    match &step.action {
-        Action::Render { .. } => render_file(rendered, context, step_context, true),
-        // A plan fetches the config repository to show the diff; it commits nothing.
-        Action::Gitops(_) => gitops(rendered, context, step_context, true),
-        // The decision is pure (its recommendation is kept in memory in a plan): a plan shows it.
-        Action::Scale { apply, .. } => scale(apply.as_ref(), rendered, context, step_context, true),
-        // Emitted events are planned too, so a plan shows the whole chain.
-        Action::Emit(_) => execute_once(step, rendered, context, step_context, depth),
-        Action::Notify(_) => {
-            // Build the request (checks the target and the message) without sending it.
-            let config: steps::notify::NotifyConfig = steps::typed("notify", &rendered["notify"])?;
-            // A Slack, Discord or Teams webhook URL is the credential itself: mask it like a secret.
-            for value in config.secrets() {
-                step_context.masker.add(&value);
-            }
-            let built = config.build_request(&steps::notify::EventDefaults {
-                repo: step_context.event.repo.as_deref(),
-                sha: step_context.event.sha.as_deref(),
-            });
-            match built {
-                // A secret the plan does not have renders as `***`, which is no URL or token;
-                // the real value is checked when the step runs.
-                Err(_) if rendered.to_string().contains(secrets::MASK) => {}
-                Err(error) => return Err(StepError::new(error.to_string())),
-                Ok(_) => {}
-            }
-            Ok((StepSuccess::default(), Vec::new()))
-        }
-        Action::Http(_) => {
-            let config: steps::http::HttpConfig = steps::typed("http", &rendered["http"])?;
-            config.into_request(step_context.timeout)?;
-            Ok((StepSuccess::default(), Vec::new()))
-        }
-        Action::Run { .. } => Ok((StepSuccess::default(), Vec::new())),
+        summary: None,
     }
 }
 
@@ -1026,16 +704,14 @@ fn plan_step(
 fn execute_with_retry(
     step: &Step,
     rendered: &Json,
-    context: &Value,
     step_context: &StepContext,
-    depth: usize,
     attempts: &mut u32,
-) -> StepOutcome {
+) -> Result<StepSuccess, StepError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
         *attempts = attempt;
-        let outcome = execute_once(step, rendered, context, step_context, depth);
+        let outcome = step.action.execute(rendered, step_context);
         match outcome {
             Err(error) if !error.cancelled && attempt < step.retry.attempts => {
                 let delay = step.retry.delay_after(attempt);

@@ -209,15 +209,9 @@ fn write_step(
     let _ = writeln!(out, "{}", line.trim_end());
     if options.dry_run && step.status != StepStatus::Skipped {
         write_rendered(out, &step.rendered, palette);
-        // A plan computes a `scale` decision: its reason is what the reader wants to see.
-        if let Some(reason) = step
-            .outputs
-            .as_ref()
-            .filter(|_| step.kind == "scale")
-            .and_then(|outputs| outputs.get("reason"))
-            .and_then(|reason| reason.as_str())
-        {
-            let _ = writeln!(out, "          → {reason}");
+        // What the step's kind says of the outputs a plan knows (a `scale` decision's reason).
+        if let Some(summary) = &step.summary {
+            let _ = writeln!(out, "          → {summary}");
         }
         if let Some(diff) = &step.diff {
             for diff_line in diff.lines() {
@@ -443,7 +437,7 @@ impl<'a, W: std::io::Write + Send> LiveReporter<'a, W> {
                     ));
             }
         }
-        if let Some(summary) = step_summary(record) {
+        if let Some(summary) = &record.summary {
             let _ = writeln!(text, "          {} {summary}", self.palette.dim("→"));
         }
         self.last_writer.remove(&step.sequence);
@@ -583,17 +577,4 @@ fn run_mark(status: RunStatus, palette: &Palette) -> (String, String) {
 /// The id `vane show` takes: its first group, unique in any store of a sane size.
 fn short_run_id(id: &str) -> &str {
     id.split('-').next().unwrap_or(id)
-}
-
-/// The one line a finished step adds under its status (a `scale` decision's reason, an HTTP
-/// answer's status); `None` for most.
-fn step_summary(record: &StepRecord) -> Option<String> {
-    let outputs = record.outputs.as_ref()?;
-    match record.kind {
-        "scale" => outputs.get("reason")?.as_str().map(str::to_string),
-        "http" | "notify" if record.status == StepStatus::Success => {
-            outputs.get("status").map(|status| format!("HTTP {status}"))
-        }
-        _ => None,
-    }
 }

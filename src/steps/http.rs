@@ -1,9 +1,15 @@
 //! `http`: one request with a JSON or text body; the response status is checked against `expect`.
 //! `notify` sends through here too.
 
-use super::{Outputs, StepError, StepSuccess};
+use super::{
+    Compiled, CompiledStep, Outputs, StepContext, StepError, StepKind, StepSite, StepSuccess,
+};
+use crate::template::{TemplateTree, TreeError};
+use crate::yaml::YamlError;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
+use std::borrow::Cow;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -30,11 +36,71 @@ pub struct HttpConfig {
     /// A text body (instead of `json`).
     pub body: Option<String>,
     /// The accepted response statuses: codes and ranges (`200`, `"200-299"`); default 200-299.
-    #[schemars(with = "Option<crate::workflow::schema::ExpectSchema>")]
+    #[schemars(with = "Option<ExpectSchema>")]
     pub expect: Option<Vec<Json>>,
     /// The request's own limit (`10s`); the step's `timeout` still applies.
     #[schemars(with = "Option<crate::workflow::schema::Duration>")]
     pub timeout: Option<String>,
+}
+
+/// The keys of an `http` step besides the common ones.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpKeys {
+    /// An HTTP request; `json` keeps the types of its values.
+    #[schemars(with = "Option<HttpConfig>")]
+    pub http: Option<Json>,
+}
+
+/// The `http` step kind.
+pub struct HttpKind;
+
+impl StepKind for HttpKind {
+    fn key(&self) -> &'static str {
+        "http"
+    }
+
+    fn schema(&self, generator: &mut SchemaGenerator) -> Schema {
+        HttpKeys::json_schema(generator)
+    }
+
+    fn compile(&self, keys: serde_yaml::Value, site: &StepSite) -> Result<Compiled, YamlError> {
+        let keys: HttpKeys = site.keys(keys)?;
+        let value = keys.http.unwrap_or(Json::Null);
+        let path = site.key("http");
+        site.check_shape::<HttpConfig>(&value, &path)?;
+        // `json:` in native mode, so that a body keeps the types of its values.
+        let tree = site.tree_with_native_key(&value, "json", &path)?;
+        Ok(Compiled::new(HttpStep(tree)))
+    }
+}
+
+/// A compiled `http` step: the request, every string a template.
+#[derive(Debug)]
+struct HttpStep(TemplateTree);
+
+impl CompiledStep for HttpStep {
+    fn render(&self, context: &minijinja::Value) -> Result<Json, TreeError> {
+        Ok(super::keyed("http", self.0.render(context)?))
+    }
+
+    /// The request is built (method, URL, headers, `expect`) but not sent.
+    fn plan(&self, rendered: &Json, context: &StepContext) -> Result<StepSuccess, StepError> {
+        let config: HttpConfig = super::typed("http", &rendered["http"])?;
+        config.into_request(context.timeout)?;
+        Ok(StepSuccess::default())
+    }
+
+    fn execute(&self, rendered: &Json, context: &StepContext) -> Result<StepSuccess, StepError> {
+        let config: HttpConfig = super::typed("http", &rendered["http"])?;
+        let (request, expect) = config.into_request(context.timeout)?;
+        send(request, &expect)
+    }
+
+    /// The response status.
+    fn summary(&self, outputs: &Outputs) -> Option<String> {
+        super::status_summary(outputs)
+    }
 }
 
 /// What to send.
@@ -199,7 +265,7 @@ pub fn send(request: Request, expect: &[(u16, u16)]) -> Result<StepSuccess, Step
         Ok(StepSuccess {
             outputs,
             log: None,
-            diff: None,
+            ..StepSuccess::default()
         })
     } else {
         let wanted: Vec<String> = expect
@@ -242,10 +308,56 @@ fn source_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// `http.expect`: status codes and ranges.
+pub struct ExpectSchema;
+
+impl JsonSchema for ExpectSchema {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "Expect".into()
+    }
+
+    fn json_schema(_generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "array",
+            "items": {
+                "anyOf": [
+                    { "type": "integer", "minimum": 100, "maximum": 599 },
+                    { "type": "string", "pattern": r"^\s*[0-9]{3}\s*(-\s*[0-9]{3}\s*)?$" },
+                    crate::workflow::schema::template_string()
+                ]
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::steps::compile::testing::{compile, render};
     use serde_json::json;
+
+    #[test]
+    fn an_http_step_is_checked_at_load_and_its_json_keeps_types() {
+        assert_eq!(
+            compile("http: { url: 'https://x', jsn: {} }", &[]).unwrap_err(),
+            "2:11: steps[0].http: unknown key `jsn` (did you mean `json`?)"
+        );
+        let step = compile(
+            "http:\n  url: 'https://x/{{ n }}'\n  json: { n: '{{ n }}' }",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            render(&step, json!({"n": 3})),
+            json!({"http": {"url": "https://x/3", "json": {"n": 3}}})
+        );
+        let outputs = Outputs::from_iter([("status".to_string(), json!(201))]);
+        assert_eq!(step.action.summary(&outputs).as_deref(), Some("201"));
+    }
 
     #[test]
     fn expect_accepts_codes_and_ranges() {

@@ -16,10 +16,18 @@
 //! Service limits are applied here (truncating with `…`), because an over-long field makes the
 //! whole request fail with a 400 and the notification is lost.
 
+use super::{
+    Compiled, CompiledStep, Outputs, StepContext, StepError, StepKind, StepSite, StepSuccess,
+};
+use crate::template::{TemplateTree, TreeError, TreeMode};
+use crate::yaml::YamlError;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use std::borrow::Cow;
 use std::fmt;
+use std::time::Duration;
 
 /// GitHub's public REST endpoint; GitHub Enterprise Server users set `api-url` instead.
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
@@ -77,6 +85,115 @@ const MORE_MARKER_RESERVE: usize = 40;
 
 /// `notify:` as written in a workflow (after rendering).
 ///
+/// The keys of a `notify` step besides the common ones.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyKeys {
+    /// A message to one target: Slack, Discord, Teams, a webhook or GitHub.
+    #[schemars(with = "Option<NotifyConfig>")]
+    pub notify: Option<Value>,
+}
+
+/// The `notify` step kind.
+pub struct NotifyKind;
+
+impl StepKind for NotifyKind {
+    fn key(&self) -> &'static str {
+        "notify"
+    }
+
+    fn schema(&self, generator: &mut SchemaGenerator) -> Schema {
+        NotifyKeys::json_schema(generator)
+    }
+
+    /// The shape, the one target and (where nothing is templated) the GitHub state are checked
+    /// at load; what depends on rendered values waits for the run.
+    fn compile(&self, keys: serde_yaml::Value, site: &StepSite) -> Result<Compiled, YamlError> {
+        let keys: NotifyKeys = site.keys(keys)?;
+        let value = keys.notify.unwrap_or(Value::Null);
+        let path = site.key("notify");
+        let notify: Option<NotifyConfig> = site.check_shape(&value, &path)?;
+        match notify.map(|notify| notify.validate()).unwrap_or(Ok(())) {
+            Err(error @ (NotifyError::TargetCount { .. } | NotifyError::GithubAction { .. })) => {
+                return Err(site.at("notify", error.to_string()));
+            }
+            Err(error @ NotifyError::InvalidState(_))
+                if !crate::template::is_template(&value.to_string()) =>
+            {
+                return Err(site.at("notify", error.to_string()));
+            }
+            _ => {}
+        }
+        Ok(Compiled::new(NotifyStep(site.tree(
+            &value,
+            TreeMode::Text,
+            &path,
+        )?)))
+    }
+}
+
+/// A compiled `notify` step: the message and its target, every string a template.
+#[derive(Debug)]
+struct NotifyStep(TemplateTree);
+
+impl NotifyStep {
+    fn defaults<'a>(context: &StepContext<'a>) -> EventDefaults<'a> {
+        EventDefaults {
+            repo: context.event.repo.as_deref(),
+            sha: context.event.sha.as_deref(),
+        }
+    }
+}
+
+impl CompiledStep for NotifyStep {
+    fn render(&self, context: &minijinja::Value) -> Result<Value, TreeError> {
+        Ok(super::keyed("notify", self.0.render(context)?))
+    }
+
+    /// A Slack, Discord or Teams webhook URL is the credential itself: it is masked like a secret.
+    fn secrets(&self, rendered: &Value) -> Vec<String> {
+        super::typed::<NotifyConfig>("notify", &rendered["notify"])
+            .map(|config| config.secrets())
+            .unwrap_or_default()
+    }
+
+    /// The request is built (which checks the target and the message) but not sent.
+    fn plan(&self, rendered: &Value, context: &StepContext) -> Result<StepSuccess, StepError> {
+        let config: NotifyConfig = super::typed("notify", &rendered["notify"])?;
+        match config.build_request(&NotifyStep::defaults(context)) {
+            // A secret the plan does not have renders as `***`, which is no URL or token; the
+            // real value is checked when the step runs.
+            Err(_) if rendered.to_string().contains(crate::secrets::MASK) => {}
+            Err(error) => return Err(StepError::new(error.to_string())),
+            Ok(_) => {}
+        }
+        Ok(StepSuccess::default())
+    }
+
+    fn execute(&self, rendered: &Value, context: &StepContext) -> Result<StepSuccess, StepError> {
+        let config: NotifyConfig = super::typed("notify", &rendered["notify"])?;
+        let outgoing = config
+            .build_request(&NotifyStep::defaults(context))
+            .map_err(|error| StepError::new(error.to_string()))?;
+        let request = super::http::Request {
+            method: outgoing.method,
+            url: outgoing.url,
+            headers: outgoing.headers,
+            body: Some(super::http::RequestBody::Json(outgoing.body)),
+            timeout: context.timeout.min(Duration::from_secs(30)),
+        };
+        let mut success = super::http::send(request, &[(200, 299)])?;
+        // Services answer with their own bodies; `status` is the output SPEC promises.
+        success.outputs.retain(|name, _| name == "status");
+        Ok(success)
+    }
+
+    /// The response status.
+    fn summary(&self, outputs: &Outputs) -> Option<String> {
+        super::status_summary(outputs)
+    }
+}
+
 /// Exactly one of `slack`, `discord`, `teams`, `webhook`, `github` must be set; see
 /// [`NotifyConfig::validate`].
 #[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
@@ -102,7 +219,7 @@ pub struct NotifyConfig {
     pub title: Option<String>,
     /// How the message is coloured; `info` when not set.
     #[serde(default)]
-    #[schemars(with = "crate::workflow::schema::SeveritySchema")]
+    #[schemars(with = "SeveritySchema")]
     pub severity: Severity,
     /// Key/value pairs shown as a table, in the order written. Non-string values are shown
     /// as their JSON text (`3`, `true`); `null` is shown as an empty value.
@@ -177,7 +294,7 @@ pub struct GithubTarget {
 #[schemars(description = "Set a commit status (`POST /repos/{repo}/statuses/{sha}`).")]
 pub struct GithubStatus {
     /// One of `error`, `failure`, `pending`, `success`.
-    #[schemars(with = "crate::workflow::schema::CommitStateSchema")]
+    #[schemars(with = "CommitStateSchema")]
     pub state: String,
     /// The label the status appears under; [`DEFAULT_STATUS_CONTEXT`] when unset.
     #[schemars(description = "The label the status appears under; `vane` when unset.")]
@@ -197,7 +314,7 @@ pub struct GithubStatus {
 pub struct GithubComment {
     /// The issue or pull-request number. A numeric string (as templates render) is accepted.
     #[serde(deserialize_with = "issue_number")]
-    #[schemars(with = "crate::workflow::schema::IssueNumberSchema")]
+    #[schemars(with = "IssueNumberSchema")]
     pub issue: u64,
     /// The comment (GitHub Markdown); the step's `text` when unset.
     pub body: Option<String>,
@@ -1014,9 +1131,90 @@ fn issue_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Er
     deserializer.deserialize_any(IssueVisitor)
 }
 
+/// `notify.severity`: one of the levels, or a template that renders to one.
+pub struct SeveritySchema;
+
+impl JsonSchema for SeveritySchema {
+    fn schema_name() -> Cow<'static, str> {
+        "Severity".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let levels = Severity::json_schema(generator);
+        json_schema!({
+            "description": "How serious the message is (its colour): `info`, `success`, `warning` or `error`, or a template that renders to one.",
+            "anyOf": [levels, crate::workflow::schema::template_string()]
+        })
+    }
+}
+
+/// `notify.github.comment.issue`: a number, or a template that renders to one.
+pub struct IssueNumberSchema;
+
+impl JsonSchema for IssueNumberSchema {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "IssueNumber".into()
+    }
+
+    fn json_schema(_generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "anyOf": [
+                { "type": "integer", "minimum": 1 },
+                { "type": "string", "pattern": r"^\s*#?[0-9]+\s*$" },
+                crate::workflow::schema::template_string()
+            ]
+        })
+    }
+}
+
+/// `notify.github.status.state`: one of GitHub's commit states, or a template that renders to one.
+pub struct CommitStateSchema;
+
+impl JsonSchema for CommitStateSchema {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "CommitState".into()
+    }
+
+    fn json_schema(_generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "anyOf": [
+                { "enum": GITHUB_STATES },
+                crate::workflow::schema::template_string()
+            ]
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::steps::compile::testing::{compile, render};
+    use serde_json::json;
+
+    #[test]
+    fn a_notify_step_has_one_target_and_holds_its_webhook_as_a_secret() {
+        let two = "notify: { slack: { webhook: 'https://a' }, discord: { webhook: 'https://b' }, text: t }";
+        let error = compile(two, &[]).unwrap_err();
+        assert!(error.starts_with("2:5: "), "{error}");
+        assert!(error.contains("`slack`, `discord`"), "{error}");
+        let step = compile("notify: { slack: { webhook: '{{ url }}' }, text: t }", &[]).unwrap();
+        let rendered = render(
+            &step,
+            json!({"url": "https://hooks.slack.com/services/T/B/x"}),
+        );
+        assert_eq!(
+            step.action.secrets(&rendered),
+            ["https://hooks.slack.com/services/T/B/x"]
+        );
+    }
 
     const SLACK_URL: &str = "https://hooks.slack.com/services/T0/B0/XYZ";
     const DISCORD_URL: &str = "https://discord.com/api/webhooks/1/abc";

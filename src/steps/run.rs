@@ -1,9 +1,15 @@
 //! `run`: a shell script in its own process group, with a timeout that stops the whole group,
 //! captured output, and outputs written to `$VANE_OUTPUT`.
 
-use super::{Outputs, StepContext, StepError, StepSuccess};
+use super::{
+    Compiled, CompiledStep, Outputs, StepContext, StepError, StepKind, StepSite, StepSuccess,
+};
 use crate::engine::{LineSplitter, Stream};
-use serde_json::Value as Json;
+use crate::template::{TemplateTree, TreeError, TreeMode};
+use crate::yaml::YamlError;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value as Json};
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -19,6 +25,84 @@ pub const MAX_STDOUT: usize = 1024 * 1024;
 pub const LOG_TAIL: usize = 64 * 1024;
 /// After SIGTERM, the process group has this long before SIGKILL.
 pub const KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// The keys of a `run` step besides the common ones.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RunKeys {
+    /// A shell script (`bash -eo pipefail -c`, else `sh -ec`). Every `{{ … }}` in it is escaped
+    /// for the shell context it lands in.
+    pub run: Option<String>,
+    /// The shell for a `run` step instead of the default (`sh`, `bash`, `python3 -c`…).
+    pub shell: Option<String>,
+    /// The folder a `run` step starts in, inside the workspace.
+    pub working_directory: Option<String>,
+}
+
+/// The `run` step kind.
+pub struct RunKind;
+
+impl StepKind for RunKind {
+    fn key(&self) -> &'static str {
+        "run"
+    }
+
+    fn sibling_keys(&self) -> &'static [&'static str] {
+        &["shell", "working-directory"]
+    }
+
+    fn schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        RunKeys::json_schema(generator)
+    }
+
+    fn compile(&self, keys: serde_yaml::Value, site: &StepSite) -> Result<Compiled, YamlError> {
+        let keys: RunKeys = site.keys(keys)?;
+        let script = keys.run.unwrap_or_default();
+        let optional = |value: Option<String>, key: &str| {
+            value
+                .map(|value| site.text(&value, TreeMode::Text, &site.key(key)))
+                .transpose()
+        };
+        let step = RunStep {
+            script: site.text(&script, TreeMode::Shell, &site.key("run"))?,
+            shell: optional(keys.shell, "shell")?,
+            working_directory: optional(keys.working_directory, "working-directory")?,
+        };
+        let warnings = site.unsafe_interpolations(&script, &site.key("run"));
+        Ok(Compiled::new(step).with_warnings(warnings))
+    }
+}
+
+/// A compiled `run` step: the script escaped for the shell, and its two options.
+#[derive(Debug)]
+struct RunStep {
+    script: TemplateTree,
+    shell: Option<TemplateTree>,
+    working_directory: Option<TemplateTree>,
+}
+
+impl CompiledStep for RunStep {
+    fn render(&self, context: &minijinja::Value) -> Result<Json, TreeError> {
+        let mut rendered = Map::new();
+        rendered.insert("run".to_string(), self.script.render(context)?);
+        if let Some(shell) = &self.shell {
+            rendered.insert("shell".to_string(), shell.render(context)?);
+        }
+        if let Some(directory) = &self.working_directory {
+            rendered.insert("working-directory".to_string(), directory.render(context)?);
+        }
+        Ok(Json::Object(rendered))
+    }
+
+    fn execute(&self, rendered: &Json, context: &StepContext) -> Result<StepSuccess, StepError> {
+        let action = RunAction {
+            script: super::text_at(rendered, "run").unwrap_or_default(),
+            shell: super::text_at(rendered, "shell"),
+            working_directory: super::text_at(rendered, "working-directory"),
+        };
+        execute(&action, context)
+    }
+}
 
 /// A rendered `run` action.
 pub struct RunAction<'a> {
@@ -108,7 +192,7 @@ pub fn execute(action: &RunAction, context: &StepContext) -> Result<StepSuccess,
                 Ok(StepSuccess {
                     outputs,
                     log: Some(log),
-                    diff: None,
+                    ..StepSuccess::default()
                 })
             } else {
                 let last = last_line(&stderr.bytes).or_else(|| last_line(&stdout.bytes));
@@ -405,6 +489,39 @@ pub fn describe_directory(workspace: &Path, directory: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::steps::compile::testing::{compile, render};
+    use serde_json::json;
+
+    #[test]
+    fn a_run_step_compiles_its_keys_and_warns_of_unescaped_event_data() {
+        let step = compile(
+            "run: echo {{ event.data.x | safe }}\nshell: bash\nworking-directory: app",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(step.kind, "run");
+        let warnings: Vec<&str> = step.warnings.iter().map(|w| w.message.as_str()).collect();
+        assert_eq!(
+            warnings,
+            ["`| safe` turns off shell escaping for `event.data.x`, which comes from the event"]
+        );
+        assert_eq!(
+            render(&step, json!({"event": {"data": {"x": "hi"}}})),
+            json!({"run": "echo hi", "shell": "bash", "working-directory": "app"})
+        );
+    }
+
+    #[test]
+    fn run_keys_belong_to_run_steps() {
+        assert_eq!(
+            compile("http: { url: 'https://x' }\nshell: bash", &[]).unwrap_err(),
+            "3:5: `shell` belongs to `run` steps, not `http`"
+        );
+        assert_eq!(
+            compile("run: echo\nshell: [sh]", &[]).unwrap_err(),
+            "3:12: steps[0].shell: invalid type: sequence, expected a string"
+        );
+    }
 
     #[test]
     fn outputs_file_lines_and_blocks() {

@@ -8,17 +8,236 @@
 //! windows hold it between the lowest recent recommendation (scale-up) and the highest
 //! (scale-down), and the step limits and bounds cut what is left.
 
-use super::{Outputs, StepError};
+use super::{
+    Compiled, CompiledStep, Outputs, StepContext, StepError, StepKind, StepSite, StepSuccess,
+};
 use crate::duration::{format_duration, parse_duration};
 use crate::state::{Recommendation, Recommendations};
+use crate::template::{TemplateTree, TreeError, TreeMode};
+use crate::yaml::{YamlError, YamlPath};
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::Value as Json;
+use serde_json::{Map, Value as Json};
 use std::time::Duration;
 
 /// HPA's default tolerance: no change while the metric is within 10% of the target.
 pub const DEFAULT_TOLERANCE: f64 = 0.1;
 /// HPA's default scale-down stabilization window.
 pub const DEFAULT_SCALE_DOWN_WINDOW: Duration = Duration::from_secs(300);
+
+/// The keys of a `scale` step besides the common ones.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleKeys {
+    /// A replica decision with Kubernetes HPA's algorithm; `apply` runs when it changes the count.
+    #[schemars(with = "Option<ScaleConfig>")]
+    pub scale: Option<Json>,
+}
+
+/// The `scale` step kind.
+pub struct ScaleKind;
+
+impl StepKind for ScaleKind {
+    fn key(&self) -> &'static str {
+        "scale"
+    }
+
+    fn schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        ScaleKeys::json_schema(generator)
+    }
+
+    /// `apply` is compiled apart, as a shell script: it is rendered only once the decision is
+    /// made, with `desired` and the other outputs in its context.
+    fn compile(&self, keys: serde_yaml::Value, site: &StepSite) -> Result<Compiled, YamlError> {
+        let keys: ScaleKeys = site.keys(keys)?;
+        let mut value = keys.scale.unwrap_or(Json::Null);
+        let path = site.key("scale");
+        let scale: Option<ScaleConfig> = site.check_shape(&value, &path)?;
+        check_durations(scale.as_ref(), site, &path)?;
+        let apply_path = path.key("apply");
+        let mut warnings = Vec::new();
+        let apply = match value.as_object_mut().and_then(|map| map.remove("apply")) {
+            Some(Json::String(script)) => {
+                warnings = site.unsafe_interpolations(&script, &apply_path);
+                Some(site.text(&script, TreeMode::Shell, &apply_path)?)
+            }
+            Some(_) => {
+                return Err(site.at_value(
+                    &apply_path,
+                    "`scale.apply` must be a shell script (a string)",
+                ));
+            }
+            None => None,
+        };
+        let step = ScaleStep {
+            config: site.tree(&value, TreeMode::Text, &path)?,
+            apply,
+        };
+        Ok(Compiled::new(step).with_warnings(warnings))
+    }
+}
+
+/// A literal stabilization window is read at load time, so that `5 minutes` is a load error with
+/// a position; a templated one waits until the step runs.
+fn check_durations(
+    scale: Option<&ScaleConfig>,
+    site: &StepSite,
+    path: &YamlPath,
+) -> Result<(), YamlError> {
+    let Some(scale) = scale else {
+        return Ok(());
+    };
+    for (key, behavior) in [
+        ("scale-up", &scale.scale_up),
+        ("scale-down", &scale.scale_down),
+    ] {
+        let Some(window) = behavior
+            .as_ref()
+            .and_then(|behavior| behavior.stabilization.as_deref())
+        else {
+            continue;
+        };
+        if crate::template::is_template(window) {
+            continue;
+        }
+        if let Err(message) = parse_duration(window) {
+            let at = path.key(key).key("stabilization");
+            return Err(site.at_value(&at, format!("{at}: {message}")));
+        }
+    }
+    Ok(())
+}
+
+/// A compiled `scale` step: the decision's config, and `apply` apart from it.
+#[derive(Debug)]
+struct ScaleStep {
+    config: TemplateTree,
+    apply: Option<TemplateTree>,
+}
+
+impl ScaleStep {
+    /// The decision, then `apply` with the decision in its context where it changes the count
+    /// (not in a dry run).
+    fn run(
+        &self,
+        rendered: &Json,
+        context: &StepContext,
+        dry_run: bool,
+    ) -> Result<StepSuccess, StepError> {
+        let config: ScaleConfig = super::typed("scale", &rendered["scale"])?;
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let decision = decide(&config, context.recommendations, now_ms)?;
+        let mut outputs = decision.outputs();
+        let mut log = None;
+        if let Some(apply) = &self.apply
+            && decision.direction != Direction::None
+            && !dry_run
+        {
+            let script = render_apply(apply, context.values, &outputs)
+                .map_err(|message| StepError::new(message).with_outputs(outputs.clone()))?;
+            let action = super::run::RunAction {
+                script: &script,
+                shell: None,
+                working_directory: None,
+            };
+            let joined = |outputs: &mut Outputs, run: &Outputs| {
+                if let Some(code) = run.get("exit_code") {
+                    outputs.insert("apply_exit_code".to_string(), code.clone());
+                }
+                if let Some(stdout) = run.get("stdout") {
+                    outputs.insert("apply_stdout".to_string(), stdout.clone());
+                }
+            };
+            match super::run::execute(&action, context) {
+                Ok(run) => {
+                    joined(&mut outputs, &run.outputs);
+                    log = run.log;
+                }
+                Err(mut error) => {
+                    joined(&mut outputs, &error.outputs);
+                    error.message = format!("scale: apply: {}", error.message);
+                    error.outputs = outputs;
+                    return Err(error);
+                }
+            }
+        }
+        Ok(StepSuccess {
+            outputs,
+            log,
+            ..StepSuccess::default()
+        })
+    }
+}
+
+impl CompiledStep for ScaleStep {
+    fn render(&self, context: &minijinja::Value) -> Result<Json, TreeError> {
+        Ok(super::keyed("scale", self.config.render(context)?))
+    }
+
+    /// The decision is pure (its recommendation is kept in memory in a plan): a plan makes it.
+    fn plan(&self, rendered: &Json, context: &StepContext) -> Result<StepSuccess, StepError> {
+        self.run(rendered, context, true)
+    }
+
+    fn execute(&self, rendered: &Json, context: &StepContext) -> Result<StepSuccess, StepError> {
+        self.run(rendered, context, false)
+    }
+
+    fn planned_outputs_are_real(&self) -> bool {
+        true
+    }
+
+    /// The record shows `apply` as it ran (or, in a plan, would run): rendered with the
+    /// decision, and only where the decision changed the count.
+    fn complete_rendered(&self, rendered: &mut Json, outputs: &Outputs, context: &StepContext) {
+        let Some(apply) = &self.apply else {
+            return;
+        };
+        let changes = outputs
+            .get("direction")
+            .and_then(Json::as_str)
+            .is_some_and(|direction| direction != "none");
+        if !changes {
+            return;
+        }
+        if let (Ok(script), Some(Json::Object(scale))) = (
+            render_apply(apply, context.values, outputs),
+            rendered.get_mut("scale"),
+        ) {
+            scale.insert("apply".to_string(), Json::String(script));
+        }
+    }
+
+    /// The decision's reason.
+    fn summary(&self, outputs: &Outputs) -> Option<String> {
+        outputs
+            .get("reason")
+            .and_then(Json::as_str)
+            .map(str::to_string)
+    }
+}
+
+/// `apply` rendered with the decision's outputs (`desired`, `current`, `direction`, `reason`) on
+/// top of the step's context.
+fn render_apply(
+    apply: &TemplateTree,
+    context: &minijinja::Value,
+    outputs: &Map<String, Json>,
+) -> Result<String, String> {
+    let output = |name: &str| crate::template::to_value(outputs.get(name).unwrap_or(&Json::Null));
+    let context = minijinja::context! {
+        desired => output("desired"),
+        current => output("current"),
+        direction => output("direction"),
+        reason => output("reason"),
+        ..context.clone()
+    };
+    match apply.render(&context) {
+        Ok(Json::String(script)) => Ok(script),
+        Ok(other) => Ok(other.to_string()),
+        Err(error) => Err(format!("scale: apply: {}", error.error.message)),
+    }
+}
 
 /// `scale:` as written (after rendering). Numbers may arrive as numbers or as the text a template
 /// rendered; they are read in [`ScaleConfig::input`].
@@ -462,6 +681,65 @@ impl ScaleInput {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::steps::compile::testing::{compile, render};
+    use serde_json::json;
+
+    const SCALE: &str = "scale:\n  key: api\n  current: 2\n  metric: 90\n  target: 50\n  max: 10";
+
+    #[test]
+    fn a_scale_step_checks_apply_and_windows_at_load() {
+        assert_eq!(
+            compile(&format!("{SCALE}\n  apply: ['{{{{ x }}}}']"), &[]).unwrap_err(),
+            "8:14: `scale.apply` must be a shell script (a string)"
+        );
+        let error = compile(
+            &format!("{SCALE}\n  scale-up: {{ stabilization: 5 minutes }}"),
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            error.starts_with(
+                "8:34: steps[0].scale.scale-up.stabilization: invalid duration `5 minutes`"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_scale_record_shows_apply_as_it_ran_and_its_summary_is_the_reason() {
+        let step = compile(&format!("{SCALE}\n  apply: echo {{{{ desired }}}}"), &[]).unwrap();
+        // `apply` is rendered apart, once the decision is made.
+        let mut rendered = render(&step, json!({}));
+        assert!(rendered["scale"].get("apply").is_none(), "{rendered}");
+        let outputs = Outputs::from_iter([
+            ("desired".to_string(), json!(4)),
+            ("direction".to_string(), json!("up")),
+            ("reason".to_string(), json!("90/50 of 2")),
+        ]);
+        let event = crate::event::Event::new("test", "t", json!({}));
+        let masker = crate::secrets::Masker::new();
+        let cancel = crate::cancel::CancelToken::new();
+        let recommendations = crate::state::Recommendations::in_memory();
+        let values = minijinja::Value::from(());
+        let context = StepContext {
+            event: &event,
+            depth: 0,
+            values: &values,
+            workspace: std::path::Path::new("."),
+            env: &[],
+            timeout: Duration::from_secs(1),
+            cancel: &cancel,
+            templates: crate::template::Templates::from_files(Default::default()),
+            masker: &masker,
+            output: &|_, _| {},
+            state_folder: None,
+            recommendations: &recommendations,
+        };
+        step.action
+            .complete_rendered(&mut rendered, &outputs, &context);
+        assert_eq!(rendered["scale"]["apply"], "echo '4'");
+        assert_eq!(step.action.summary(&outputs).as_deref(), Some("90/50 of 2"));
+    }
 
     fn input(current: u32, metric: f64, target: f64, min: u32, max: u32) -> ScaleInput {
         ScaleInput {

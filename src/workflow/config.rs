@@ -51,7 +51,7 @@ pub struct WorkflowConfig {
     #[schemars(with = "Option<schema::Duration>")]
     pub timeout: Option<String>,
     /// The steps, run in order (a single job named `main`). Set `steps` or `jobs`, not both.
-    #[schemars(with = "Option<Vec<StepConfig>>")]
+    #[schemars(with = "Option<Vec<schema::StepSchema>>")]
     pub steps: Option<Vec<serde_yaml::Value>>,
     /// Job id → job. Jobs run in parallel where their `needs` allow. Set `steps` or `jobs`,
     /// not both.
@@ -159,7 +159,7 @@ pub struct JobConfig {
     #[serde(rename = "if")]
     pub condition: Option<String>,
     /// The job's steps, run in order.
-    #[schemars(with = "Vec<StepConfig>")]
+    #[schemars(with = "Vec<schema::StepSchema>")]
     pub steps: Vec<serde_yaml::Value>,
 }
 
@@ -186,12 +186,11 @@ impl NeedsConfig {
     }
 }
 
-/// One step: the common keys plus exactly one action (`run`, `http`, `notify`, `render`,
-/// `gitops`, `scale`, `emit`). Every string in a step is a template, rendered just before the
-/// step runs.
+/// The keys every step may have, whatever its kind; the kind's own keys (its action key and the
+/// keys beside it) are its step module's (`crate::steps`). The schema adds them from the registry
+/// (`schema::StepSchema`).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-#[schemars(transform = schema::one_action)]
 pub struct StepConfig {
     /// Unique within its job, `[A-Za-z_][A-Za-z0-9_-]*`; default `step-N`. Later steps read
     /// `steps.<id>.outputs`.
@@ -216,38 +215,18 @@ pub struct StepConfig {
     /// A failure of this step does not fail the job.
     #[serde(default)]
     pub continue_on_error: bool,
-    // `run` and its keys.
-    /// A shell script (`bash -eo pipefail -c`, else `sh -ec`). Every `{{ … }}` in it is escaped
-    /// for the shell context it lands in.
-    pub run: Option<String>,
-    /// The shell for a `run` step instead of the default (`sh`, `bash`, `python3 -c`…).
-    pub shell: Option<String>,
-    /// The folder a `run` step starts in, inside the workspace.
-    pub working_directory: Option<String>,
-    // The other actions; their own keys are checked by their step module.
-    /// An HTTP request; `json` keeps the types of its values.
-    #[schemars(with = "Option<crate::steps::http::HttpConfig>")]
-    pub http: Option<Json>,
-    /// A message to one target: Slack, Discord, Teams, a webhook or GitHub.
-    #[schemars(with = "Option<crate::steps::notify::NotifyConfig>")]
-    pub notify: Option<Json>,
-    /// A template file (under the templates folder) to render to `to`.
-    pub render: Option<String>,
-    /// Where a `render` step writes, inside the workspace.
-    pub to: Option<String>,
-    /// Extra variables for a `render` step's template (`{{ vars.NAME }}`).
-    #[schemars(with = "Option<serde_json::Map<String, Json>>")]
-    pub vars: Option<Json>,
-    /// A commit to a config repository: YAML values set in place or files written, then pushed.
-    #[schemars(with = "Option<crate::steps::gitops::GitopsConfig>")]
-    pub gitops: Option<Json>,
-    /// A replica decision with Kubernetes HPA's algorithm; `apply` runs when it changes the count.
-    #[schemars(with = "Option<crate::steps::scale::ScaleConfig>")]
-    pub scale: Option<Json>,
-    /// A new event that goes back through matching (`source: vane`).
-    #[schemars(with = "Option<crate::steps::emit::EmitConfig>")]
-    pub emit: Option<Json>,
 }
+
+/// The keys of [`StepConfig`] as written (a unit test checks them against it).
+pub const COMMON_STEP_KEYS: &[&str] = &[
+    "id",
+    "name",
+    "if",
+    "env",
+    "timeout",
+    "retry",
+    "continue-on-error",
+];
 
 /// `retry:` — how often and how patiently a failed step is tried again.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -265,4 +244,20 @@ pub struct RetryConfig {
     /// The longest wait (default `1m`).
     #[schemars(with = "Option<schema::Duration>")]
     pub max_backoff: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_common_step_keys_are_the_fields_of_step_config() {
+        let schema = schemars::schema_for!(StepConfig);
+        let fields: Vec<&str> = schema
+            .get("properties")
+            .and_then(Json::as_object)
+            .map(|properties| properties.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        assert_eq!(fields, COMMON_STEP_KEYS);
+    }
 }

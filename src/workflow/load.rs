@@ -1,12 +1,13 @@
 //! Loading workflows from a folder (or one git revision of it): every `*.yml` / `*.yaml` below
 //! it, each checked completely, every problem reported as `file:line:col`.
 
-use super::config::{JobConfig, StepConfig, WorkflowConfig};
+use super::config::{JobConfig, WorkflowConfig};
 use super::revision::{Snapshot, worktree_revision};
-use super::step::{StepSite, compile_condition, compile_env, tree_error};
+use super::step::{compile_condition, compile_env, tree_error};
 use super::{Concurrency, Job, SUPPORTED_VERSIONS, Step, Trigger, Workflow, WorkflowSet};
 use crate::diagnostic::Diagnostic;
 use crate::duration::parse_duration;
+use crate::steps::{Registry, StepSite};
 use crate::template::{TemplateTree, Templates, TreeMode};
 use crate::yaml::{self, YamlError, YamlPath};
 use std::collections::{HashMap, HashSet};
@@ -56,6 +57,16 @@ pub fn load_workflows_from(
     source: WorkflowSource,
     paths: &[PathBuf],
 ) -> (WorkflowSet, Vec<Diagnostic>) {
+    load_workflows_with(options, source, paths, &Registry::builtin())
+}
+
+/// [`load_workflows_from`] with the step kinds of `kinds` (the built-in ones, or those and more).
+pub fn load_workflows_with(
+    options: &LoadOptions,
+    source: WorkflowSource,
+    paths: &[PathBuf],
+    kinds: &Registry,
+) -> (WorkflowSet, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     // `revision` is known for a git revision; for the disk it comes from a git status, which
     // `trace_worktree` asks for.
@@ -94,7 +105,7 @@ pub fn load_workflows_from(
         let worktree = trace_worktree.then(|| {
             scope.spawn(|| worktree_revision(&options.workflows_dir, &options.templates_dir))
         });
-        let loaded = read_all(&files, &templates);
+        let loaded = read_all(&files, &templates, kinds);
         let revision = match worktree {
             // A panic is a bug; surface it rather than lose the revision.
             Some(job) => job
@@ -165,12 +176,15 @@ type Loaded = (PathBuf, Option<Workflow>, Vec<Diagnostic>);
 
 /// Reads and compiles every file, in order. Large folders are split over the cores: measured,
 /// with 1,000 workflows loading is most of a cold start, and files are independent.
-fn read_all(files: &[WorkflowFile], templates: &Templates) -> Vec<Loaded> {
+fn read_all(files: &[WorkflowFile], templates: &Templates, kinds: &Registry) -> Vec<Loaded> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |count| count.get())
         .min(8);
     if files.len() < 64 || threads < 2 {
-        return files.iter().map(|file| read_one(file, templates)).collect();
+        return files
+            .iter()
+            .map(|file| read_one(file, templates, kinds))
+            .collect();
     }
     let chunk = files.len().div_ceil(threads);
     std::thread::scope(|scope| {
@@ -179,7 +193,7 @@ fn read_all(files: &[WorkflowFile], templates: &Templates) -> Vec<Loaded> {
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
-                        .map(|file| read_one(file, templates))
+                        .map(|file| read_one(file, templates, kinds))
                         .collect::<Vec<_>>()
                 })
             })
@@ -196,7 +210,7 @@ fn read_all(files: &[WorkflowFile], templates: &Templates) -> Vec<Loaded> {
     })
 }
 
-fn read_one(source: &WorkflowFile, templates: &Templates) -> Loaded {
+fn read_one(source: &WorkflowFile, templates: &Templates, kinds: &Registry) -> Loaded {
     let mut diagnostics = Vec::new();
     let file = source.path();
     let bytes = match source {
@@ -221,7 +235,7 @@ fn read_one(source: &WorkflowFile, templates: &Templates) -> Loaded {
             return (file.to_path_buf(), None, diagnostics);
         }
     };
-    let loaded = load_one(file, text, templates, &mut diagnostics);
+    let loaded = load_one(file, text, templates, kinds, &mut diagnostics);
     (file.to_path_buf(), loaded, diagnostics)
 }
 
@@ -266,6 +280,7 @@ fn load_one(
     file: &Path,
     text: String,
     templates: &Templates,
+    kinds: &Registry,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Workflow> {
     let error = |diagnostics: &mut Vec<Diagnostic>, error: YamlError| {
@@ -453,6 +468,7 @@ fn load_one(
             let steps = compile_steps(
                 steps,
                 templates,
+                kinds,
                 &text,
                 &root.key("steps"),
                 file,
@@ -465,7 +481,7 @@ fn load_one(
                 steps,
             }]
         }
-        (None, Some(jobs)) => compile_jobs(jobs, templates, &text, file, diagnostics),
+        (None, Some(jobs)) => compile_jobs(jobs, templates, kinds, &text, file, diagnostics),
     };
 
     for secret_use in undeclared_secrets(&text, &config.secrets) {
@@ -505,6 +521,7 @@ fn valid_name(name: &str) -> bool {
 fn compile_steps(
     steps: Vec<serde_yaml::Value>,
     templates: &Templates,
+    kinds: &Registry,
     text: &str,
     path: &YamlPath,
     file: &Path,
@@ -521,17 +538,16 @@ fn compile_steps(
     let mut ids = HashSet::new();
     for (index, value) in steps.into_iter().enumerate() {
         let step_path = path.index(index);
-        let result = yaml::from_value::<StepConfig>(value, text, &step_path).and_then(|config| {
-            Step::compile(
-                config,
-                &StepSite {
-                    templates,
-                    text,
-                    path: &step_path,
-                    index,
-                },
-            )
-        });
+        let result = Step::compile(
+            value,
+            &StepSite {
+                templates,
+                text,
+                path: &step_path,
+                index,
+                kinds,
+            },
+        );
         match result {
             Ok(mut step) => {
                 for warning in step.warnings.drain(..) {
@@ -559,6 +575,7 @@ fn compile_steps(
 fn compile_jobs(
     jobs: serde_yaml::Mapping,
     templates: &Templates,
+    kinds: &Registry,
     text: &str,
     file: &Path,
     diagnostics: &mut Vec<Diagnostic>,
@@ -600,6 +617,7 @@ fn compile_jobs(
         let steps = compile_steps(
             config.steps,
             templates,
+            kinds,
             text,
             &path.key("steps"),
             file,

@@ -11,10 +11,10 @@ mod trigger;
 
 pub use dispatch::{DispatchInput, InputError, InputKind, resolve_inputs};
 pub use load::{LoadOptions, is_workflow_file, load_workflows};
-pub use load::{WorkflowSource, load_workflows_from};
+pub use load::{WorkflowSource, load_workflows_from, load_workflows_with};
 pub use revision::{RevisionError, Snapshot, read_revision, worktree_revision};
 pub use set::{WorkflowSet, job_order};
-pub use step::{Action, Retry, Step, template_position};
+pub use step::{Retry, Step, template_position};
 pub use trigger::{Filter, ListFilter, Trigger, TriggerKind};
 
 use crate::template::{Expression, TemplateTree};

@@ -5,9 +5,10 @@
 //! Where a config field is a dynamic YAML value (the loader walks it itself for better
 //! positions), the pieces here say what it holds. Where a rendered action field has a non-string
 //! type (`severity`, `issue`, `expect`), a workflow may still write a template that renders to
-//! it, so those accept a template string too.
+//! it, so those accept a template string too ([`template_string`]; the kinds' own pieces are in
+//! their files under `crate::steps`).
 
-use super::config::{DispatchConfig, FilterConfig, ScheduleConfig, WorkflowConfig};
+use super::config::{DispatchConfig, FilterConfig, ScheduleConfig, StepConfig, WorkflowConfig};
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde_json::Value as Json;
@@ -51,7 +52,7 @@ fn unwrap_descriptions(value: &mut Json) {
 
 /// A string that contains a template (`{{ … }}` or `{% … %}`): its type is only known once
 /// rendered.
-fn template_string() -> Schema {
+pub fn template_string() -> Schema {
     json_schema!({
         "type": "string",
         "pattern": r"\{\{|\{%",
@@ -122,94 +123,6 @@ impl JsonSchema for Duration {
     }
 }
 
-/// `notify.severity`: one of the levels, or a template that renders to one.
-pub struct SeveritySchema;
-
-impl JsonSchema for SeveritySchema {
-    fn schema_name() -> Cow<'static, str> {
-        "Severity".into()
-    }
-
-    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        let levels = crate::steps::notify::Severity::json_schema(generator);
-        json_schema!({
-            "description": "How serious the message is (its colour): `info`, `success`, `warning` or `error`, or a template that renders to one.",
-            "anyOf": [levels, template_string()]
-        })
-    }
-}
-
-/// `notify.github.comment.issue`: a number, or a template that renders to one.
-pub struct IssueNumberSchema;
-
-impl JsonSchema for IssueNumberSchema {
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn schema_name() -> Cow<'static, str> {
-        "IssueNumber".into()
-    }
-
-    fn json_schema(_generator: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "anyOf": [
-                { "type": "integer", "minimum": 1 },
-                { "type": "string", "pattern": r"^\s*#?[0-9]+\s*$" },
-                template_string()
-            ]
-        })
-    }
-}
-
-/// `notify.github.status.state`: one of GitHub's commit states, or a template that renders to one.
-pub struct CommitStateSchema;
-
-impl JsonSchema for CommitStateSchema {
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn schema_name() -> Cow<'static, str> {
-        "CommitState".into()
-    }
-
-    fn json_schema(_generator: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "anyOf": [
-                { "enum": crate::steps::notify::GITHUB_STATES },
-                template_string()
-            ]
-        })
-    }
-}
-
-/// `http.expect`: status codes and ranges.
-pub struct ExpectSchema;
-
-impl JsonSchema for ExpectSchema {
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn schema_name() -> Cow<'static, str> {
-        "Expect".into()
-    }
-
-    fn json_schema(_generator: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "type": "array",
-            "items": {
-                "anyOf": [
-                    { "type": "integer", "minimum": 100, "maximum": 599 },
-                    { "type": "string", "pattern": r"^\s*[0-9]{3}\s*(-\s*[0-9]{3}\s*)?$" },
-                    template_string()
-                ]
-            }
-        })
-    }
-}
-
 /// A workflow has `steps` or `jobs`, exactly one of them.
 pub fn steps_or_jobs(schema: &mut Schema) {
     schema.insert(
@@ -229,14 +142,18 @@ pub fn one_of_keys(keys: &'static [&'static str]) -> impl Fn(&mut Schema) {
     }
 }
 
-/// A step has exactly one action key.
-pub fn one_action(schema: &mut Schema) {
-    one_of_keys(&["run", "http", "notify", "render", "gitops", "scale", "emit"])(schema);
-    // `to` is required by `render`, and meaningless without it; the loader says so too.
-    schema.insert(
-        "dependentRequired".to_string(),
-        serde_json::json!({ "render": ["to"], "to": ["render"], "shell": ["run"], "working-directory": ["run"] }),
-    );
+/// A step: the common keys ([`StepConfig`]) and every step kind's keys, from the registry.
+pub struct StepSchema;
+
+impl JsonSchema for StepSchema {
+    fn schema_name() -> Cow<'static, str> {
+        "StepConfig".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let common = StepConfig::json_schema(generator);
+        crate::steps::Registry::builtin().step_schema(common, generator)
+    }
 }
 
 #[cfg(test)]

@@ -142,7 +142,10 @@ fn the_composite_action_runs_the_actions_event_and_writes_outputs_and_summary() 
     );
     // The group opens when the run starts; its status follows the group, visible when folded.
     assert!(stdout.contains("::group::ci-failed\n"), "{stdout}");
-    assert!(stdout.contains("::endgroup::\n  ✓ ci-failed  success"), "{stdout}");
+    assert!(
+        stdout.contains("::endgroup::\n  ✓ ci-failed  success"),
+        "{stdout}"
+    );
 
     let outputs = std::fs::read_to_string(&output_file)
         .unwrap_or_else(|error| panic!("{error}: {stdout}\n{stderr}"));

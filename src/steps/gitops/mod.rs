@@ -8,13 +8,92 @@ pub mod pull_request;
 pub mod repo;
 pub mod yaml_set;
 
-use super::{Outputs, StepContext, StepError, StepSuccess};
-use crate::template::Templates;
+use super::{
+    Compiled, CompiledStep, Outputs, StepContext, StepError, StepKind, StepSite, StepSuccess,
+};
+use crate::template::{TemplateTree, Templates, TreeError, TreeMode};
+use crate::yaml::YamlError;
 use pull_request::PullRequestConfig;
 use repo::{Author, Change, Outcome, Promotion, Remote, Snapshot};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 use std::path::{Component, Path, PathBuf};
+
+/// The keys of a `gitops` step besides the common ones.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GitopsKeys {
+    /// A commit to a config repository: YAML values set in place or files written, then pushed.
+    #[schemars(with = "Option<GitopsConfig>")]
+    pub gitops: Option<Json>,
+}
+
+/// The `gitops` step kind.
+pub struct GitopsKind;
+
+impl StepKind for GitopsKind {
+    fn key(&self) -> &'static str {
+        "gitops"
+    }
+
+    fn schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        GitopsKeys::json_schema(generator)
+    }
+
+    fn compile(&self, keys: serde_yaml::Value, site: &StepSite) -> Result<Compiled, YamlError> {
+        let keys: GitopsKeys = site.keys(keys)?;
+        let value = keys.gitops.unwrap_or(Json::Null);
+        let path = site.key("gitops");
+        let gitops: Option<GitopsConfig> = site.check_shape(&value, &path)?;
+        if let Some(Err(message)) = gitops.as_ref().map(GitopsConfig::validate) {
+            return Err(site.at("gitops", message));
+        }
+        Ok(Compiled::new(GitopsStep(site.tree(
+            &value,
+            TreeMode::Text,
+            &path,
+        )?)))
+    }
+}
+
+/// A compiled `gitops` step: the repository, the files and the commit, every string a template.
+#[derive(Debug)]
+struct GitopsStep(TemplateTree);
+
+impl CompiledStep for GitopsStep {
+    fn render(&self, context: &minijinja::Value) -> Result<Json, TreeError> {
+        Ok(super::keyed("gitops", self.0.render(context)?))
+    }
+
+    /// The tokens (the push's and the pull request's).
+    fn secrets(&self, rendered: &Json) -> Vec<String> {
+        let gitops = &rendered["gitops"];
+        let tokens = [
+            gitops.get("token"),
+            gitops
+                .get("pull-request")
+                .and_then(|pull_request| pull_request.get("token")),
+        ];
+        tokens
+            .into_iter()
+            .flatten()
+            .filter_map(Json::as_str)
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Fetches the config repository to show the diff; commits nothing.
+    fn plan(&self, rendered: &Json, context: &StepContext) -> Result<StepSuccess, StepError> {
+        let config: GitopsConfig = super::typed("gitops", &rendered["gitops"])?;
+        execute(config, context.values, context, true)
+    }
+
+    fn execute(&self, rendered: &Json, context: &StepContext) -> Result<StepSuccess, StepError> {
+        let config: GitopsConfig = super::typed("gitops", &rendered["gitops"])?;
+        execute(config, context.values, context, false)
+    }
+}
 
 /// `gitops:` as written (after rendering).
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -277,6 +356,7 @@ pub fn execute(
         outputs,
         log: None,
         diff,
+        emitted: Vec::new(),
     })
 }
 
@@ -346,6 +426,28 @@ fn unified_diffs(changes: &[Change]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::steps::compile::testing::{compile, render};
+    use serde_json::json;
+
+    #[test]
+    fn a_gitops_step_is_validated_at_load_and_holds_its_tokens_as_secrets() {
+        let error = compile(
+            "gitops: { repo: r, files: [{ path: a, content: x }], pull-request: { title: t } }",
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            error.starts_with("2:5: gitops: `pull-request` would merge `main` into itself"),
+            "{error}"
+        );
+        let step = compile(
+            "gitops:\n  repo: https://github.com/acme/deploy\n  token: '{{ t }}'\n  files: [{ path: a.yaml, content: x }]\n  pull-request: { title: t, head: promote, token: '{{ p }}' }",
+            &[],
+        )
+        .unwrap();
+        let rendered = render(&step, json!({"t": "push-token", "p": "pr-token"}));
+        assert_eq!(step.action.secrets(&rendered), ["push-token", "pr-token"]);
+    }
 
     #[test]
     fn pull_requests_are_checked_at_load_time_unless_templated() {
