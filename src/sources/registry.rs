@@ -33,6 +33,10 @@ struct Cursor {
     built: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     not_before: Option<i64>,
+    /// Whether a poll has listed the tags: until then the winner is recorded, not emitted
+    /// (a cursor holding only a rate-limit wait is not a first poll done).
+    #[serde(default)]
+    listed: bool,
 }
 
 /// What is wrong with a `registry` source's settings, as (key, message), found at load time.
@@ -69,8 +73,8 @@ pub fn poll(
     cursor: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(Found, Explanation), String> {
-    let first = cursor.is_none();
     let previous: Cursor = super::read_cursor(cursor)?;
+    let first = !previous.listed;
     if let Some(skipped) = rate_limit::skipped(previous.not_before, now) {
         let note = skipped.note.clone().unwrap_or_default();
         return Ok((skipped, Explanation(format!("source `{name}`: {note}\n"))));
@@ -142,6 +146,7 @@ pub fn poll(
     let mut events = Vec::new();
     let mut next = Cursor {
         not_before: registry.not_before,
+        listed: true,
         ..previous.clone()
     };
     if let Some(winner) = winner {
@@ -175,10 +180,10 @@ pub fn poll(
             )
         } else {
             format!(
-                "`{}` is {} of {} tags{}",
+                "`{}` is {} of {}{}",
                 winner.tag,
                 policy.why(),
-                decision.rows.len(),
+                tags(decision.rows.len()),
                 match previous.tag.as_deref() {
                     Some(tag) => format!("; it was `{tag}`"),
                     None => String::new(),
@@ -243,7 +248,7 @@ pub fn poll(
     Ok((
         Found {
             events,
-            cursor: (next != previous || first)
+            cursor: (next != previous)
                 .then(|| serde_json::to_string(&next).ok())
                 .flatten(),
             note,
@@ -305,6 +310,11 @@ fn current_key(policy: &Policy, tag: &str, built: Option<DateTime<Utc>>) -> Opti
     policy.key(&value, built).ok()
 }
 
+/// `1 tag`, `3 tags`.
+fn tags(count: usize) -> String {
+    format!("{count} tag{}", if count == 1 { "" } else { "s" })
+}
+
 /// `sha256:0123456789ab…`
 fn short(digest: Option<&str>) -> String {
     match digest {
@@ -323,9 +333,9 @@ fn table(
     current: Option<&str>,
 ) -> String {
     let mut out = format!(
-        "source `{name}` ({}): {} tags, policy {}\n",
+        "source `{name}` ({}): {}, policy {}\n",
         source.image,
-        decision.rows.len(),
+        tags(decision.rows.len()),
         policy.describe()
     );
     let rows: Vec<(String, String, String)> = decision

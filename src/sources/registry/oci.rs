@@ -163,7 +163,7 @@ impl<'a> Registry<'a> {
         what: &str,
         make: &dyn Fn(&Client) -> RequestBuilder,
     ) -> Result<Response, Failure> {
-        let mut challenged = false;
+        let mut challenges = 0;
         loop {
             let response = self
                 .authorized(make(self.client))
@@ -181,8 +181,10 @@ impl<'a> Registry<'a> {
             if let Some(until) = until {
                 return Err(Failure::Limited(until));
             }
-            if status == StatusCode::UNAUTHORIZED && !challenged {
-                challenged = true;
+            // Two challenges answered at most (say, Basic then Bearer); a challenge answered
+            // already (refused credentials or token) is an error in `answer`.
+            if status == StatusCode::UNAUTHORIZED && challenges < 2 {
+                challenges += 1;
                 let challenge = response
                     .headers()
                     .get("www-authenticate")
