@@ -665,3 +665,49 @@ fn a_new_tag_in_the_registry_is_one_commit_of_two_scalars_in_the_deploy_reposito
     assert!(events(&poll()).is_empty());
     assert_eq!(deploy.log().len(), 2);
 }
+
+#[test]
+fn the_documented_registry_sources_load() {
+    let mut registries = 0;
+    for document in ["docs/sources.md", "docs/cli.md", "README.md"] {
+        for block in crate::nats::config_blocks(document) {
+            let config = crate::nats::documented_config(document, &block);
+            registries += config
+                .sources
+                .iter()
+                .filter(|source| matches!(source.kind, vane::config::SourceKind::Registry(_)))
+                .count();
+        }
+    }
+    assert_eq!(registries, 3, "one in each document");
+}
+
+#[test]
+fn newest_build_reads_the_created_time_of_each_candidate() {
+    let registry = Distribution::start(None);
+    registry.push("main-3f2a1b0", "2026-11-01T10:00:00Z");
+    let newest = registry.push("main-9c0d4e1", "2026-11-03T10:00:00Z");
+    registry.push("main-0a1b2c3", "2026-11-02T10:00:00Z");
+    registry.push("pr-77", "2026-11-04T10:00:00Z");
+    let project = Project::new(&format!(
+        "sources:\n  - name: api-image\n    registry:\n      image: \"{}\"\n      policy: {{ newest-build: true }}\n      tags: {{ include: \"^main-\" }}\n      digest: true\n      first: emit\n",
+        registry.image()
+    ));
+    project.workflow("on-image.yaml", ON_IMAGE);
+    let run = project
+        .vane(&["poll", "--once", "--json", "--explain"])
+        .run()
+        .expect_code(0);
+    let found = events(&run);
+    assert_eq!(found.len(), 1, "{}", run.stderr());
+    assert_eq!(found[0]["data"]["tag"], "main-9c0d4e1");
+    assert_eq!(found[0]["data"]["digest"], newest.as_str());
+    let stderr = run.stderr();
+    for line in [
+        "  main-9c0d4e1  main-9c0d4e1 built 2026-11-03T10:00:00Z  winner: the newest build (`created` of its image)\n",
+        "  main-0a1b2c3  main-0a1b2c3 built 2026-11-02T10:00:00Z  kept (lower than the winner)\n",
+        "  pr-77         -                                        not matched by `include`\n",
+    ] {
+        assert!(stderr.contains(line), "{line}\n{stderr}");
+    }
+}
