@@ -711,3 +711,33 @@ fn newest_build_reads_the_created_time_of_each_candidate() {
         assert!(stderr.contains(line), "{line}\n{stderr}");
     }
 }
+
+#[test]
+fn a_public_image_gets_an_anonymous_token() {
+    let (url, seen) = http_server(|request| {
+        let host = request.header("host").unwrap_or_default().to_string();
+        if request.url.starts_with("/token?") {
+            // Anonymous: no credentials were configured, so none may be sent.
+            assert_eq!(request.header("authorization"), None);
+            return (
+                200,
+                vec![],
+                json!({"token": "anonymous-token", "expires_in": 300}).to_string(),
+            );
+        }
+        if request.header("authorization") != Some("Bearer anonymous-token") {
+            return unauthorized(&host);
+        }
+        (
+            200,
+            vec![],
+            json!({"name": "acme/api", "tags": ["1.4.0", "1.4.2"]}).to_string(),
+        )
+    });
+    let image = format!("{}/acme/api", url.trim_start_matches("http://"));
+    let project = Project::new(&source(&image, "      first: emit\n"));
+    project.workflow("on-image.yaml", ON_IMAGE);
+    let run = project.poll().expect_code(0);
+    assert_eq!(events(&run)[0]["data"]["tag"], "1.4.2", "{}", run.stderr());
+    assert_eq!(seen.try_iter().count(), 3, "challenge, token, list");
+}

@@ -319,7 +319,9 @@ impl<'a> Registry<'a> {
                 .get("link")
                 .and_then(|value| value.to_str().ok())
                 .and_then(next_link)
-                .map(|link| self.resolve(&link));
+                .map(|link| self.resolve(&link))
+                .transpose()
+                .map_err(|message| format!("{what}: {message}"))?;
             let body: Value = response
                 .json()
                 .map_err(|error| format!("{what}: not a tag list: {}", error.without_url()))?;
@@ -344,12 +346,23 @@ impl<'a> Registry<'a> {
         Ok(tags)
     }
 
-    /// A `Link` target: absolute, or a path on the registry.
-    fn resolve(&self, link: &str) -> String {
-        if link.starts_with("http://") || link.starts_with("https://") {
-            link.to_string()
+    /// A `Link` target: a path on the registry, or an absolute URL on it. Another host is
+    /// refused: the next request carries the registry's token.
+    fn resolve(&self, link: &str) -> Result<String, String> {
+        if !link.starts_with("http://") && !link.starts_with("https://") {
+            return Ok(format!(
+                "{}/{}",
+                self.image.base,
+                link.trim_start_matches('/')
+            ));
+        }
+        if link.starts_with(&format!("{}/", self.image.base)) {
+            Ok(link.to_string())
         } else {
-            format!("{}/{}", self.image.base, link.trim_start_matches('/'))
+            Err(format!(
+                "`Link` points at another host (`{}`); vane sends its token to the registry only",
+                crate::steps::gitops::repo::scrub_url(link)
+            ))
         }
     }
 
@@ -569,5 +582,27 @@ mod tests {
             Some("/v2/acme/api/tags/list?last=b&n=2")
         );
         assert_eq!(next_link(r#"<https://x/prev>; rel="prev""#), None);
+        let client = Client::new();
+        let registry = Registry::new(
+            &client,
+            Image::parse("ghcr.io/acme/api", false).unwrap(),
+            None,
+            0,
+        );
+        assert_eq!(
+            registry.resolve("/v2/acme/api/tags/list?last=b").unwrap(),
+            "https://ghcr.io/v2/acme/api/tags/list?last=b"
+        );
+        assert!(
+            registry
+                .resolve("https://ghcr.io/v2/acme/api/tags/list?last=b")
+                .is_ok()
+        );
+        assert!(
+            registry
+                .resolve("https://ghcr.io.evil.example/v2/x")
+                .unwrap_err()
+                .contains("another host")
+        );
     }
 }
