@@ -75,9 +75,9 @@ pub fn poll(
 ) -> Result<(Found, Explanation), String> {
     let previous: Cursor = super::read_cursor(cursor)?;
     let first = !previous.listed;
+    // A skipped poll has no table; the poller prints its note either way.
     if let Some(skipped) = rate_limit::skipped(previous.not_before, now) {
-        let note = skipped.note.clone().unwrap_or_default();
-        return Ok((skipped, Explanation(format!("source `{name}`: {note}\n"))));
+        return Ok((skipped, Explanation::default()));
     }
     let policy = Policy::new(source).map_err(|problems| {
         problems
@@ -110,14 +110,13 @@ pub fn poll(
             not_before: Some(until),
             ..previous.clone()
         };
-        let explanation = format!("source `{name}`: {}\n", note.as_deref().unwrap_or_default());
         Ok((
             Found {
                 events: Vec::new(),
                 cursor: serde_json::to_string(&cursor).ok(),
                 note,
             },
-            Explanation(explanation),
+            Explanation::default(),
         ))
     };
     let outcome = decide(&policy, &mut registry, source, &previous);

@@ -545,13 +545,19 @@ fn a_429_with_retry_after_is_waited_out_even_by_the_next_cron_poll() {
     project.workflow("on-image.yaml", ON_IMAGE);
     let at = |now: &str| {
         project
-            .vane(&["poll", "--once", "--json"])
+            .vane(&["poll", "--once", "--json", "--explain"])
             .env("VANE_NOW", now)
             .run()
             .expect_code(0)
     };
     let limited = at("2026-12-03T12:00:00Z");
     assert!(events(&limited).is_empty());
+    assert_eq!(
+        limited.stderr().matches("rate limited").count(),
+        1,
+        "{}",
+        limited.stderr()
+    );
     assert!(
         limited.stderr().contains(
             "source `api-image`: rate limited by the server; not polled again before 2026-12-03T12:02:00Z"
