@@ -77,6 +77,7 @@ pub enum SourceKind {
     Github(GithubSource),
     Mqtt(MqttSource),
     Nats(NatsSource),
+    Registry(RegistrySource),
 }
 
 impl SourceKind {
@@ -88,6 +89,7 @@ impl SourceKind {
             SourceKind::Github(_) => "github",
             SourceKind::Mqtt(_) => "mqtt",
             SourceKind::Nats(_) => "nats",
+            SourceKind::Registry(_) => "registry",
         }
     }
 }
@@ -178,6 +180,85 @@ pub struct GithubSource {
 
 fn default_api_url() -> String {
     "https://api.github.com".to_string()
+}
+
+/// A container registry's image: its tags are listed, a policy picks one, and an
+/// `image.updated` event says when the pick (or, with `digest`, its digest) changed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RegistrySource {
+    /// Registry host and repository: `ghcr.io/acme/api`, `127.0.0.1:5000/acme/api`; without a
+    /// host (`nginx`, `acme/api`) Docker Hub (`docker.io/library/nginx`).
+    pub image: String,
+    pub policy: ImagePolicyConfig,
+    /// Which tags are candidates, and the part of each that is ordered.
+    #[serde(default)]
+    pub tags: TagFilterConfig,
+    /// Resolve the winning tag's digest; a new digest under the same tag is then an event.
+    #[serde(default)]
+    pub digest: bool,
+    /// Default: anonymous (public images; Bearer registries give anonymous tokens).
+    pub credentials: Option<RegistryCredentials>,
+    /// More tags than this is an error (not a silently partial list).
+    #[serde(default = "max_tags")]
+    pub max_tags: usize,
+    /// Plain `http://` for a host that is not loopback (loopback hosts always use it).
+    #[serde(default)]
+    pub insecure: bool,
+    #[serde(default)]
+    pub first: FirstPoll,
+    /// Misplaced (it belongs beside `registry:`): read only to say so.
+    #[serde(default)]
+    pub every: Option<String>,
+}
+
+fn max_tags() -> usize {
+    10_000
+}
+
+/// `policy:` — exactly one of `semver`, `numerical`, `alphabetical`, `newest-build`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ImagePolicyConfig {
+    /// An npm-style range: `>=1.4.0 <2`, `^1.4`, `~1.4.2`, `1.x`, `>=2 || <1`.
+    pub semver: Option<String>,
+    /// With `semver`: whether prereleases are candidates (default: only when the range itself
+    /// names a prerelease, `>=1.5.0-rc.1`).
+    pub prereleases: Option<bool>,
+    pub numerical: Option<Order>,
+    pub alphabetical: Option<Order>,
+    /// The tag whose image was built last (`created` in its config blob).
+    pub newest_build: Option<bool>,
+}
+
+/// `asc`: the highest value wins; `desc`: the lowest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Order {
+    #[default]
+    Asc,
+    Desc,
+}
+
+/// `tags:` — regexes over tag names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TagFilterConfig {
+    /// Only tags this matches are candidates.
+    pub include: Option<String>,
+    /// What of a tag is ordered: `include`'s groups, `$version`, `${ts}`, `$1`.
+    pub extract: Option<String>,
+    /// Tags any of these match are never candidates (signatures, attestations).
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+/// A registry login: sent to the token service (Bearer registries) or as Basic auth.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RegistryCredentials {
+    pub username: HeaderValue,
+    pub password: SecretRef,
 }
 
 /// MQTT topic filters, each message one event.
@@ -560,6 +641,7 @@ struct SourceFile {
     github: Option<GithubSource>,
     mqtt: Option<MqttSource>,
     nats: Option<NatsSource>,
+    registry: Option<RegistrySource>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -660,6 +742,16 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
             source.mqtt.as_mut().and_then(|mqtt| mqtt.password.as_mut()),
         ];
         tokens.into_iter().flatten().for_each(anchor);
+        if let Some(credentials) = source
+            .registry
+            .as_mut()
+            .and_then(|registry| registry.credentials.as_mut())
+        {
+            anchor(&mut credentials.password);
+            if let HeaderValue::Secret(secret) = &mut credentials.username {
+                anchor(secret);
+            }
+        }
         if let Some(http) = source.http.as_mut() {
             for value in http.headers.values_mut() {
                 if let HeaderValue::Secret(secret) = value {
@@ -725,12 +817,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
         kinds.extend(source.github.map(SourceKind::Github));
         kinds.extend(source.mqtt.map(SourceKind::Mqtt));
         kinds.extend(source.nats.map(SourceKind::Nats));
+        kinds.extend(source.registry.map(SourceKind::Registry));
         if kinds.len() != 1 {
             problems.push(Diagnostic::error(
                 path,
                 position,
                 format!(
-                    "sources[{index}] (`{}`): give exactly one of `git`, `http`, `github`, `mqtt`, `nats`{}",
+                    "sources[{index}] (`{}`): give exactly one of `git`, `http`, `github`, `registry`, `mqtt`, `nats`{}",
                     source.name,
                     if kinds.is_empty() {
                         String::new()
@@ -755,7 +848,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
         }
         let polled = matches!(
             kind,
-            SourceKind::Git(_) | SourceKind::Http(_) | SourceKind::Github(_)
+            SourceKind::Git(_)
+                | SourceKind::Http(_)
+                | SourceKind::Github(_)
+                | SourceKind::Registry(_)
         );
         if !polled && every.is_some() {
             problems.push(Diagnostic::error(
@@ -913,6 +1009,9 @@ fn check_polled(kind: &SourceKind) -> Vec<(&'static str, String)> {
                 ));
             }
         }
+        SourceKind::Registry(registry) => {
+            problems.extend(crate::sources::registry::check(registry));
+        }
         SourceKind::Mqtt(_) | SourceKind::Nats(_) => {}
     }
     problems
@@ -1059,6 +1158,47 @@ queue: sqlite
             "{joined}"
         );
         assert!(joined.contains("`push` cannot be polled"), "{joined}");
+    }
+
+    #[test]
+    fn registry_sources_are_compiled_at_load() {
+        let config = parsed(
+            "version: 1\nsources:\n  - name: api-image\n    every: 5m\n    registry:\n      image: ghcr.io/acme/api\n      policy: { semver: \">=1.4.0 <2\" }\n      tags: { include: \"^v?(?P<version>[0-9.]+(-rc\\\\.[0-9]+)?)$\", extract: \"$version\", exclude: [\"\\\\.sig$\"] }\n      digest: true\n      credentials: { username: { env: REG_USER }, password: { file: token } }\n",
+        )
+        .unwrap();
+        let SourceKind::Registry(registry) = &config.sources[0].kind else {
+            panic!("not a registry source");
+        };
+        assert_eq!(config.sources[0].every, Some(Duration::from_secs(300)));
+        assert!(registry.digest);
+        assert_eq!(registry.max_tags, 10_000);
+        assert_eq!(
+            registry.credentials.as_ref().unwrap().password.file,
+            Some(PathBuf::from("conf/token"))
+        );
+        let problems = parsed(
+            "version: 1\nsources:\n  - name: a\n    registry:\n      image: ghcr.io/acme/api:1.0\n      policy: { semver: \">=one\" }\n      tags: { include: \"^(?P<v>.*)$\", extract: \"$version\" }\n      every: 5m\n",
+        )
+        .unwrap_err();
+        let joined = problems.join("\n");
+        assert!(
+            joined.contains("5:14: sources[0].registry.image: `ghcr.io/acme/api:1.0`"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("6:15: sources[0].registry.policy: semver: `>=one`"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains(
+                "sources[0].registry.tags: extract: `$version` names the group `version`"
+            ),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("sources[0].registry.every: `every` goes beside `registry:`"),
+            "{joined}"
+        );
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub struct PollArgs {
     /// Runs at once, at most (default: the number of cores).
     #[arg(long, env = "VANE_PARALLEL", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub parallel: Option<u16>,
+    /// Say, per tag of each `registry` source, why it won or was left out (on stderr).
+    #[arg(long)]
+    pub explain: bool,
 }
 
 pub fn poll(global: &GlobalArgs, args: &PollArgs) -> Exit {
@@ -58,7 +61,7 @@ pub fn poll(global: &GlobalArgs, args: &PollArgs) -> Exit {
         &settings.state,
         masker.clone(),
     ) {
-        Ok(poller) => poller,
+        Ok(poller) => poller.explaining(args.explain),
         Err(message) => {
             eprintln!("error: {message}");
             return Exit::Invalid;

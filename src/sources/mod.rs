@@ -15,6 +15,7 @@ pub mod git;
 pub mod github;
 pub mod http;
 pub mod rate_limit;
+pub mod registry;
 pub mod schedule;
 
 use crate::cancel::CancelToken;
@@ -98,7 +99,7 @@ fn token(token: Option<&crate::config::SecretRef>) -> Result<Option<String>, Str
 pub fn is_polled(source: &Source) -> bool {
     matches!(
         source.kind,
-        SourceKind::Git(_) | SourceKind::Http(_) | SourceKind::Github(_)
+        SourceKind::Git(_) | SourceKind::Http(_) | SourceKind::Github(_) | SourceKind::Registry(_)
     )
 }
 
@@ -113,6 +114,8 @@ pub struct Poller {
     /// Leases per source; `None` for `:memory:`, which no other process can share.
     locks: Option<Coordinator>,
     client: reqwest::blocking::Client,
+    /// Print each `registry` poll's per-tag table on stderr (`vane poll --explain`).
+    explain: bool,
 }
 
 impl Poller {
@@ -159,7 +162,14 @@ impl Poller {
             temporary_cache,
             locks,
             client,
+            explain: false,
         })
+    }
+
+    /// This poller, printing why each `registry` source's tag won (a table per poll, on stderr).
+    pub fn explaining(mut self, explain: bool) -> Poller {
+        self.explain = explain;
+        self
     }
 
     /// The sources this poller polls, in file order.
@@ -211,6 +221,16 @@ impl Poller {
             }
             SourceKind::Github(config) => {
                 github::poll(&source.name, config, &self.client, cursor, now())
+            }
+            SourceKind::Registry(config) => {
+                registry::poll(&source.name, config, &self.client, cursor, now()).map(
+                    |(found, explanation)| {
+                        if self.explain {
+                            eprint!("{}", explanation.0);
+                        }
+                        found
+                    },
+                )
             }
             SourceKind::Mqtt(_) | SourceKind::Nats(_) => {
                 return Err(failed(format!(

@@ -1,5 +1,5 @@
 //! Backing off when a server says so: GitHub's `X-RateLimit-Remaining` / `X-RateLimit-Reset`,
-//! and `Retry-After` anywhere. The decision is stored in the source's cursor (`not_before`), so
+//! Docker Hub's `RateLimit-Remaining: N;w=SECONDS`, and `Retry-After` anywhere. The decision is stored in the source's cursor (`not_before`), so
 //! that a `poll --once` started by cron a minute later also waits instead of hammering.
 
 use chrono::{DateTime, Utc};
@@ -11,6 +11,9 @@ pub struct Limits<'a> {
     pub remaining: Option<&'a str>,
     pub reset: Option<&'a str>,
     pub retry_after: Option<&'a str>,
+    /// `RateLimit-Remaining` as Docker Hub sends it: `100;w=21600` (requests left in a window
+    /// of that many seconds).
+    pub window_remaining: Option<&'a str>,
 }
 
 /// GitHub's advice for a secondary rate limit that names no time: wait at least a minute.
@@ -30,6 +33,7 @@ impl<'a> Limits<'a> {
             remaining: header("x-ratelimit-remaining"),
             reset: header("x-ratelimit-reset"),
             retry_after: header("retry-after"),
+            window_remaining: header("ratelimit-remaining"),
         }
     }
 
@@ -38,6 +42,11 @@ impl<'a> Limits<'a> {
         let limited = matches!(self.status, 403 | 429 | 503);
         if limited && let Some(seconds) = self.retry_after.and_then(retry_after_seconds) {
             return Some(now + seconds.max(1));
+        }
+        if let Some((left, window)) = self.window_remaining.and_then(window_remaining)
+            && left == 0
+        {
+            return Some(now + window.max(1));
         }
         let exhausted = self.remaining.map(str::trim) == Some("0");
         if exhausted {
@@ -50,6 +59,17 @@ impl<'a> Limits<'a> {
         // 403 is also "forbidden"; only 429 is a rate limit by itself.
         (self.status == 429).then_some(now + DEFAULT_WAIT_SECONDS)
     }
+}
+
+/// `N;w=SECONDS` as (N, SECONDS); a window not given is a minute.
+fn window_remaining(value: &str) -> Option<(u64, i64)> {
+    let mut parts = value.split(';').map(str::trim);
+    let left = parts.next()?.parse().ok()?;
+    let window = parts
+        .find_map(|part| part.strip_prefix("w="))
+        .and_then(|seconds| seconds.parse().ok())
+        .unwrap_or(DEFAULT_WAIT_SECONDS);
+    Some((left, window))
 }
 
 /// `Retry-After` as seconds, or as an HTTP date (seconds from now are what matter).
@@ -94,6 +114,7 @@ mod tests {
             remaining,
             reset,
             retry_after,
+            window_remaining: None,
         };
         let cases = [
             // Plenty left: ask again on schedule.
@@ -116,6 +137,15 @@ mod tests {
         for (limits, expected) in cases {
             assert_eq!(limits.not_before(now), expected, "{limits:?}");
         }
+        // Docker Hub: the window's last pull spent, wait for the window; some left, go on.
+        let hub = |window_remaining| Limits {
+            status: 200,
+            window_remaining,
+            ..Limits::default()
+        };
+        assert_eq!(hub(Some("0;w=21600")).not_before(now), Some(22_600));
+        assert_eq!(hub(Some("76;w=21600")).not_before(now), None);
+        assert_eq!(hub(Some("0")).not_before(now), Some(1060));
     }
 
     #[test]

@@ -338,3 +338,66 @@ fn the_gitops_examples_promote_and_roll_back() {
     assert_eq!(values(), VALUES.replace("\"0.9.0\"", "\"stable\""));
     assert_eq!(commits(), "3");
 }
+
+/// The gallery's image automation on the recorded `image.updated` event, against a local deploy
+/// repository standing in for `https://github.com/acme/deploy.git`: the dry run shows the diff of
+/// the two scalars and commits nothing; the run commits exactly that, with the reason.
+#[test]
+fn the_image_update_example_plans_then_commits_the_tag_and_digest() {
+    use crate::registry::{Deploy, VALUES, gallery_image_update};
+    let deploy = Deploy::new();
+    let event: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("events/image.updated.json")).unwrap(),
+    )
+    .unwrap();
+    let digest = event["data"]["digest"].as_str().unwrap();
+    let project = Vane::new().workflow(
+        "image-update.yaml",
+        &gallery_image_update(&deploy.bare, "ghcr.io/acme/api"),
+    );
+    let event_file = fixture("events/image.updated.json").display().to_string();
+    let planned = project
+        .args(&["plan", "--event", &event_file])
+        .env("DEPLOY_REPO_TOKEN", "not-needed-for-a-local-repository")
+        .run()
+        .expect_code(0);
+    let stdout = planned.stdout();
+    for line in [
+        "-  tag: \"1.4.0\"   # set by vane".to_string(),
+        "+  tag: \"1.4.1\"   # set by vane".to_string(),
+        "-  digest: \"\"      # set by vane".to_string(),
+        format!("+  digest: \"{digest}\"      # set by vane"),
+    ] {
+        assert!(stdout.contains(&line), "{line}\n{stdout}");
+    }
+    assert_eq!(deploy.log(), vec!["seed"], "a dry run commits nothing");
+    assert_eq!(deploy.values(), VALUES);
+
+    let run = Vane::new()
+        .workflow(
+            "image-update.yaml",
+            &gallery_image_update(&deploy.bare, "ghcr.io/acme/api"),
+        )
+        .args(&["run", "--json", "--event", &event_file])
+        .env("DEPLOY_REPO_TOKEN", "not-needed-for-a-local-repository")
+        .run()
+        .expect_code(0);
+    let line = &run.json_lines()[0];
+    assert_eq!(
+        workflow_entry(line, "image-update")["run"]["status"],
+        "success"
+    );
+    assert_eq!(
+        deploy.values(),
+        VALUES
+            .replace("\"1.4.0\"", "\"1.4.1\"")
+            .replace("digest: \"\"", &format!("digest: \"{digest}\""))
+    );
+    assert_eq!(
+        deploy.log(),
+        vec![
+            "api: 1.4.1 (patch)\n\n`1.4.1` is the highest version in `>=1.4.0 <2` of 3 tags; it was `1.4.0`",
+            "seed"
+        ]
+    );
+}

@@ -18,6 +18,7 @@ mod nats;
 mod output;
 mod poll;
 mod progress;
+mod registry;
 mod revision;
 mod safety;
 mod scale;

@@ -521,7 +521,7 @@ fn an_envelope_published_to_the_stream_subject_runs_once_however_often_it_is_sen
 
 /// The fenced YAML blocks of a document that are (parts of) vane.yaml files: those starting
 /// with `# vane.yaml` (whole files) or `sources:` (a source entry, completed into a file).
-fn config_blocks(document: &str) -> Vec<String> {
+pub(crate) fn config_blocks(document: &str) -> Vec<String> {
     let text = std::fs::read_to_string(super::support::root().join(document)).unwrap();
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;
@@ -553,21 +553,26 @@ fn config_blocks(document: &str) -> Vec<String> {
         .collect()
 }
 
+/// A `vane.yaml` example of `document`, loaded; a problem fails the test, naming the document.
+pub(crate) fn documented_config(document: &str, block: &str) -> vane::config::Config {
+    vane::config::parse(Path::new(document), block).unwrap_or_else(|problems| {
+        panic!(
+            "{document}: a vane.yaml example does not load:\n{block}\n{}",
+            problems
+                .iter()
+                .map(|problem| problem.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })
+}
+
 #[test]
 fn the_documented_vane_yaml_examples_load() {
     let mut checked = 0;
     for document in ["README.md", "docs/queue.md"] {
         for block in config_blocks(document) {
-            if let Err(problems) = vane::config::parse(Path::new(document), &block) {
-                panic!(
-                    "{document}: a vane.yaml example does not load:\n{block}\n{}",
-                    problems
-                        .iter()
-                        .map(|problem| problem.to_string())
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                );
-            }
+            documented_config(document, &block);
             checked += 1;
         }
     }

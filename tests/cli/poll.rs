@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A project folder with `vane.yaml` and `workflows/`, shared by several `vane` invocations.
-struct Project {
+pub(crate) struct Project {
     dir: tempfile::TempDir,
 }
 
 impl Project {
-    fn new(sources: &str) -> Project {
+    pub(crate) fn new(sources: &str) -> Project {
         let dir = tempfile::tempdir().expect("a temporary folder");
         std::fs::create_dir_all(dir.path().join("workflows")).unwrap();
         std::fs::write(
@@ -27,30 +27,30 @@ impl Project {
         Project { dir }
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    fn workflow(&self, name: &str, text: &str) -> &Project {
+    pub(crate) fn workflow(&self, name: &str, text: &str) -> &Project {
         std::fs::write(self.path().join("workflows").join(name), text).unwrap();
         self
     }
 
     /// `vane --config … ARGS`, run from another folder (the config's paths are its own).
-    fn vane(&self, args: &[&str]) -> Vane {
+    pub(crate) fn vane(&self, args: &[&str]) -> Vane {
         let config = self.path().join("vane.yaml");
         Vane::new()
             .args(&["--config", config.to_str().unwrap()])
             .args(args)
     }
 
-    fn poll(&self) -> Run {
+    pub(crate) fn poll(&self) -> Run {
         self.vane(&["poll", "--once", "--json"]).run()
     }
 }
 
 /// The events of a `--json` poll.
-fn events(run: &Run) -> Vec<Value> {
+pub(crate) fn events(run: &Run) -> Vec<Value> {
     run.json_lines()
         .into_iter()
         .map(|line| line["event"].clone())
