@@ -153,26 +153,16 @@ pub fn execute(action: &RunAction, context: &StepContext) -> Result<StepSuccess,
         let _ = status_sender.send(child.wait());
     });
     let started = Instant::now();
-    // The pipes are read on scoped threads, so that each line reaches the step's output sink
+    // The pipes are read on a scoped thread, so that each line reaches the step's output sink
     // (which borrows the run) the moment it is written.
-    let (ending, stdout, stderr) = thread::scope(|threads| {
+    let (ending, (stdout, stderr)) = thread::scope(|threads| {
         let output = context.output;
-        let stdout = stdout.map(|(pipe, limit, stream)| {
-            threads.spawn(move || read_pipe(pipe, limit, stream, output))
-        });
-        let stderr = stderr.map(|(pipe, limit, stream)| {
-            threads.spawn(move || read_pipe(pipe, limit, stream, output))
-        });
+        let reader = threads.spawn(move || read_pipes(stdout, stderr, output));
         let ending = wait_for(&status_receiver, group, context, started);
         // Whatever the script left running in its group goes with it (as GitHub Actions cleans
-        // up orphan processes), which also closes the pipes the readers wait on.
+        // up orphan processes), which also closes the pipes the reader waits on.
         kill_group(group, libc::SIGKILL);
-        let join = |reader: Option<thread::ScopedJoinHandle<Captured>>| {
-            reader
-                .map(|reader| reader.join().unwrap_or_default())
-                .unwrap_or_default()
-        };
-        (ending, join(stdout), join(stderr))
+        (ending, reader.join().unwrap_or_default())
     });
 
     let stdout_text = String::from_utf8_lossy(&stdout.bytes);
@@ -318,32 +308,94 @@ struct Captured {
     bytes: Vec<u8>,
 }
 
-/// Reads a pipe to its end, keeping the first `limit` bytes (so a chatty script cannot exhaust
-/// memory) while still draining the rest, so the script never blocks on a full pipe. Every line
-/// goes to `output` as it arrives.
-fn read_pipe(
-    mut pipe: impl Read,
-    limit: usize,
-    stream: Stream,
+/// Reads both pipes to their end on one thread, keeping the first `limit` bytes of each (so a
+/// chatty script cannot exhaust memory) while still draining the rest, so the script never
+/// blocks on a full pipe. Every line goes to `output` as it arrives. One thread waiting on both
+/// (poll) keeps lines in the order they were written far better than a thread per pipe racing
+/// to report; lines written to the two streams within the same instant may still swap, as in
+/// any runner that keeps stdout and stderr apart.
+fn read_pipes(
+    stdout: Option<(std::process::ChildStdout, usize, Stream)>,
+    stderr: Option<(std::process::ChildStderr, usize, Stream)>,
     output: &(dyn Fn(Stream, &[u8]) + Sync),
-) -> Captured {
-    let mut lines = LineSplitter::new(stream, output);
-    let mut bytes = Vec::new();
+) -> (Captured, Captured) {
+    use std::os::fd::AsRawFd;
+    struct Reader<'a> {
+        pipe: Box<dyn Read + 'a>,
+        fd: i32,
+        limit: usize,
+        lines: LineSplitter<'a>,
+        captured: Captured,
+        open: bool,
+    }
+    let mut readers: Vec<Reader> = Vec::new();
+    if let Some((pipe, limit, stream)) = stdout {
+        let fd = pipe.as_raw_fd();
+        readers.push(Reader {
+            pipe: Box::new(pipe),
+            fd,
+            limit,
+            lines: LineSplitter::new(stream, output),
+            captured: Captured::default(),
+            open: true,
+        });
+    }
+    if let Some((pipe, limit, stream)) = stderr {
+        let fd = pipe.as_raw_fd();
+        readers.push(Reader {
+            pipe: Box::new(pipe),
+            fd,
+            limit,
+            lines: LineSplitter::new(stream, output),
+            captured: Captured::default(),
+            open: true,
+        });
+    }
     let mut buffer = [0u8; 16 * 1024];
-    loop {
-        match pipe.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(read) => {
-                lines.push(&buffer[..read]);
-                let room = limit.saturating_sub(bytes.len());
-                bytes.extend_from_slice(&buffer[..read.min(room)]);
+    while readers.iter().any(|reader| reader.open) {
+        let mut fds: Vec<libc::pollfd> = readers
+            .iter()
+            .map(|reader| libc::pollfd {
+                fd: if reader.open { reader.fd } else { -1 },
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs for the call's duration.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        if ready < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
             }
-            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
+            break;
+        }
+        for (reader, polled) in readers.iter_mut().zip(&fds) {
+            if !reader.open || polled.revents == 0 {
+                continue;
+            }
+            match reader.pipe.read(&mut buffer) {
+                Ok(0) => reader.open = false,
+                Ok(read) => {
+                    reader.lines.push(&buffer[..read]);
+                    let room = reader.limit.saturating_sub(reader.captured.bytes.len());
+                    reader
+                        .captured
+                        .bytes
+                        .extend_from_slice(&buffer[..read.min(room)]);
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => reader.open = false,
+            }
         }
     }
-    lines.finish();
-    Captured { bytes }
+    let mut captured = readers.into_iter().map(|mut reader| {
+        reader.lines.finish();
+        reader.captured
+    });
+    (
+        captured.next().unwrap_or_default(),
+        captured.next().unwrap_or_default(),
+    )
 }
 
 fn combined_log(stdout: &str, stderr: &str) -> String {

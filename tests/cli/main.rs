@@ -28,3 +28,4 @@ mod state;
 mod steps;
 mod testing;
 mod validate;
+mod watch;
