@@ -8,7 +8,7 @@ use crate::cancel::CancelToken;
 use crate::config::Config;
 use crate::pipeline::{Until, drain};
 use crate::secrets::Masker;
-use crate::sources::{Poller, is_polled};
+use crate::sources::Poller;
 use clap::Args;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +41,7 @@ pub fn poll(global: &GlobalArgs, args: &PollArgs) -> Exit {
             ..Config::default()
         })
     });
-    if let Err(message) = check_selection(&config, &args.sources) {
+    if let Err(message) = crate::sources::check_selection(&config, &args.sources) {
         eprintln!("error: {message}");
         return Exit::Invalid;
     }
@@ -85,66 +85,11 @@ pub fn poll(global: &GlobalArgs, args: &PollArgs) -> Exit {
         let _ = pollers.join();
         return exit.for_daemon();
     }
-    let mut failed = false;
-    for source in poller.sources() {
-        if !args.sources.is_empty() && !args.sources.contains(&source.name) {
-            continue;
-        }
-        match poller.poll(source) {
-            Ok(polled) if global.verbose > 0 => eprintln!(
-                "source `{}`: {} new event(s), {} queued",
-                source.name, polled.found, polled.queued
-            ),
-            Ok(_) => {}
-            Err(error) => {
-                eprintln!("error: {error}");
-                failed = true;
-            }
-        }
-    }
-    if args.sources.is_empty()
-        && let Err(error) = poller.fire_schedules(crate::sources::now())
-    {
-        eprintln!("error: {error}");
-        failed = true;
-    }
+    let failed = !poller.poll_once(&args.sources, global.verbose > 0);
     let exit = drain(&settings, &set, masker, queue, Until::Empty);
     if failed {
         exit.worst(Exit::Invalid)
     } else {
         exit
     }
-}
-
-/// Every `--source` names a polled source of the configuration.
-fn check_selection(config: &Config, names: &[String]) -> Result<(), String> {
-    for name in names {
-        match config.source(name) {
-            Some(source) if is_polled(source) => {}
-            Some(source) => {
-                return Err(format!(
-                    "source `{name}` is a `{}` subscription; `vane serve` consumes it, `poll` does not",
-                    source.kind.key()
-                ));
-            }
-            None => {
-                let polled: Vec<&str> = config
-                    .sources
-                    .iter()
-                    .filter(|source| is_polled(source))
-                    .map(|source| source.name.as_str())
-                    .collect();
-                return Err(format!(
-                    "no source `{name}` in {} (polled sources: {})",
-                    config.file.display(),
-                    if polled.is_empty() {
-                        "none".to_string()
-                    } else {
-                        polled.join(", ")
-                    }
-                ));
-            }
-        }
-    }
-    Ok(())
 }

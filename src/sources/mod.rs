@@ -173,6 +173,36 @@ impl Poller {
     }
 
     /// The sources this poller polls, in file order.
+    /// One round for cron (`vane poll --once`): the named sources (all when none is named), then
+    /// the schedules that came due (only when none is named). Every failure is reported; false
+    /// when any happened.
+    pub fn poll_once(&self, names: &[String], verbose: bool) -> bool {
+        let mut ok = true;
+        for source in self.sources() {
+            if !names.is_empty() && !names.contains(&source.name) {
+                continue;
+            }
+            match self.poll(source) {
+                Ok(polled) if verbose => eprintln!(
+                    "source `{}`: {} new event(s), {} queued",
+                    source.name, polled.found, polled.queued
+                ),
+                Ok(_) => {}
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    ok = false;
+                }
+            }
+        }
+        if names.is_empty()
+            && let Err(error) = self.fire_schedules(now())
+        {
+            eprintln!("error: {error}");
+            ok = false;
+        }
+        ok
+    }
+
     pub fn sources(&self) -> impl Iterator<Item = &Source> {
         self.config
             .sources
@@ -407,4 +437,37 @@ pub fn spawn_pollers(
     poller
         .spawn(None, stop)
         .map_err(|error| format!("cannot start the pollers: {error}"))
+}
+
+/// Every `--source` names a polled source of the configuration.
+pub fn check_selection(config: &Config, names: &[String]) -> Result<(), String> {
+    for name in names {
+        match config.source(name) {
+            Some(source) if is_polled(source) => {}
+            Some(source) => {
+                return Err(format!(
+                    "source `{name}` is a `{}` subscription; `vane serve` consumes it, `poll` does not",
+                    source.kind.key()
+                ));
+            }
+            None => {
+                let polled: Vec<&str> = config
+                    .sources
+                    .iter()
+                    .filter(|source| is_polled(source))
+                    .map(|source| source.name.as_str())
+                    .collect();
+                return Err(format!(
+                    "no source `{name}` in {} (polled sources: {})",
+                    config.file.display(),
+                    if polled.is_empty() {
+                        "none".to_string()
+                    } else {
+                        polled.join(", ")
+                    }
+                ));
+            }
+        }
+    }
+    Ok(())
 }
