@@ -1,10 +1,10 @@
 //! `vane completions SHELL`: completions generated from the clap definitions, to stdout.
 
-use super::Exit;
+use super::Outcome;
 use super::args::{Cli, CompletionsArgs};
 use clap::CommandFactory;
 
-pub fn completions(args: &CompletionsArgs) -> Exit {
+pub fn completions(args: &CompletionsArgs) -> Outcome {
     let mut command = Cli::command();
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut command, "vane", &mut script);

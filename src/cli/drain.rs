@@ -1,8 +1,8 @@
 //! What the commands that run queued events (`poll`, `serve`, `worker`) start from: the
 //! workflows (their problems reported), the settings and the queue.
 
-use super::Exit;
 use super::args::GlobalArgs;
+use super::{Exit, invalid};
 use crate::pipeline::{Settings, open_queue};
 use crate::queue::Queue;
 use crate::secrets::Masker;
@@ -22,19 +22,13 @@ pub fn prepare(
     parallel: Option<u16>,
     daemon: bool,
 ) -> Result<Prepared, Exit> {
-    let set = super::run::load_or_report(global).ok_or(Exit::Invalid)?;
+    let set = super::workflows::load_checked(global)?;
     let mut settings = super::settings::resolve(global, None, false);
-    let configured = global
-        .loaded
-        .as_ref()
-        .and_then(|config| config.serve.workers);
+    let configured = global.loaded.as_ref().and_then(|c| c.serve.workers);
     if let Some(parallel) = parallel.map(usize::from).or(configured.filter(|_| daemon)) {
         settings.parallel = parallel;
     }
-    let queue = open_queue(&settings, masker).map_err(|message| {
-        eprintln!("error: {message}");
-        Exit::Invalid
-    })?;
+    let queue = open_queue(&settings, masker).map_err(invalid)?;
     Ok(Prepared {
         set,
         settings,

@@ -1,12 +1,10 @@
 //! `vane history`: the recorded runs, newest first, as a table or one JSON object per line.
 
-use super::Exit;
 use super::args::GlobalArgs;
-use crate::secrets::Masker;
+use super::{Outcome, invalid};
 use crate::state::{HistoryFilter, RUN_STATUSES, parse_since};
 use clap::Args;
 use clap::builder::PossibleValuesParser;
-use std::io::Write;
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
@@ -24,53 +22,20 @@ pub struct HistoryArgs {
     pub limit: usize,
 }
 
-pub fn history(global: &GlobalArgs, args: &HistoryArgs) -> Exit {
-    let since = match args
-        .since
-        .as_deref()
-        .map(|since| parse_since(since, chrono::Utc::now()))
-        .transpose()
-    {
-        Ok(since) => since,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return Exit::Invalid;
-        }
-    };
+pub fn history(global: &GlobalArgs, args: &HistoryArgs) -> Outcome {
+    let now = chrono::Utc::now();
+    let since = args.since.as_deref().map(|since| parse_since(since, now));
     let filter = HistoryFilter {
         workflow: args.workflow.clone(),
         status: args.status.clone(),
-        since,
+        since: since.transpose().map_err(invalid)?,
         limit: (args.limit > 0).then_some(args.limit),
     };
-    let store = match super::state::open_existing(global, &Masker::new()) {
-        Ok(Some(store)) => store,
-        // No store yet: no runs, and looking must not create one.
-        Ok(None) => return print(global, &[]),
-        Err(exit) => return exit,
+    // No store yet: no runs, and looking must not create one.
+    let runs = match super::show::open_existing(global)? {
+        Some(store) => store.history(&filter).map_err(invalid)?,
+        None => Vec::new(),
     };
-    match store.history(&filter) {
-        Ok(runs) => print(global, &runs),
-        Err(error) => {
-            eprintln!("error: {error}");
-            Exit::Invalid
-        }
-    }
-}
-
-fn print(global: &GlobalArgs, runs: &[crate::state::RunSummary]) -> Exit {
-    let mut text = String::new();
-    if global.json {
-        for run in runs {
-            text.push_str(&serde_json::to_string(run).unwrap_or_default());
-            text.push('\n');
-        }
-    } else if runs.is_empty() {
-        text.push_str("no recorded runs\n");
-    } else {
-        text = crate::report::history_table(runs);
-    }
-    // A closed stdout (`vane history | head`) is not an error.
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
-    Exit::Success
+    let text = crate::report::history_text(&runs, global.json);
+    super::schema::write_stdout(text.as_bytes())
 }

@@ -1,15 +1,14 @@
 //! `vane man`: the man page, generated from the clap definitions, as roff on stdout.
 
-use super::Exit;
 use super::args::Cli;
+use super::{Outcome, invalid};
 use clap::CommandFactory;
 
-pub fn man() -> Exit {
+pub fn man() -> Outcome {
     let mut page = Vec::new();
-    if let Err(error) = clap_mangen::Man::new(Cli::command()).render(&mut page) {
-        eprintln!("error: cannot render the man page: {error}");
-        return Exit::Invalid;
-    }
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut page)
+        .map_err(|error| invalid(format!("cannot render the man page: {error}")))?;
     super::schema::write_stdout(title_first(&String::from_utf8_lossy(&page)).as_bytes())
 }
 

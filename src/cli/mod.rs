@@ -16,7 +16,6 @@ mod schema;
 mod serve;
 mod settings;
 mod show;
-mod state;
 mod test;
 mod validate;
 mod worker;
@@ -28,6 +27,15 @@ use clap::{CommandFactory, FromArgMatches};
 use std::process::ExitCode;
 
 pub use crate::pipeline::Exit;
+
+/// What a command returns: `Err` is the exit status of a problem it has already reported.
+type Outcome = Result<Exit, Exit>;
+
+/// Reports a problem on stderr; the command exits with status 2.
+fn invalid(problem: impl std::fmt::Display) -> Exit {
+    eprintln!("error: {problem}");
+    Exit::Invalid
+}
 
 /// Parses the arguments, runs the command, maps the outcome to an exit code.
 pub fn main() -> ExitCode {
@@ -50,7 +58,7 @@ pub fn main() -> ExitCode {
     {
         return ExitCode::from(exit as u8);
     }
-    let exit = match &cli.command {
+    let outcome = match &cli.command {
         Command::Run(args) => run::run(&cli.global, args, args.dry_run),
         Command::Plan(args) => run::run(&cli.global, args, true),
         Command::Dispatch(args) => dispatch::dispatch(&cli.global, args),
@@ -67,5 +75,5 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::serve(&cli.global, args),
         Command::Poll(args) => poll::poll(&cli.global, args),
     };
-    ExitCode::from(exit as u8)
+    ExitCode::from(outcome.unwrap_or_else(|exit| exit) as u8)
 }

@@ -2,8 +2,9 @@
 //! is new with the sources' cursors, and runs it. `--once` (the default) is one round for cron;
 //! `--every DURATION` polls on that interval (schedules on time) until SIGINT/SIGTERM.
 
-use super::Exit;
 use super::args::GlobalArgs;
+use super::drain::Prepared;
+use super::{Exit, Outcome, invalid};
 use crate::cancel::CancelToken;
 use crate::config::Config;
 use crate::pipeline::{Until, drain};
@@ -34,62 +35,52 @@ pub struct PollArgs {
     pub explain: bool,
 }
 
-pub fn poll(global: &GlobalArgs, args: &PollArgs) -> Exit {
+pub fn poll(global: &GlobalArgs, args: &PollArgs) -> Outcome {
     let config = global.loaded.clone().unwrap_or_else(|| {
+        let file = crate::config::DEFAULT_CONFIG.into();
         Arc::new(Config {
-            file: crate::config::DEFAULT_CONFIG.into(),
+            file,
             ..Config::default()
         })
     });
-    if let Err(message) = crate::sources::check_selection(&config, &args.sources) {
-        eprintln!("error: {message}");
-        return Exit::Invalid;
+    crate::sources::check_selection(&config, &args.sources).map_err(invalid)?;
+    let every = args.every.filter(|_| !args.once);
+    if every.is_some() && !args.sources.is_empty() {
+        return Err(invalid(
+            "`--source` goes with `--once`; `--every` polls every source",
+        ));
     }
     let masker = Masker::new();
-    let super::drain::Prepared {
+    let Prepared {
         set,
         settings,
         queue,
-    } = match super::drain::prepare(global, &masker, args.parallel, false) {
-        Ok(prepared) => prepared,
-        Err(exit) => return exit,
-    };
-    let poller = match Poller::new(
+    } = super::drain::prepare(global, &masker, args.parallel, false)?;
+    let state = &settings.state;
+    let poller = Poller::new(
         Arc::clone(&config),
         &set,
         Arc::clone(&queue),
-        &settings.state,
+        state,
         masker.clone(),
-    ) {
-        Ok(poller) => poller.explaining(args.explain),
-        Err(message) => {
-            eprintln!("error: {message}");
-            return Exit::Invalid;
-        }
+    )
+    .map_err(invalid)?
+    .explaining(args.explain);
+    let Some(every) = every else {
+        let failed = !poller.poll_once(&args.sources, global.verbose > 0);
+        let exit = drain(&settings, &set, masker, queue, Until::Empty);
+        return Ok(if failed {
+            exit.worst(Exit::Invalid)
+        } else {
+            exit
+        });
     };
-    if let Some(every) = args.every.filter(|_| !args.once) {
-        if !args.sources.is_empty() {
-            eprintln!("error: `--source` goes with `--once`; `--every` polls every source");
-            return Exit::Invalid;
-        }
-        let stop = CancelToken::from_signals();
-        let pollers = match Arc::new(poller).spawn(Some(every), stop.clone()) {
-            Ok(handle) => handle,
-            Err(error) => {
-                eprintln!("error: cannot start the pollers: {error}");
-                return Exit::Invalid;
-            }
-        };
-        let exit = drain(&settings, &set, masker, queue, Until::Stopped(stop.clone()));
-        stop.cancel();
-        let _ = pollers.join();
-        return exit.for_daemon();
-    }
-    let failed = !poller.poll_once(&args.sources, global.verbose > 0);
-    let exit = drain(&settings, &set, masker, queue, Until::Empty);
-    if failed {
-        exit.worst(Exit::Invalid)
-    } else {
-        exit
-    }
+    let stop = CancelToken::from_signals();
+    let pollers = Arc::new(poller)
+        .spawn(Some(every), stop.clone())
+        .map_err(|error| invalid(format!("cannot start the pollers: {error}")))?;
+    let exit = drain(&settings, &set, masker, queue, Until::Stopped(stop.clone()));
+    stop.cancel();
+    let _ = pollers.join();
+    Ok(exit.for_daemon())
 }

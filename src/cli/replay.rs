@@ -2,12 +2,12 @@
 //! same pipeline as `vane run` (output, GitHub Actions report, masks, metrics, record errors) and
 //! recorded as a replay of that run; `--dry-run` plans it instead.
 
-use super::Exit;
 use super::args::GlobalArgs;
-use crate::event::{self, Event, InputOptions};
+use super::{Outcome, invalid};
+use crate::event::{self, InputOptions};
 use crate::pipeline::Pipeline;
 use crate::secrets::Masker;
-use crate::state::StateError;
+use crate::state::{StateLocation, Store};
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -23,46 +23,22 @@ pub struct ReplayArgs {
     pub explain: bool,
 }
 
-pub fn replay(global: &GlobalArgs, args: &ReplayArgs) -> Exit {
+pub fn replay(global: &GlobalArgs, args: &ReplayArgs) -> Outcome {
     let masker = Masker::new();
-    let (run_id, event) = match stored_event(global, &args.run, &masker) {
-        Ok(found) => found,
-        Err(exit) => return exit,
-    };
-    let Some(set) = super::run::load_or_report(global) else {
-        return Exit::Invalid;
-    };
+    let location = StateLocation::from_flag(&global.state);
+    let run = Store::find_run_at(&location, masker.clone(), &args.run).map_err(invalid)?;
+    let event =
+        event::from_text(&run.event.to_string(), &InputOptions::default()).map_err(|error| {
+            let id = &run.summary.id;
+            invalid(format!(
+                "run `{id}`: the recorded event cannot be read: {}",
+                error.message
+            ))
+        })?;
+    let set = super::workflows::load_checked(global)?;
     let mut settings = super::settings::resolve(global, None, args.dry_run);
     settings.explain = args.explain;
     let mut pipeline = Pipeline::new(&settings, &set, masker);
-    pipeline.replay_of = Some(run_id);
-    super::run::run_event(pipeline, event)
-}
-
-/// The run's full id and its event, rebuilt from the stored envelope.
-fn stored_event(
-    global: &GlobalArgs,
-    prefix: &str,
-    masker: &Masker,
-) -> Result<(String, Event), Exit> {
-    let fail = |message: String| {
-        eprintln!("error: {message}");
-        Exit::Invalid
-    };
-    let not_found = || StateError::RunNotFound {
-        prefix: prefix.to_string(),
-    };
-    let store = super::state::open_existing(global, masker)?
-        .ok_or_else(|| fail(not_found().to_string()))?;
-    let run = store
-        .find_run(prefix)
-        .map_err(|error| fail(error.to_string()))?;
-    let event =
-        event::from_text(&run.event.to_string(), &InputOptions::default()).map_err(|error| {
-            fail(format!(
-                "run `{}`: the recorded event cannot be read: {}",
-                run.summary.id, error.message
-            ))
-        })?;
-    Ok((run.summary.id, event))
+    pipeline.replay_of = Some(run.summary.id);
+    Ok(super::run::run_event(pipeline, event))
 }

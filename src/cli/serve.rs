@@ -1,7 +1,7 @@
 //! `vane serve`: the daemon ([`crate::serve::run_daemon`]) started from the command line.
 
-use super::Exit;
 use super::args::GlobalArgs;
+use super::{Exit, Outcome, invalid};
 use crate::secrets::Masker;
 use clap::Args;
 
@@ -16,36 +16,24 @@ pub struct ServeArgs {
     pub parallel: Option<u16>,
 }
 
-pub fn serve(global: &GlobalArgs, args: &ServeArgs) -> Exit {
-    let Some(config) = global.loaded.clone() else {
-        eprintln!(
-            "error: `vane serve` needs a vane.yaml (`--config FILE`, or ./vane.yaml) with \
-             `serve.webhooks` or `sources` (see `vane init`)"
-        );
-        return Exit::Invalid;
-    };
+pub fn serve(global: &GlobalArgs, args: &ServeArgs) -> Outcome {
+    let config = global.loaded.clone().ok_or_else(|| {
+        invalid(
+            "`vane serve` needs a vane.yaml (`--config FILE`, or ./vane.yaml) with \
+             `serve.webhooks` or `sources` (see `vane init`)",
+        )
+    })?;
     let masker = Masker::new();
-    let endpoints = match crate::serve::endpoints(&config, &masker) {
-        Ok(endpoints) => endpoints,
-        Err(problems) => {
-            for problem in problems {
-                eprintln!("{}: error: {problem}", config.file.display());
-            }
-            return Exit::Invalid;
+    let endpoints = crate::serve::endpoints(&config, &masker).map_err(|problems| {
+        for problem in problems {
+            eprintln!("{}: error: {problem}", config.file.display());
         }
-    };
-    let prepared = match super::drain::prepare(global, &masker, args.parallel, true) {
-        Ok(prepared) => prepared,
-        Err(exit) => return exit,
-    };
+        Exit::Invalid
+    })?;
+    let prepared = super::drain::prepare(global, &masker, args.parallel, true)?;
     let listen = args.listen.clone().unwrap_or(config.serve.listen.clone());
-    crate::serve::run_daemon(
-        config,
-        &prepared.settings,
-        &prepared.set,
-        masker,
-        prepared.queue,
-        endpoints,
-        listen,
-    )
+    let (settings, set, queue) = (&prepared.settings, &prepared.set, prepared.queue);
+    Ok(crate::serve::run_daemon(
+        config, settings, set, masker, queue, endpoints, listen,
+    ))
 }

@@ -1,11 +1,10 @@
 //! `vane show RUN`: one recorded run with its steps, rendered actions, outputs and log tails.
 
-use super::Exit;
 use super::args::GlobalArgs;
+use super::{Exit, Outcome, invalid};
 use crate::secrets::Masker;
-use crate::state::StateError;
+use crate::state::{StateLocation, Store};
 use clap::Args;
-use std::io::Write;
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
@@ -14,34 +13,19 @@ pub struct ShowArgs {
     pub run: String,
 }
 
-pub fn show(global: &GlobalArgs, args: &ShowArgs) -> Exit {
-    let store = match super::state::open_existing(global, &Masker::new()) {
-        Ok(Some(store)) => store,
-        Ok(None) => {
-            eprintln!(
-                "error: {}",
-                StateError::RunNotFound {
-                    prefix: args.run.clone()
-                }
-            );
-            return Exit::Invalid;
-        }
-        Err(exit) => return exit,
-    };
-    let run = match store.find_run(&args.run) {
-        Ok(run) => run,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return Exit::Invalid;
-        }
-    };
+pub fn show(global: &GlobalArgs, args: &ShowArgs) -> Outcome {
+    let location = StateLocation::from_flag(&global.state);
+    let run = Store::find_run_at(&location, Masker::new(), &args.run).map_err(invalid)?;
     let text = if global.json {
-        let mut line = serde_json::to_string(&run).unwrap_or_default();
-        line.push('\n');
-        line
+        format!("{}\n", serde_json::to_string(&run).unwrap_or_default())
     } else {
         crate::report::run_view(&run)
     };
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
-    Exit::Success
+    super::schema::write_stdout(text.as_bytes())
+}
+
+/// The store for the reading commands; `None` (and nothing created) where there is none yet.
+pub fn open_existing(global: &GlobalArgs) -> Result<Option<Store>, Exit> {
+    let location = StateLocation::from_flag(&global.state);
+    Store::open_existing(&location, Masker::new()).map_err(invalid)
 }

@@ -1,96 +1,42 @@
 //! `vane test [PATH…]`: load the workflows, find and load the test files, run every case, report.
 //! Exit 0 when every case passed, 1 when one failed, 2 when the workflows or a test file are broken.
 
-use super::Exit;
 use super::args::{GlobalArgs, TestArgs};
+use super::{Exit, Outcome};
 use crate::report::{Format, use_color};
-use crate::testing::{self, TestReporter, load_test_file, run_case};
+use crate::testing::{self, TestReporter};
 use std::io::IsTerminal;
-use std::path::Path;
 
-pub fn test(global: &GlobalArgs, args: &TestArgs) -> Exit {
-    let (set, diagnostics) = match super::workflows::load(global, &[]) {
-        Ok(loaded) => loaded,
-        Err(exit) => return exit,
-    };
-    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-    if errors > 0 || global.verbose > 0 {
-        for diagnostic in &diagnostics {
-            eprintln!("{diagnostic}");
-        }
-    }
-    if errors > 0 {
-        eprintln!(
-            "error: {errors} problem(s) in the workflows; no test was run (see `vane validate`)"
-        );
-        return Exit::Invalid;
-    }
-
-    let files = if args.paths.is_empty() {
-        testing::discover(&global.workflows, Path::new("tests"))
-    } else {
-        let mut files = Vec::new();
-        for path in &args.paths {
-            if path.is_dir() {
-                files.extend(testing::find_test_files(path));
-            } else {
-                // A missing file is reported by `load_test_file` like any unreadable one.
-                files.push(path.clone());
-            }
-        }
-        files
-    };
+pub fn test(global: &GlobalArgs, args: &TestArgs) -> Outcome {
+    let set = super::workflows::load_checked(global)?;
+    let files = testing::select(&args.paths, &global.workflows);
     if files.is_empty() {
         eprintln!(
             "warning: no test files (*.test.yaml) under `{}` or `tests/`",
             global.workflows.display()
         );
     }
-
     let stdout = std::io::stdout();
-    let format = if global.json {
-        Format::Json
-    } else if global.quiet {
-        Format::Quiet
-    } else {
-        Format::Human
+    let format = match (global.json, global.quiet) {
+        (true, _) => Format::Json,
+        (false, true) => Format::Quiet,
+        (false, false) => Format::Human,
     };
-    let mut reporter = TestReporter::new(stdout.lock(), format, use_color(stdout.is_terminal()));
-    let mut broken = 0;
-    let mut broken_workflows = 0;
-    for file in &files {
-        match load_test_file(file, &set) {
-            Ok(loaded) => {
-                for case in &loaded.cases {
-                    let failures = run_case(case, &set, &global.workspace);
-                    // A workflow broken for the case's event is an error in the workflows.
-                    for failure in failures.iter().filter(|failure| failure.broken) {
-                        broken_workflows += 1;
-                        eprintln!("{}: error: {}", file.display(), failure.message);
-                    }
-                    reporter.case(file, &case.name, failures);
-                }
-            }
-            Err(problems) => {
-                broken += 1;
-                for problem in problems {
-                    eprintln!("{problem}");
-                }
-            }
-        }
-    }
-    let (_, failed) = reporter.finish();
-    if broken > 0 {
+    let reporter = TestReporter::new(stdout.lock(), format, use_color(stdout.is_terminal()));
+    let workspace = &global.workspace;
+    let totals = testing::run_files(&files, &set, workspace, reporter, &mut |problem| {
+        eprintln!("{problem}")
+    });
+    if totals.broken_files > 0 {
+        let plural = if totals.broken_files == 1 { "" } else { "s" };
         eprintln!(
-            "error: {broken} test file{} could not be run",
-            if broken == 1 { "" } else { "s" }
+            "error: {} test file{plural} could not be run",
+            totals.broken_files
         );
-        Exit::Invalid
-    } else if broken_workflows > 0 {
-        Exit::Invalid
-    } else if failed > 0 {
-        Exit::RunFailed
-    } else {
-        Exit::Success
     }
+    Ok(match totals {
+        _ if totals.broken_files > 0 || totals.broken_workflows > 0 => Exit::Invalid,
+        _ if totals.failed > 0 => Exit::RunFailed,
+        _ => Exit::Success,
+    })
 }

@@ -1,39 +1,33 @@
 //! `vane validate [PATH…]`: every problem in every file, as `file:line:col: error: …`.
 
-use super::Exit;
 use super::args::{GlobalArgs, ValidateArgs};
+use super::{Exit, Outcome};
+use std::fmt::Write;
 
-pub fn validate(global: &GlobalArgs, args: &ValidateArgs) -> Exit {
-    let (set, diagnostics) = match super::workflows::load(global, &args.paths) {
-        Ok(loaded) => loaded,
-        Err(exit) => return exit,
-    };
-    let errors = diagnostics
-        .iter()
-        .filter(|diagnostic| diagnostic.is_error())
-        .count();
+pub fn validate(global: &GlobalArgs, args: &ValidateArgs) -> Outcome {
+    let (set, diagnostics) = super::workflows::load(global, &args.paths)?;
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = diagnostics.len() - errors;
     let github = crate::report::github::enabled(global.github);
+    let mut text = String::new();
     for diagnostic in &diagnostics {
-        println!("{diagnostic}");
+        let _ = writeln!(text, "{diagnostic}");
         if github {
-            println!("{}", crate::report::github::annotation(diagnostic));
+            let _ = writeln!(text, "{}", crate::report::github::annotation(diagnostic));
         }
     }
     if !global.quiet || errors > 0 {
         let plural = |count: usize, word: &str| {
             format!("{count} {word}{}", if count == 1 { "" } else { "s" })
         };
-        println!(
-            "{} valid, {}, {}",
-            plural(set.len(), "workflow"),
-            plural(errors, "error"),
-            plural(warnings, "warning")
-        );
+        let workflows = plural(set.len(), "workflow");
+        let (errors, warnings) = (plural(errors, "error"), plural(warnings, "warning"));
+        let _ = writeln!(text, "{workflows} valid, {errors}, {warnings}");
     }
-    if errors > 0 {
+    super::schema::write_stdout(text.as_bytes())?;
+    Ok(if errors > 0 {
         Exit::Invalid
     } else {
         Exit::Success
-    }
+    })
 }

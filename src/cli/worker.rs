@@ -2,12 +2,13 @@
 //! of `vane serve` without the HTTP side, to add capacity beside it. It also runs the
 //! subscription sources of vane.yaml (`nats:`, `mqtt:`), which push into the same queue.
 
-use super::Exit;
+use super::Outcome;
 use super::args::GlobalArgs;
 use crate::cancel::CancelToken;
 use crate::pipeline::{Until, drain};
 use crate::secrets::Masker;
 use clap::Args;
+use std::sync::Arc;
 
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
@@ -16,33 +17,20 @@ pub struct WorkerArgs {
     pub parallel: Option<u16>,
 }
 
-pub fn worker(global: &GlobalArgs, args: &WorkerArgs) -> Exit {
+pub fn worker(global: &GlobalArgs, args: &WorkerArgs) -> Outcome {
     let masker = Masker::new();
-    let prepared = match super::drain::prepare(global, &masker, args.parallel, true) {
-        Ok(prepared) => prepared,
-        Err(exit) => return exit,
-    };
+    let prepared = super::drain::prepare(global, &masker, args.parallel, true)?;
     // The first signal stops taking events and lets the runs in flight finish; the runs are
     // not cancelled (a second signal exits at once).
     let stop = CancelToken::from_signals();
-    let subscriptions = match &global.loaded {
-        Some(config) => crate::broker::spawn_subscriptions(
-            std::sync::Arc::clone(config),
-            std::sync::Arc::clone(&prepared.queue),
-            stop.clone(),
-        ),
-        None => Vec::new(),
-    };
-    let until = Until::Stopped(stop);
-    let exit = drain(
-        &prepared.settings,
-        &prepared.set,
-        masker,
-        prepared.queue,
-        until,
-    );
+    let subscriptions = global.loaded.as_ref().map_or_else(Vec::new, |config| {
+        let queue = Arc::clone(&prepared.queue);
+        crate::broker::spawn_subscriptions(Arc::clone(config), queue, stop.clone())
+    });
+    let (settings, set) = (&prepared.settings, &prepared.set);
+    let exit = drain(settings, set, masker, prepared.queue, Until::Stopped(stop));
     for subscription in subscriptions {
         let _ = subscription.join();
     }
-    exit.for_daemon()
+    Ok(exit.for_daemon())
 }

@@ -7,12 +7,14 @@
 mod consumers;
 mod drain;
 mod exit;
+mod input;
 mod locks;
 mod recorder;
 mod settings;
 
 pub use drain::{Until, drain, open_queue};
 pub use exit::Exit;
+pub use input::open_events;
 pub use recorder::{OnRecorded, state_folder};
 pub use settings::{OutputMode, Settings};
 

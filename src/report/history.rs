@@ -8,6 +8,21 @@ use std::fmt::Write;
 /// The longest output value `show` prints on its line; the log holds the whole output.
 const OUTPUT_WIDTH: usize = 200;
 
+/// What `vane history` prints: one JSON object per run (`json`), else the table, or
+/// `no recorded runs`.
+pub fn history_text(runs: &[RunSummary], json: bool) -> String {
+    if json {
+        let lines = runs
+            .iter()
+            .map(|run| serde_json::to_string(run).unwrap_or_default());
+        return lines.map(|line| line + "\n").collect();
+    }
+    if runs.is_empty() {
+        return "no recorded runs\n".to_string();
+    }
+    history_table(runs)
+}
+
 /// One row per run, columns aligned; newest first as given.
 pub fn history_table(runs: &[RunSummary]) -> String {
     let header = [

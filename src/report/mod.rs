@@ -7,7 +7,7 @@ mod human;
 mod json;
 pub mod progress;
 
-pub use history::{history_table, run_view};
+pub use history::{history_table, history_text, run_view};
 pub use human::LiveReporter;
 
 use crate::engine::{EventOutcome, RunEvent, RunStatus};

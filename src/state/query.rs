@@ -126,6 +126,21 @@ impl Store {
         read().map_err(|source| self.sqlite_error("reading the history", source))
     }
 
+    /// [`Store::find_run`] in the store at `location`, for the reading commands: where there is
+    /// no store yet there is no run, and looking creates none.
+    pub fn find_run_at(
+        location: &super::StateLocation,
+        masker: crate::secrets::Masker,
+        prefix: &str,
+    ) -> Result<StoredRun, StateError> {
+        match Store::open_existing(location, masker)? {
+            Some(store) => store.find_run(prefix),
+            None => Err(StateError::RunNotFound {
+                prefix: prefix.to_string(),
+            }),
+        }
+    }
+
     /// The run whose id is `prefix`, or the only one whose id starts with it.
     pub fn find_run(&self, prefix: &str) -> Result<StoredRun, StateError> {
         let id = self.resolve_id(prefix)?;

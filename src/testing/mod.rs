@@ -14,7 +14,69 @@ pub use case::{Check, FieldCheck, TestCase, TestFile, load_test_file};
 pub use report::TestReporter;
 pub use run::{Failure, diff, run_case};
 
+use crate::workflow::WorkflowSet;
+use std::io::Write;
 use std::path::{Path, PathBuf};
+
+/// What running test files came to.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Test files that could not be loaded.
+    pub broken_files: usize,
+    /// Case failures that are errors in the workflows (broken for the case's event).
+    pub broken_workflows: usize,
+    /// Cases that failed.
+    pub failed: usize,
+}
+
+/// The test files `vane test PATH…` runs: every test file under each folder named and each file
+/// named as is (a missing one is reported when loaded); with no path, those [`discover`] finds.
+pub fn select(paths: &[PathBuf], workflows_dir: &Path) -> Vec<PathBuf> {
+    if paths.is_empty() {
+        return discover(workflows_dir, Path::new("tests"));
+    }
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            files.extend(find_test_files(path));
+        } else {
+            files.push(path.clone());
+        }
+    }
+    files
+}
+
+/// Runs every case of every file through `reporter`. The problems of a file that cannot be run,
+/// and of a workflow broken for a case's event, go to `problem` as they are found.
+pub fn run_files<W: Write>(
+    files: &[PathBuf],
+    set: &WorkflowSet,
+    workspace: &Path,
+    mut reporter: TestReporter<W>,
+    problem: &mut dyn FnMut(String),
+) -> Totals {
+    let mut totals = Totals::default();
+    for file in files {
+        let loaded = match load_test_file(file, set) {
+            Ok(loaded) => loaded,
+            Err(problems) => {
+                totals.broken_files += 1;
+                problems.iter().for_each(|p| problem(p.to_string()));
+                continue;
+            }
+        };
+        for case in &loaded.cases {
+            let failures = run_case(case, set, workspace);
+            for failure in failures.iter().filter(|failure| failure.broken) {
+                totals.broken_workflows += 1;
+                problem(format!("{}: error: {}", file.display(), failure.message));
+            }
+            reporter.case(file, &case.name, failures);
+        }
+    }
+    totals.failed = reporter.finish().1;
+    totals
+}
 
 /// `*.test.yaml` / `*.test.yml`: the files `load_workflows` leaves out.
 pub fn is_test_file(name: &str) -> bool {

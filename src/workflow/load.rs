@@ -2,7 +2,7 @@
 //! it, each checked completely, every problem reported as `file:line:col`.
 
 use super::config::{JobConfig, WorkflowConfig};
-use super::revision::{Snapshot, worktree_revision};
+use super::revision::{Snapshot, read_revision, worktree_revision};
 use super::step::{compile_condition, compile_env, tree_error};
 use super::{Concurrency, Job, SUPPORTED_VERSIONS, Step, Trigger, Workflow, WorkflowSet};
 use crate::diagnostic::Diagnostic;
@@ -28,6 +28,27 @@ pub enum WorkflowSource {
     Disk,
     /// One git revision of them, already read (`--workflows-ref`).
     Revision(Snapshot),
+}
+
+impl WorkflowSource {
+    /// The source `--workflows-ref` names: an empty value (`VANE_WORKFLOWS_REF=` from a CI input
+    /// left blank) means no revision. `files_named`: the command names workflow files, which a
+    /// revision (read as a whole folder) cannot honour.
+    pub fn select(
+        options: &LoadOptions,
+        workflows_ref: Option<&str>,
+        files_named: bool,
+    ) -> Result<WorkflowSource, String> {
+        match workflows_ref.filter(|rev| !rev.is_empty()) {
+            None => Ok(WorkflowSource::Disk),
+            Some(_) if files_named => Err("`--workflows-ref` loads the whole workflows folder at \
+                 that revision; name no files with it"
+                .to_string()),
+            Some(rev) => read_revision(&options.workflows_dir, &options.templates_dir, rev)
+                .map(WorkflowSource::Revision)
+                .map_err(|error| error.to_string()),
+        }
+    }
 }
 
 /// One workflow file to load: a path to read, or its bytes as read from a git revision.

@@ -100,6 +100,39 @@ impl WorkflowSet {
     pub fn is_empty(&self) -> bool {
         self.workflows.is_empty()
     }
+
+    /// The inputs of workflow `name`'s `dispatch` trigger, or why it cannot be dispatched (with
+    /// the closest name when there is no such workflow).
+    pub fn dispatch_inputs(&self, name: &str) -> Result<&[super::DispatchInput], String> {
+        let Some(workflow) = self.get(name) else {
+            let closest = self
+                .workflows
+                .iter()
+                .map(|workflow| (strsim::jaro_winkler(name, &workflow.name), &workflow.name))
+                .filter(|(score, _)| *score > 0.8)
+                .max_by(|a, b| a.0.total_cmp(&b.0));
+            return Err(match closest {
+                Some((_, suggestion)) => {
+                    format!("no workflow is named `{name}` (did you mean `{suggestion}`?)")
+                }
+                None => format!("no workflow is named `{name}`"),
+            });
+        };
+        workflow
+            .triggers
+            .iter()
+            .find_map(|trigger| match &trigger.kind {
+                super::TriggerKind::Dispatch(inputs) => Some(inputs.as_slice()),
+                _ => None,
+            })
+            .ok_or_else(|| {
+                format!(
+                    "workflow `{name}` ({}) has no `dispatch` trigger, so it cannot be run by \
+                     hand: add `dispatch:` under its `on:`",
+                    workflow.file.display()
+                )
+            })
+    }
 }
 
 fn is_literal(pattern: &str) -> bool {
