@@ -2,6 +2,7 @@
 
 mod support;
 
+mod action_install;
 mod actions;
 mod completions;
 mod concurrency;
@@ -30,3 +31,4 @@ mod steps;
 mod testing;
 mod validate;
 mod watch;
+mod workflow_lint;
