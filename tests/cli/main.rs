@@ -2,7 +2,6 @@
 
 mod support;
 
-mod action_install;
 mod actions;
 mod completions;
 mod concurrency;
@@ -31,4 +30,3 @@ mod steps;
 mod testing;
 mod validate;
 mod watch;
-mod workflow_lint;
