@@ -677,8 +677,15 @@ pub fn load(path: &Path) -> Result<Config, Vec<Diagnostic>> {
     parse(path, &text)
 }
 
-/// Checks the text of a config file read from `path`.
+/// Checks the text of a config file read from `path`; each problem shows its line.
 pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
+    check(path, text).map_err(|mut problems| {
+        crate::diagnostic::attach_source(&mut problems, text);
+        problems
+    })
+}
+
+fn check(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
     let file: ConfigFile = yaml::from_str(text)
         .map_err(|error| vec![Diagnostic::error(path, error.position, error.message)])?;
     let mut problems = Vec::new();

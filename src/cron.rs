@@ -1,8 +1,10 @@
-//! 5-field cron expressions (`on.schedule`, SPEC §2.2): parsing, and the times they fire at (UTC).
+//! 5-field cron expressions (`on.schedule`): parsing, and the times they fire at (UTC).
 //!
 //! The syntax is the POSIX one GitHub Actions documents: `minute hour day-of-month month
 //! day-of-week`, each field `*`, a number, a range `a-b`, a step `*/n` or `a-b/n`, or a comma list
-//! of those; day-of-week 0 and 7 are both Sunday. As in POSIX cron, when both day fields are
+//! of those; day-of-week 0 and 7 are both Sunday. Months and weekdays may be named as GitHub's docs
+//! list them (`JAN`–`DEC`, `SUN`–`SAT`, any case, also in ranges: `MON-FRI`). A schedule that can
+//! never fire (`0 0 30 2 *`) is refused, since it would wait silently forever. As in POSIX cron, when both day fields are
 //! restricted a day matches if either does. Written here rather than taken from a crate: the
 //! language is ~100 lines, and the crates in use either want 6–7 fields or other semantics.
 
@@ -37,17 +39,31 @@ impl Cron {
                 fields.len()
             ));
         }
-        let field = |index: usize, name: &str, low: u32, high: u32| {
-            parse_field(expression, fields[index], name, low, high)
+        let field = |index: usize, name: &str, low: u32, high: u32, names: &[&str]| {
+            parse_field(expression, fields[index], name, (low, high), names)
         };
-        let minutes = field(0, "minute", 0, 59)?;
-        let hours = field(1, "hour", 0, 23)?;
-        let days = field(2, "day-of-month", 1, 31)?;
-        let months = field(3, "month", 1, 12)?;
-        let mut weekdays = field(4, "day-of-week", 0, 7)?;
+        let minutes = field(0, "minute", 0, 59, &[])?;
+        let hours = field(1, "hour", 0, 23, &[])?;
+        let days = field(2, "day-of-month", 1, 31, &[])?;
+        let months = field(3, "month", 1, 12, &MONTH_NAMES)?;
+        let mut weekdays = field(4, "day-of-week", 0, 7, &WEEKDAY_NAMES)?;
         // 7 is Sunday too.
         if weekdays & (1 << 7) != 0 {
             weekdays |= 1;
+        }
+        let any_weekday = fields[4].starts_with('*');
+        // With the weekday field `*`, only the day of the month counts: some named month must
+        // have one of the days (February counts its 29th, which does come).
+        if !fields[2].starts_with('*') && any_weekday {
+            let possible = (1..=12u32).any(|month| {
+                months & (1 << month) != 0
+                    && days & ((1u64 << (DAYS_IN_MONTH[month as usize - 1] + 1)) - 2) != 0
+            });
+            if !possible {
+                return Err(format!(
+                    "cron `{expression}` can never fire: no month it names has that day of the month"
+                ));
+            }
         }
         Ok(Cron {
             text: expression.to_string(),
@@ -57,7 +73,7 @@ impl Cron {
             months,
             weekdays,
             any_day: fields[2].starts_with('*'),
-            any_weekday: fields[4].starts_with('*'),
+            any_weekday,
         })
     }
 
@@ -128,12 +144,32 @@ fn truncate_to_minute(time: DateTime<Utc>) -> DateTime<Utc> {
     .unwrap_or(time)
 }
 
+/// `JAN` is month 1; the index plus one is the month.
+const MONTH_NAMES: [&str; 12] = [
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
+/// `SUN` is weekday 0.
+const WEEKDAY_NAMES: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+/// The most days each month can have (a leap February).
+const DAYS_IN_MONTH: [u32; 12] = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/// A field's number, or its name (`names[0]` is `low`).
+fn field_value(bound: &str, low: u32, names: &[&str]) -> Option<u32> {
+    if let Ok(value) = bound.parse() {
+        return Some(value);
+    }
+    names
+        .iter()
+        .position(|name| name.eq_ignore_ascii_case(bound))
+        .map(|index| low + index as u32)
+}
+
 fn parse_field(
     expression: &str,
     field: &str,
     name: &str,
-    low: u32,
-    high: u32,
+    (low, high): (u32, u32),
+    names: &[&str],
 ) -> Result<u64, String> {
     let mut set = 0u64;
     for part in field.split(',') {
@@ -163,8 +199,13 @@ fn parse_field(
             }
             let mut values = Vec::with_capacity(2);
             for bound in bounds {
-                let value: u32 = bound.parse().map_err(|_| {
-                    format!("cron `{expression}`: {name} `{part}` is not a number or range")
+                let value = field_value(bound, low, names).ok_or_else(|| {
+                    let named = if names.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (names: {}-{})", names[0], names[names.len() - 1])
+                    };
+                    format!("cron `{expression}`: {name} `{part}` is not a number or range{named}")
                 })?;
                 if value < low || value > high {
                     return Err(format!(
@@ -220,6 +261,12 @@ mod tests {
             ("*/0 * * * *", "step `0`"),
             ("a * * * *", "not a number"),
             ("5-1 * * * *", "runs backwards"),
+            (
+                "0 9 * * MON-FRY",
+                "day-of-week `MON-FRY` is not a number or range (names: SUN-SAT)",
+            ),
+            ("0 0 30 2 *", "can never fire"),
+            ("0 0 31 4,6,9,11 *", "can never fire"),
         ] {
             assert!(
                 Cron::parse(bad).unwrap_err().contains(needle),
@@ -245,6 +292,13 @@ mod tests {
             ("30 2 * 2 *", "2026-02-10T02:30:00Z", true),
             ("30 2 * 2 *", "2026-03-10T02:30:00Z", false),
             ("10/20 * * * *", "2026-03-10T02:50:00Z", true),
+            // Names, in any case, also in ranges and lists.
+            ("0 9 * * MON-FRI", "2026-11-26T09:00:00Z", true),
+            ("0 9 * * mon-fri", "2026-11-28T09:00:00Z", false),
+            ("0 0 * JAN,dec SUN", "2026-11-29T00:00:00Z", false),
+            ("0 0 * JAN,dec SUN", "2026-12-06T00:00:00Z", true),
+            // The 29th of February is a real day, in leap years.
+            ("0 0 29 2 *", "2028-02-29T00:00:00Z", true),
         ];
         for (cron, time, expected) in cases {
             assert_eq!(

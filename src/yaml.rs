@@ -216,7 +216,7 @@ impl YamlError {
 /// becomes `missing required key`, and so on. The backend's path to the
 /// failing node (e.g. `on.push: `) is kept as a prefix.
 pub fn from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, YamlError> {
-    backend::from_str(text).map_err(backend_error)
+    backend::from_str(text).map_err(|error| colon_hint(backend_error(error), text))
 }
 
 /// Converts an already-parsed [`Value`] (e.g. one value of a map whose keys are
@@ -266,7 +266,7 @@ pub fn from_value<T: serde::de::DeserializeOwned>(
 
 /// Parses `text` to a [`Value`]. An empty document is `Value::Null`.
 pub fn parse_value(text: &str) -> Result<Value, YamlError> {
-    backend::from_str(text).map_err(backend_error)
+    backend::from_str(text).map_err(|error| colon_hint(backend_error(error), text))
 }
 
 /// Serializes `value` to YAML text (used by the `toyaml` template filter).
@@ -325,6 +325,34 @@ fn backend_error(error: backend::Error) -> YamlError {
         .location()
         .map(|location| Position::new(location.line(), location.column()));
     YamlError::new(rewrite_serde_message(&backend_message(&error)), position)
+}
+
+/// `run: echo a: b` reads as a mapping inside a plain scalar; the fix is quoting, which the
+/// parser's wording does not say. Only where the line has a `key: ` before the failing `:` (an
+/// indentation slip fails the same way and needs no quotes).
+fn colon_hint(mut error: YamlError, text: &str) -> YamlError {
+    let Some(position) = error.position else {
+        return error;
+    };
+    let line = text
+        .lines()
+        .nth(position.line.saturating_sub(1))
+        .unwrap_or("");
+    let before: String = line
+        .chars()
+        .take(position.column.saturating_sub(1))
+        .collect();
+    let value_has_colon = before
+        .trim_start()
+        .trim_start_matches("- ")
+        .split_once(": ")
+        .is_some_and(|(_, value)| !value.trim().is_empty());
+    if error.message.starts_with("mapping values are not allowed") && value_has_colon {
+        error
+            .message
+            .push_str(" (a value holding `: ` must be quoted: `key: \"a: b\"`)");
+    }
+    error
 }
 
 /// The backend's message without the position it appends to its Display
@@ -1253,6 +1281,25 @@ mod tests {
 
     fn pos(line: usize, column: usize) -> Option<Position> {
         Some(Position::new(line, column))
+    }
+
+    #[test]
+    fn an_unquoted_colon_in_a_value_gets_a_hint_to_quote_it() {
+        let error = parse_value("steps:\n  - run: echo a: b\n").unwrap_err();
+        assert!(
+            error.message.starts_with("mapping values are not allowed")
+                && error
+                    .message
+                    .ends_with("(a value holding `: ` must be quoted: `key: \"a: b\"`)"),
+            "{error:?}"
+        );
+        assert_eq!(error.position, pos(2, 16));
+        // An indentation slip fails the same way, and quoting would not help.
+        let error = parse_value("on:\n a: 1\n  b: 2\n").unwrap_err();
+        assert_eq!(
+            error.message,
+            "mapping values are not allowed in this context"
+        );
     }
 
     #[test]

@@ -84,7 +84,7 @@ pub struct GlobalArgs {
     /// More detail on stderr (repeat for more).
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// vane's configuration (SPEC §6): sources, webhooks, queue, secrets, and defaults for
+    /// vane's configuration: sources, webhooks, queue, secrets, and defaults for
     /// `--workflows`, `--templates` and `--state`. Default: `./vane.yaml` where it exists.
     #[arg(long, global = true, env = "VANE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -127,7 +127,7 @@ pub enum Command {
     Poll(crate::cli::poll::PollArgs),
 }
 
-/// Where events come from (SPEC §1.2).
+/// Where events come from.
 #[derive(Debug, Args)]
 pub struct EventArgs {
     /// Read the event(s) from this file (`-` is stdin) instead of stdin.

@@ -125,6 +125,13 @@ fn event_tail(
                 "no workflow matched ({others} checked; --explain says why)"
             ))
         );
+    } else if set.is_empty() {
+        // An empty or mistyped workflows folder would otherwise look like a quiet success.
+        let _ = writeln!(
+            out,
+            "  {}",
+            palette.dim("0 workflows loaded (is `--workflows` the folder they are in?)")
+        );
     }
 }
 

@@ -247,6 +247,11 @@ fn describe(error: &JinjaError, source: &str) -> TemplateError {
         _ => detail.unwrap_or_else(|| error.kind().to_string()),
     };
     let mut message = message;
+    // A workflow's `secrets` holds only the names it declares, so an undefined secret is nearly
+    // always one that was not declared.
+    if message.starts_with("undefined value `secrets.") {
+        message.push_str(" (a workflow sees only the secrets it declares: add it to `secrets:`)");
+    }
     // A filter's own error (bad regex, bad base64) is the cause worth showing.
     let mut cause = std::error::Error::source(error);
     while let Some(inner) = cause {

@@ -132,7 +132,19 @@ pub fn load_test_file(path: &Path, set: &WorkflowSet) -> Result<TestFile, Vec<Di
             )]);
         }
     };
-    let items = match yaml::parse_value(&text) {
+    compile_test_file(path, &text, set).map_err(|mut diagnostics| {
+        crate::diagnostic::attach_source(&mut diagnostics, &text);
+        diagnostics
+    })
+}
+
+/// The cases of a test file whose text is `text`.
+fn compile_test_file(
+    path: &Path,
+    text: &str,
+    set: &WorkflowSet,
+) -> Result<TestFile, Vec<Diagnostic>> {
+    let items = match yaml::parse_value(text) {
         Ok(serde_yaml::Value::Sequence(items)) if !items.is_empty() => items,
         Ok(_) => {
             return Err(vec![Diagnostic::error(
@@ -145,7 +157,7 @@ pub fn load_test_file(path: &Path, set: &WorkflowSet) -> Result<TestFile, Vec<Di
     };
     let compiler = Compiler {
         file: path,
-        text: &text,
+        text,
         set,
         secret_names: set
             .workflows
@@ -159,7 +171,7 @@ pub fn load_test_file(path: &Path, set: &WorkflowSet) -> Result<TestFile, Vec<Di
     for (index, item) in items.into_iter().enumerate() {
         let case_path = YamlPath::root().index(index);
         // Each case on its own, so that one bad case does not hide the problems of the others.
-        let config: CaseConfig = match yaml::from_value(item, &text, &case_path) {
+        let config: CaseConfig = match yaml::from_value(item, text, &case_path) {
             Ok(config) => config,
             Err(error) => {
                 diagnostics.push(Diagnostic::error(path, error.position, error.message));

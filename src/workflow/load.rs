@@ -256,7 +256,10 @@ fn read_one(source: &WorkflowFile, templates: &Templates, kinds: &Registry) -> L
             return (file.to_path_buf(), None, diagnostics);
         }
     };
+    // The snippets come from the text as read: for a git revision the file on disk may differ.
+    let source = text.clone();
     let loaded = load_one(file, text, templates, kinds, &mut diagnostics);
+    crate::diagnostic::attach_source(&mut diagnostics, &source);
     (file.to_path_buf(), loaded, diagnostics)
 }
 
@@ -266,10 +269,16 @@ fn find_workflow_files(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
     let mut pending = vec![dir.to_path_buf()];
     while let Some(current) = pending.pop() {
         let entries = std::fs::read_dir(&current).map_err(|error| {
+            // The first thing a new user meets: say how to get a folder.
+            let hint = if error.kind() == std::io::ErrorKind::NotFound && current == dir {
+                " (create one with `vane init`, or name yours with `--workflows <dir>`)"
+            } else {
+                ""
+            };
             Diagnostic::error(
                 &current,
                 None,
-                format!("cannot read the workflows folder: {error}"),
+                format!("cannot read the workflows folder: {error}{hint}"),
             )
         })?;
         for entry in entries.flatten() {
@@ -505,12 +514,13 @@ fn load_one(
         (None, Some(jobs)) => compile_jobs(jobs, templates, kinds, &text, file, diagnostics),
     };
 
-    for secret_use in undeclared_secrets(&text, &config.secrets) {
+    for (secret_use, position) in undeclared_secrets(&text, &config.secrets) {
         diagnostics.push(Diagnostic::warning(
             file,
-            yaml::locate(&text, &root.key("secrets"), true)
-                .or(Some(yaml::Position { line: 1, column: 1 })),
-            format!("template uses secret `{secret_use}`, which is not declared in `secrets`"),
+            Some(position),
+            format!(
+                "template uses secret `{secret_use}`, which is not declared: add it to `secrets:`"
+            ),
         ));
     }
 
@@ -694,24 +704,38 @@ fn check_needs(jobs: &[Job], text: &str, file: &Path, diagnostics: &mut Vec<Diag
 
 /// `secrets.NAME` used in the text but not declared. A textual scan: templates reach secrets
 /// only through the `secrets` variable, and the scan also sees uses inside `{% %}` blocks.
-fn undeclared_secrets(text: &str, declared: &[String]) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut rest = text;
-    while let Some(index) = rest.find("secrets.") {
-        let before = rest[..index].chars().next_back();
-        rest = &rest[index + "secrets.".len()..];
+fn undeclared_secrets(text: &str, declared: &[String]) -> Vec<(String, yaml::Position)> {
+    let mut found: Vec<(String, yaml::Position)> = Vec::new();
+    let mut offset = 0;
+    while let Some(index) = text[offset..].find("secrets.") {
+        let start = offset + index;
+        let before = text[..start].chars().next_back();
+        offset = start + "secrets.".len();
         if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
             continue;
         }
-        let name: String = rest
+        let name: String = text[offset..]
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
             .collect();
-        if !name.is_empty() && !declared.contains(&name) && !found.contains(&name) {
-            found.push(name);
+        if !name.is_empty()
+            && !declared.contains(&name)
+            && !found.iter().any(|(seen, _)| *seen == name)
+        {
+            found.push((name, position_of_offset(text, start)));
         }
     }
     found
+}
+
+/// The line and column (in characters) of byte `offset` in `text`.
+fn position_of_offset(text: &str, offset: usize) -> yaml::Position {
+    let before = &text[..offset];
+    let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
+    yaml::Position::new(
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1,
+    )
 }
 
 #[cfg(test)]
@@ -730,9 +754,10 @@ mod tests {
     #[test]
     fn undeclared_secrets_are_found_in_templates() {
         let text = "secrets: [A]\nsteps:\n  - run: echo {{ secrets.A }} {{ secrets.B }}\n    env: {X: '{{ secrets.B }}'}";
+        // Reported once, where it is first used.
         assert_eq!(
             undeclared_secrets(text, &["A".to_string()]),
-            vec!["B".to_string()]
+            vec![("B".to_string(), yaml::Position::new(3, 34))]
         );
     }
 

@@ -8,6 +8,7 @@ mod completions;
 mod concurrency;
 mod config;
 mod dispatch;
+mod docs;
 mod events;
 mod examples;
 mod git_http;

@@ -149,3 +149,94 @@ fn render_templates_are_checked_at_load_time() {
     assert!(stdout.contains("workflows/w.yaml:5:13: error: render: template `missing.j2`: template `missing.j2` not found"), "{stdout}");
     assert!(stdout.contains("workflows/w.yaml:7:13: error: render: template `broken.j2` (line 2): template syntax error"), "{stdout}");
 }
+
+#[test]
+fn a_problem_shows_its_line_with_a_caret_under_the_column() {
+    let run = Vane::new()
+        .workflow(
+            "a.yaml",
+            "version: 1\nname: a\non:\n  push:\n    branch: [main]\nsteps:\n  - run: 'true'\n",
+        )
+        .workflow(
+            "b.yaml",
+            "version: 1\nname: b\non: { push: {} }\nsteps:\n  - run: echo {{ secrets.TOKEN }}\n",
+        )
+        .args(&["validate"])
+        .run()
+        .expect_code(2);
+    assert_eq!(
+        run.stdout(),
+        "workflows/a.yaml:5:5: error: on.push: unknown key `branch` (did you mean `branches`?)\n  \
+         |\n5 |     branch: [main]\n  |     ^^^^^^\n\
+         workflows/b.yaml:5:18: warning: template uses secret `TOKEN`, which is not declared: add it to `secrets:`\n  \
+         |\n5 |   - run: echo {{ secrets.TOKEN }}\n  |                  ^^^^^^^^^^^^^\n\
+         1 workflow valid, 1 error, 1 warning\n"
+    );
+}
+
+#[test]
+fn an_unquoted_colon_in_a_value_gets_a_hint_to_quote_it() {
+    let run = Vane::new()
+        .workflow(
+            "w.yaml",
+            "version: 1\nname: w\non: { push: {} }\nsteps:\n  - run: echo a: b\n",
+        )
+        .args(&["validate"])
+        .run()
+        .expect_code(2);
+    assert!(
+        run.stdout().contains(
+            "(a value holding `: ` must be quoted: `key: \"a: b\"`)\n  |\n5 |   - run: echo a: b\n"
+        ),
+        "{}",
+        run.stdout()
+    );
+}
+
+#[test]
+fn a_missing_workflows_folder_says_how_to_make_one() {
+    let run = Vane::new()
+        .args(&["validate", "--workflows", "nowhere"])
+        .run()
+        .expect_code(2);
+    assert!(
+        run.stdout().contains(
+            "nowhere:1:1: error: cannot read the workflows folder: No such file or directory (os error 2) \
+             (create one with `vane init`, or name yours with `--workflows <dir>`)"
+        ),
+        "{}",
+        run.stdout()
+    );
+}
+
+#[test]
+fn an_empty_workflows_folder_says_none_were_loaded() {
+    let run = Vane::new()
+        .args(&["run"])
+        .stdin(r#"{"type": "push", "data": {}}"#)
+        .run()
+        .expect_code(0);
+    assert!(
+        run.stdout().contains("0 workflows loaded"),
+        "{}{}",
+        run.stdout(),
+        run.stderr()
+    );
+}
+
+#[test]
+fn an_undeclared_secret_fails_the_run_saying_to_declare_it() {
+    let run = Vane::new()
+        .workflow(
+            "w.yaml",
+            "version: 1\nname: w\non: { push: {} }\nsteps:\n  - run: echo {{ secrets.TOKEN }}\n",
+        )
+        .args(&["run"])
+        .stdin(r#"{"type": "push", "data": {}}"#)
+        .run();
+    let output = format!("{}{}", run.stdout(), run.stderr());
+    assert!(
+        output.contains("undefined value `secrets.TOKEN` (a workflow sees only the secrets it declares: add it to `secrets:`)"),
+        "{output}"
+    );
+}
