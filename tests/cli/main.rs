@@ -3,6 +3,7 @@
 mod support;
 
 mod actions;
+mod alertmanager;
 mod completions;
 mod concurrency;
 mod config;
