@@ -361,6 +361,7 @@ pub struct Webhooks {
     pub gitlab: Option<GitlabHook>,
     pub generic: Option<GenericHook>,
     pub cloudevents: Option<CloudEventsHook>,
+    pub alertmanager: Option<AlertmanagerHook>,
 }
 
 /// GitHub webhooks, verified with `X-Hub-Signature-256`.
@@ -430,6 +431,47 @@ pub struct CloudEventsHook {
 
 fn cloudevents_path() -> String {
     "/hooks/cloudevents".to_string()
+}
+
+/// Prometheus Alertmanager's webhook receiver (payload version 4). Alertmanager cannot sign a
+/// request: it sends a bearer token or basic credentials, compared in constant time.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AlertmanagerHook {
+    #[serde(default = "alertmanager_path")]
+    pub path: String,
+    pub auth: AlertmanagerAuth,
+    #[serde(default)]
+    pub split: AlertSplit,
+}
+
+fn alertmanager_path() -> String {
+    "/hooks/alertmanager".to_string()
+}
+
+/// `auth:` — exactly one of `bearer` (Alertmanager's `http_config.authorization.credentials`)
+/// or `basic` (`http_config.basic_auth`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AlertmanagerAuth {
+    pub bearer: Option<SecretRef>,
+    pub basic: Option<BasicAuth>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BasicAuth {
+    pub username: String,
+    pub password: SecretRef,
+}
+
+/// One event per alert of a notification (`alert`), or one per notification.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlertSplit {
+    #[default]
+    Alert,
+    Notification,
 }
 
 /// Where accepted events wait to be run.
@@ -769,6 +811,13 @@ fn check(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
     }
     if let Some(serve) = file.serve.as_mut() {
         let hooks = &mut serve.webhooks;
+        let (alert_bearer, alert_basic) = match hooks.alertmanager.as_mut() {
+            Some(hook) => (
+                hook.auth.bearer.as_mut(),
+                hook.auth.basic.as_mut().map(|basic| &mut basic.password),
+            ),
+            None => (None, None),
+        };
         let secrets = [
             hooks.github.as_mut().map(|hook| &mut hook.secret),
             hooks.gitlab.as_mut().map(|hook| &mut hook.token),
@@ -778,8 +827,26 @@ fn check(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
                 .as_mut()
                 .and_then(|hook| hook.hmac.as_mut())
                 .map(|hmac| &mut hmac.secret),
+            alert_bearer,
+            alert_basic,
         ];
         secrets.into_iter().flatten().for_each(anchor);
+        if let Some(hook) = &hooks.alertmanager
+            && hook.auth.bearer.is_some() == hook.auth.basic.is_some()
+        {
+            problems.push(Diagnostic::error(
+                path,
+                at(
+                    &root
+                        .key("serve")
+                        .key("webhooks")
+                        .key("alertmanager")
+                        .key("auth"),
+                    true,
+                ),
+                "serve.webhooks.alertmanager.auth: give exactly one of `bearer` or `basic`",
+            ));
+        }
     }
     let mut sources: Vec<Source> = Vec::new();
     for (index, source) in file.sources.into_iter().enumerate() {

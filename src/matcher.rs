@@ -89,6 +89,35 @@ pub fn match_filter(filter: &Filter, event: &Event) -> Result<(), String> {
     if let Some(paths) = &filter.paths {
         match_paths(paths, event)?;
     }
+    if let Some(labels) = &filter.labels {
+        match_labels(labels, event)?;
+    }
+    Ok(())
+}
+
+/// `labels:` — each named label of the event's `labels` (an alert's own), else of its
+/// `commonLabels` (a whole notification), must match one of its globs.
+fn match_labels(labels: &[(String, PatternList)], event: &Event) -> Result<(), String> {
+    let data = event.data.value();
+    let set = data
+        .get("labels")
+        .filter(|labels| labels.is_object())
+        .or_else(|| data.get("commonLabels"));
+    for (label, patterns) in labels {
+        match set
+            .and_then(|set| set.get(label))
+            .and_then(|value| value.as_str())
+        {
+            Some(value) if patterns.matches(value) => {}
+            Some(value) => {
+                return Err(format!(
+                    "labels.{label}: `{value}` {}",
+                    no_match_phrase(patterns)
+                ));
+            }
+            None => return Err(format!("labels.{label}: the event has no label `{label}`")),
+        }
+    }
     Ok(())
 }
 
@@ -521,5 +550,37 @@ mod tests {
             ..Filter::default()
         };
         assert!(match_filter(&filter, &event).is_err());
+    }
+
+    #[test]
+    fn labels_match_the_alerts_labels_else_the_common_ones() {
+        let filter = Filter {
+            labels: Some(vec![
+                ("severity".to_string(), list(&["critical", "page"])),
+                ("service".to_string(), list(&["api*"])),
+            ]),
+            ..Filter::default()
+        };
+        let alert = |labels: serde_json::Value| {
+            Event::new("alertmanager", "alert", json!({ "labels": labels }))
+        };
+        let page = alert(json!({"severity": "page", "service": "api-eu"}));
+        assert_eq!(match_filter(&filter, &page), Ok(()));
+        let warning = alert(json!({"severity": "warning", "service": "api"}));
+        assert_eq!(
+            match_filter(&filter, &warning),
+            Err("labels.severity: `warning` matches none of [critical, page]".to_string())
+        );
+        let unnamed = alert(json!({"severity": "page"}));
+        assert_eq!(
+            match_filter(&filter, &unnamed),
+            Err("labels.service: the event has no label `service`".to_string())
+        );
+        let notification = Event::new(
+            "alertmanager",
+            "alert",
+            json!({"commonLabels": {"severity": "critical", "service": "api"}}),
+        );
+        assert_eq!(match_filter(&filter, &notification), Ok(()));
     }
 }

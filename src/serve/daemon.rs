@@ -165,6 +165,32 @@ pub fn endpoints(config: &Config, masker: &Masker) -> Result<Vec<(String, Endpoi
         });
         endpoints.push((cloudevents.path.clone(), Endpoint::CloudEvents { hmac }));
     }
+    if let Some(alertmanager) = &hooks.alertmanager {
+        let auth = match (&alertmanager.auth.bearer, &alertmanager.auth.basic) {
+            (Some(bearer), _) => {
+                super::AlertAuth::Bearer(secret("serve.webhooks.alertmanager.auth.bearer", bearer))
+            }
+            (None, Some(basic)) => super::AlertAuth::Basic {
+                username: basic.username.clone(),
+                password: secret(
+                    "serve.webhooks.alertmanager.auth.basic.password",
+                    &basic.password,
+                ),
+            },
+            (None, None) => {
+                problems
+                    .push("serve.webhooks.alertmanager.auth: give `bearer` or `basic`".to_string());
+                super::AlertAuth::Bearer(String::new())
+            }
+        };
+        endpoints.push((
+            alertmanager.path.clone(),
+            Endpoint::Alertmanager {
+                auth,
+                split: alertmanager.split,
+            },
+        ));
+    }
     let mut seen = std::collections::HashSet::new();
     for (path, _) in &endpoints {
         if !path.starts_with('/') {

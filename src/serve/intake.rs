@@ -22,6 +22,18 @@ pub enum Endpoint {
     CloudEvents {
         hmac: Option<(String, String)>,
     },
+    Alertmanager {
+        auth: AlertAuth,
+        split: crate::config::AlertSplit,
+    },
+}
+
+/// How Alertmanager authenticates (it cannot sign): the expected bearer token, or basic
+/// credentials.
+#[derive(Debug, Clone)]
+pub enum AlertAuth {
+    Bearer(String),
+    Basic { username: String, password: String },
 }
 
 impl Endpoint {
@@ -32,6 +44,7 @@ impl Endpoint {
             Endpoint::Gitlab { .. } => "gitlab",
             Endpoint::Generic { .. } => "generic",
             Endpoint::CloudEvents { .. } => "cloudevents",
+            Endpoint::Alertmanager { .. } => "alertmanager",
         }
     }
 }
@@ -42,6 +55,17 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .and_then(|value| value.to_str().ok())
         .map(str::trim)
         .filter(|value| !value.is_empty())
+}
+
+/// The events a verified request carries (one, except an Alertmanager notification split per
+/// alert), or what is wrong with it (a 400).
+pub fn events(endpoint: &Endpoint, headers: &HeaderMap, body: &[u8]) -> Result<Vec<Event>, String> {
+    if let Endpoint::Alertmanager { split, .. } = endpoint {
+        let text =
+            std::str::from_utf8(body).map_err(|_| "the body is not UTF-8 text".to_string())?;
+        return super::alertmanager::events(text, *split);
+    }
+    event(endpoint, headers, body).map(|event| vec![event])
 }
 
 /// The event a verified request carries, or what is wrong with it (a 400).
@@ -82,6 +106,14 @@ pub fn event(endpoint: &Endpoint, headers: &HeaderMap, body: &[u8]) -> Result<Ev
             }
             let document = binary_cloudevent(headers, text)?;
             from_text(&document, &InputOptions::default()).map_err(|error| error.message)
+        }
+        Endpoint::Alertmanager { split, .. } => {
+            let mut events = super::alertmanager::events(text, *split)?;
+            if events.len() == 1 {
+                Ok(events.remove(0))
+            } else {
+                Err("the notification holds more than one alert".to_string())
+            }
         }
     }
 }

@@ -5,12 +5,13 @@
 //! queue and only then answered — 202, or 200 for a delivery id accepted before (no second run).
 //! Nothing refused is ever written anywhere.
 
+mod alertmanager;
 mod daemon;
 mod intake;
 mod verify;
 
 pub use daemon::{endpoints, run_daemon};
-pub use intake::Endpoint;
+pub use intake::{AlertAuth, Endpoint};
 pub use verify::sign;
 
 use crate::metrics::{self, Delivery};
@@ -138,6 +139,7 @@ async fn receive(
             Endpoint::Gitlab { .. } => "X-Gitlab-Token",
             Endpoint::Generic { header, .. } => header.as_str(),
             Endpoint::CloudEvents { hmac } => hmac.as_ref().map_or("", |(header, _)| header),
+            Endpoint::Alertmanager { .. } => "Authorization",
         };
         return refuse(
             &endpoint,
@@ -146,38 +148,48 @@ async fn receive(
             &refusal.message(header_name),
         );
     }
-    let event = match intake::event(&endpoint, &headers, &body) {
-        Ok(event) => event,
+    let events = match intake::events(&endpoint, &headers, &body) {
+        Ok(events) => events,
         Err(message) => {
             return refuse(&endpoint, StatusCode::BAD_REQUEST, "malformed", &message);
         }
     };
-    let id = event.id().to_string();
-    let Ok(text) = serde_json::to_string(&event) else {
-        return refuse(
-            &endpoint,
-            StatusCode::BAD_REQUEST,
-            "malformed",
-            "the event cannot be stored",
-        );
-    };
-    let item = QueueItem {
-        delivery: id.clone(),
-        source: endpoint.name().to_string(),
-        event: text,
-    };
+    let ids: Vec<String> = events.iter().map(|event| event.id().to_string()).collect();
+    let mut items = Vec::new();
+    for event in &events {
+        let Ok(text) = serde_json::to_string(event) else {
+            return refuse(
+                &endpoint,
+                StatusCode::BAD_REQUEST,
+                "malformed",
+                "the event cannot be stored",
+            );
+        };
+        items.push(QueueItem {
+            delivery: event.id().to_string(),
+            source: endpoint.name().to_string(),
+            event: text,
+        });
+    }
+    let id = ids.join(",");
     // Answered only once the delivery is committed (durable); the request waits without holding
     // a thread, while the queue's writer commits it with the other requests of the moment.
     let (reply, answer) = tokio::sync::oneshot::channel();
     app.queue.push_then(
-        vec![item],
+        items,
         None,
         Box::new(move |outcome| {
             let _ = reply.send(outcome);
         }),
     );
     match answer.await {
-        Ok(Ok(outcomes)) if outcomes.first() == Some(&Enqueued::Duplicate) => {
+        // Every event of the request seen before (a re-send): nothing new runs.
+        Ok(Ok(outcomes))
+            if !outcomes.is_empty()
+                && outcomes
+                    .iter()
+                    .all(|outcome| *outcome == Enqueued::Duplicate) =>
+        {
             metrics::delivery(endpoint.name(), Delivery::Duplicate);
             json(
                 StatusCode::OK,
@@ -228,5 +240,6 @@ fn authenticate(
             Some((header, secret)) => verify::hmac_sha256(secret.as_bytes(), body, value(header)),
             None => Ok(()),
         },
+        Endpoint::Alertmanager { auth, .. } => verify::authorization(auth, value("authorization")),
     }
 }

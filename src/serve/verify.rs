@@ -61,6 +61,36 @@ pub fn token(expected: &str, given: Option<&str>) -> Result<(), Refusal> {
     }
 }
 
+/// Checks an `Authorization` header (Alertmanager's bearer token or basic credentials) in
+/// constant time.
+pub fn authorization(expected: &super::AlertAuth, given: Option<&str>) -> Result<(), Refusal> {
+    let Some(given) = given.map(str::trim).filter(|value| !value.is_empty()) else {
+        return Err(Refusal::Unsigned);
+    };
+    let (scheme, credentials) = given.split_once(' ').unwrap_or((given, ""));
+    let credentials = credentials.trim();
+    let matches = match expected {
+        super::AlertAuth::Bearer(token) => {
+            scheme.eq_ignore_ascii_case("bearer")
+                & !token.is_empty()
+                & constant_time_eq(token.as_bytes(), credentials.as_bytes())
+        }
+        super::AlertAuth::Basic { username, password } => {
+            use base64::Engine;
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(credentials)
+                .unwrap_or_default();
+            let wanted = format!("{username}:{password}");
+            scheme.eq_ignore_ascii_case("basic") & constant_time_eq(wanted.as_bytes(), &decoded)
+        }
+    };
+    if matches {
+        Ok(())
+    } else {
+        Err(Refusal::BadSignature)
+    }
+}
+
 /// Equality whose time depends only on the lengths.
 fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
     if left.len() != right.len() {
@@ -131,6 +161,37 @@ mod tests {
         );
         assert_eq!(
             hmac_sha256(b"key", b"body", Some(&good[..good.len() - 2])),
+            Err(Refusal::BadSignature)
+        );
+    }
+
+    #[test]
+    fn bearer_and_basic_credentials_must_match_exactly() {
+        use super::super::AlertAuth;
+        let bearer = AlertAuth::Bearer("t0ken".to_string());
+        assert_eq!(authorization(&bearer, Some("Bearer t0ken")), Ok(()));
+        assert_eq!(authorization(&bearer, Some("bearer t0ken")), Ok(()));
+        assert_eq!(
+            authorization(&bearer, Some("Bearer t0kem")),
+            Err(Refusal::BadSignature)
+        );
+        assert_eq!(
+            authorization(&bearer, Some("Basic t0ken")),
+            Err(Refusal::BadSignature)
+        );
+        assert_eq!(authorization(&bearer, None), Err(Refusal::Unsigned));
+        let basic = AlertAuth::Basic {
+            username: "am".to_string(),
+            password: "pw".to_string(),
+        };
+        // base64("am:pw")
+        assert_eq!(authorization(&basic, Some("Basic YW06cHc=")), Ok(()));
+        assert_eq!(
+            authorization(&basic, Some("Basic YW06cHg=")),
+            Err(Refusal::BadSignature)
+        );
+        assert_eq!(
+            authorization(&basic, Some("Basic !!")),
             Err(Refusal::BadSignature)
         );
     }

@@ -95,6 +95,9 @@ pub struct FilterConfig {
     pub paths: Option<Vec<String>>,
     /// Globs over `event.files`: rejects only when every changed file matches.
     pub paths_ignore: Option<Vec<String>>,
+    /// Label name → globs over its value (`severity: [critical, page]`) in the event's `labels`
+    /// (an alert's), else its `commonLabels`: every label named must match.
+    pub labels: Option<std::collections::BTreeMap<String, Vec<String>>>,
 }
 
 /// One entry of `on.schedule`.

@@ -32,6 +32,8 @@ pub struct Filter {
     pub branches: Option<ListFilter>,
     pub tags: Option<ListFilter>,
     pub paths: Option<ListFilter>,
+    /// Label name → globs over its value.
+    pub labels: Option<Vec<(String, PatternList)>>,
 }
 
 /// `X` or `X-ignore`: GitHub does not allow both for one event type.
@@ -185,7 +187,32 @@ fn compile_filter(config: FilterConfig, text: &str, path: &YamlPath) -> Result<F
             "`types` needs at least one value".to_string(),
         ));
     }
+    let labels = match config.labels {
+        Some(labels) => {
+            let mut compiled = Vec::new();
+            for (label, patterns) in labels {
+                let at = path.key("labels").key(label.as_str());
+                let list = PatternList::new(&patterns).map_err(|error| {
+                    let at = if patterns.is_empty() {
+                        at.clone()
+                    } else {
+                        at.index(error.index)
+                    };
+                    located(
+                        text,
+                        &at,
+                        false,
+                        format!("labels.{label}: {}", error.message),
+                    )
+                })?;
+                compiled.push((label, list));
+            }
+            Some(compiled)
+        }
+        None => None,
+    };
     Ok(Filter {
+        labels,
         types: config.types,
         sources: config
             .sources

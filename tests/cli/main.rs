@@ -4,6 +4,7 @@ mod support;
 
 mod action;
 mod actions;
+mod alertmanager;
 mod completions;
 mod concurrency;
 mod config;
