@@ -6,6 +6,7 @@ mod actions;
 mod completions;
 mod concurrency;
 mod config;
+mod daemon;
 mod dispatch;
 mod events;
 mod examples;
