@@ -3,7 +3,8 @@
 //! not one per request.
 
 use super::{Enqueued, Queue, QueueItem, Taken};
-use crate::state::Store;
+use crate::engine::Renewer;
+use crate::state::{Claimer, Store};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -26,6 +27,10 @@ pub struct SqliteQueue {
     pushes: Mutex<Sender<Push>>,
     /// Signalled after each commit, so that a waiting `take` wakes at once.
     arrived: Arc<(Mutex<u64>, Condvar)>,
+    /// This process as the owner of its claims.
+    claimer: Claimer,
+    /// Extends this process's claims while it lives; stopped when the queue is dropped.
+    renewer: Mutex<Renewer<()>>,
 }
 
 impl SqliteQueue {
@@ -52,10 +57,23 @@ impl SqliteQueue {
             .name("vane-queue-writer".to_string())
             .spawn(move || write_loop(writer, &receiver, &signal))
             .map_err(|error| crate::state::StateError::Thread(error.to_string()))?;
+        let claimer = Claimer::this_process();
+        let renewer = {
+            let (store, claimer) = (Arc::clone(&store), claimer.clone());
+            Renewer::start(claimer.lease, (), move |()| {
+                if let Ok(mut store) = store.lock()
+                    && let Err(error) = store.renew_claims(&claimer)
+                {
+                    eprintln!("error: cannot renew this process's queue claims: {error}");
+                }
+            })
+        };
         Ok(SqliteQueue {
             store,
             pushes: Mutex::new(sender),
             arrived,
+            claimer,
+            renewer: Mutex::new(renewer),
         })
     }
 
@@ -67,6 +85,14 @@ impl SqliteQueue {
             "the state store is unusable after a crash of another thread".to_string()
         })?;
         work(&mut store).map_err(|error| error.to_string())
+    }
+}
+
+impl Drop for SqliteQueue {
+    fn drop(&mut self) {
+        if let Ok(mut renewer) = self.renewer.lock() {
+            renewer.stop();
+        }
     }
 }
 
@@ -173,14 +199,14 @@ impl Queue for SqliteQueue {
     }
 
     fn take(&self, limit: usize, wait: Duration) -> Result<Vec<Taken>, String> {
-        let pid = std::process::id();
+        let claimer = &self.claimer;
         let seen = self
             .arrived
             .0
             .lock()
             .map(|count| *count)
             .unwrap_or_default();
-        let claimed = self.with_store(|store| store.claim(pid, limit))?;
+        let claimed = self.with_store(|store| store.claim(claimer, limit))?;
         let claimed = if claimed.is_empty() && !wait.is_zero() {
             // Woken by a push of this process, or after `wait` for pushes of other processes.
             if let Ok(count) = self.arrived.0.lock() {
@@ -189,7 +215,7 @@ impl Queue for SqliteQueue {
                     .1
                     .wait_timeout_while(count, wait, |count| *count == seen);
             }
-            self.with_store(|store| store.claim(pid, limit))?
+            self.with_store(|store| store.claim(claimer, limit))?
         } else {
             claimed
         };
@@ -211,7 +237,7 @@ impl Queue for SqliteQueue {
 
     fn give_back(&self, taken: &[Taken]) {
         let deliveries: Vec<String> = taken.iter().map(|taken| taken.delivery.clone()).collect();
-        let _ = self.with_store(|store| store.release(std::process::id(), &deliveries));
+        let _ = self.with_store(|store| store.release(&self.claimer, &deliveries));
     }
 
     fn already_recorded(&self, taken: &Taken) -> bool {

@@ -40,11 +40,7 @@ impl Coordinator {
         if let Ok(mut open) = store.lock() {
             recover(&mut open)?;
         }
-        let lease = std::env::var("VANE_LOCK_LEASE")
-            .ok()
-            .and_then(|text| crate::duration::parse_duration(&text).ok())
-            .filter(|lease| !lease.is_zero())
-            .unwrap_or(DEFAULT_LEASE);
+        let lease = configured_lease();
         Ok(Some(Coordinator {
             store,
             lease,
@@ -61,6 +57,32 @@ pub(super) fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
+/// This process's instance id: random, so that a claim or a run of an earlier process with the
+/// same process id (PID 1 in a container, restarted) is never taken for one of this process.
+pub fn instance_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| uuid::Uuid::new_v4().simple().to_string())
+}
+
+/// The lease of claims and locks: `VANE_LOCK_LEASE`, else [`DEFAULT_LEASE`].
+pub fn configured_lease() -> Duration {
+    std::env::var("VANE_LOCK_LEASE")
+        .ok()
+        .and_then(|text| crate::duration::parse_duration(&text).ok())
+        .filter(|lease| !lease.is_zero())
+        .unwrap_or(DEFAULT_LEASE)
+}
+
+/// Whether the holder of a claim, lock or run — process `pid`, instance `instance` — is surely
+/// gone: its process no longer exists, or its process id is this process's own while its instance
+/// is another (an earlier process that had the same id: PID 1 in a container, restarted).
+pub(super) fn holder_gone(pid: i64, instance: Option<&str>) -> bool {
+    if pid == i64::from(std::process::id()) {
+        return instance != Some(instance_id());
+    }
+    !process_alive(pid)
+}
+
 /// Whether process `pid` still exists on this machine.
 pub(super) fn process_alive(pid: i64) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
@@ -74,14 +96,15 @@ pub(super) fn process_alive(pid: i64) -> bool {
 /// Runs left `running` by a process that no longer exists become `interrupted`.
 fn recover(store: &mut Store) -> Result<(), StateError> {
     store.write("recover interrupted runs", |transaction| {
-        let mut statement = transaction.prepare("SELECT id, pid FROM runs WHERE status = 'running'")?;
-        let stale: Vec<(String, Option<i64>)> = statement
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        let mut statement =
+            transaction.prepare("SELECT id, pid, instance FROM runs WHERE status = 'running'")?;
+        let stale: Vec<(String, Option<i64>, Option<String>)> = statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
             .collect::<Result<_, _>>()?;
         drop(statement);
         let finished = timestamp(chrono::Utc::now());
-        for (id, pid) in stale {
-            if pid.is_some_and(process_alive) {
+        for (id, pid, instance) in stale {
+            if pid.is_some_and(|pid| !holder_gone(pid, instance.as_deref())) {
                 continue;
             }
             let message = match pid {
@@ -113,24 +136,29 @@ impl GroupLocks for Coordinator {
                     return Err("the state store lock is poisoned".into());
                 };
                 store.write("take a concurrency group lock", |transaction| {
-                    let holder: Option<(String, i64, i64)> = transaction
-                        .query_row("SELECT owner, pid, expires_ms FROM locks WHERE name = ?1", params![group], |row| {
-                            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-                        })
+                    let holder: Option<(String, i64, i64, Option<String>)> = transaction
+                        .query_row(
+                            "SELECT owner, pid, expires_ms, instance FROM locks WHERE name = ?1",
+                            params![group],
+                            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+                        )
                         .optional()?;
                     let now = now_ms();
                     let free = match &holder {
                         None => true,
-                        Some((_, holder_pid, expires)) => *expires < now || !process_alive(*holder_pid),
+                        Some((_, holder_pid, expires, instance)) => {
+                            *expires < now || holder_gone(*holder_pid, instance.as_deref())
+                        }
                     };
                     if free {
                         transaction.execute(
-                            "INSERT OR REPLACE INTO locks (name, owner, pid, expires_ms) VALUES (?1, ?2, ?3, ?4)",
-                            params![group, run_id, pid, now + lease_ms],
+                            "INSERT OR REPLACE INTO locks (name, owner, pid, expires_ms, instance) \
+                             VALUES (?1, ?2, ?3, ?4, ?5)",
+                            params![group, run_id, pid, now + lease_ms, instance_id()],
                         )?;
                         Ok(None)
                     } else {
-                        Ok(holder.map(|(owner, _, _)| owner))
+                        Ok(holder.map(|(owner, _, _, _)| owner))
                     }
                 })
             };
@@ -175,8 +203,8 @@ impl GroupLocks for Coordinator {
             // Cached: one run after another, the statement is parsed once.
             transaction.prepare_cached(
                 "INSERT OR REPLACE INTO runs (id, workflow, file, revision, event_id, event_type, event, \
-                 status, started, finished, duration_ms, error, dry_run, replay_of, pid) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?8, 0, NULL, 0, NULL, ?9)",
+                 status, started, finished, duration_ms, error, dry_run, replay_of, pid, instance) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?8, 0, NULL, 0, NULL, ?9, ?10)",
             )?
             .execute(params![
                     run_id,
@@ -188,6 +216,7 @@ impl GroupLocks for Coordinator {
                     event_json.to_string(),
                     now,
                     i64::from(std::process::id()),
+                    instance_id(),
                 ],
             )
         });

@@ -6,7 +6,7 @@
 //! what the dead attempt left in `runs` (`running` / `interrupted` rows) is replaced by the new
 //! attempt — so `history` shows each delivery's runs once.
 
-use super::coordination::{now_ms, process_alive};
+use super::coordination::{holder_gone, instance_id, now_ms};
 use super::{StateError, Store};
 use rusqlite::{OptionalExtension, params};
 
@@ -38,6 +38,31 @@ pub struct Claimed {
     pub event: String,
     /// How many times it has been claimed, this time included: more than 1 after a crash.
     pub attempts: i64,
+}
+
+/// Who claims queued events: a process (its id, for a quick check that it is gone on this
+/// machine) and its instance (a random id: process ids are reused, PID 1 in every container),
+/// holding its claims for `lease` unless it renews them ([`Store::renew_claims`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimer {
+    pub pid: u32,
+    pub instance: String,
+    pub lease: std::time::Duration,
+}
+
+impl Claimer {
+    /// This process, with the lease of [`super::coordination::configured_lease`].
+    pub fn this_process() -> Claimer {
+        Claimer {
+            pid: std::process::id(),
+            instance: instance_id().to_string(),
+            lease: super::coordination::configured_lease(),
+        }
+    }
+
+    fn expires(&self) -> i64 {
+        now_ms() + self.lease.as_millis() as i64
+    }
 }
 
 /// How long accepted delivery ids are remembered: GitHub lets users redeliver for 3 days.
@@ -80,29 +105,35 @@ impl Store {
         })
     }
 
-    /// Claims up to `limit` waiting events for process `pid`, oldest first. Events claimed by a
-    /// process that no longer exists wait again; the runs their dead attempt left unfinished are
-    /// removed, to be recorded by the new attempt.
-    pub fn claim(&mut self, pid: u32, limit: usize) -> Result<Vec<Claimed>, StateError> {
+    /// Claims up to `limit` waiting events for `claimer`, oldest first. Events whose claimer is
+    /// gone — its lease ran out, or its process no longer exists — wait again; the runs their
+    /// dead attempt left unfinished are removed, to be recorded by the new attempt.
+    pub fn claim(&mut self, claimer: &Claimer, limit: usize) -> Result<Vec<Claimed>, StateError> {
         self.write("claim queued events", |transaction| {
-            let abandoned: Vec<(String, i64)> = {
+            let abandoned: Vec<(String, i64, Option<String>, Option<i64>)> = {
                 let mut statement = transaction.prepare_cached(
                     // `> 0`, not `IS NOT NULL`: SQLite searches its index for a range, but scans
                     // the whole table (whole events) for `IS NOT NULL` — measured as the
                     // workers' bottleneck with 50,000 events queued.
-                    "SELECT delivery, claimed_pid FROM queue INDEXED BY queue_waiting
-                     WHERE claimed_pid > 0 AND claimed_pid != ?1",
+                    "SELECT delivery, claimed_pid, claimed_by, claim_expires_ms
+                     FROM queue INDEXED BY queue_waiting
+                     WHERE claimed_pid > 0 AND claimed_by IS NOT ?1",
                 )?;
                 statement
-                    .query_map(params![pid], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .query_map(params![claimer.instance], |row| {
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                    })?
                     .collect::<rusqlite::Result<_>>()?
             };
-            for (delivery, holder) in abandoned {
-                if process_alive(holder) {
+            let now = now_ms();
+            for (delivery, pid, instance, expires) in abandoned {
+                let expired = expires.is_some_and(|expires| expires < now);
+                if !expired && !holder_gone(pid, instance.as_deref()) {
                     continue;
                 }
                 transaction.execute(
-                    "UPDATE queue SET claimed_pid = NULL WHERE delivery = ?1",
+                    "UPDATE queue SET claimed_pid = NULL, claimed_by = NULL, claim_expires_ms = NULL
+                     WHERE delivery = ?1",
                     params![delivery],
                 )?;
                 transaction.execute(
@@ -128,12 +159,26 @@ impl Store {
                 })?
                 .collect::<rusqlite::Result<_>>()?;
             let mut mark = transaction.prepare_cached(
-                "UPDATE queue SET claimed_pid = ?1, attempts = attempts + 1 WHERE seq = ?2",
+                "UPDATE queue SET claimed_pid = ?1, claimed_by = ?2, claim_expires_ms = ?3,
+                 attempts = attempts + 1 WHERE seq = ?4",
             )?;
+            let expires = claimer.expires();
             for (seq, _) in &rows {
-                mark.execute(params![pid, seq])?;
+                mark.execute(params![claimer.pid, claimer.instance, expires, seq])?;
             }
             Ok(rows.into_iter().map(|(_, claimed)| claimed).collect())
+        })
+    }
+
+    /// Extends the lease of every claim `claimer` holds; called every third of the lease while
+    /// the claimer lives.
+    pub fn renew_claims(&mut self, claimer: &Claimer) -> Result<usize, StateError> {
+        let expires = claimer.expires();
+        self.write("renew queue claims", |transaction| {
+            transaction.execute(
+                "UPDATE queue SET claim_expires_ms = ?2 WHERE claimed_by = ?1",
+                params![claimer.instance, expires],
+            )
         })
     }
 
@@ -145,15 +190,16 @@ impl Store {
         })
     }
 
-    /// Events claimed by `pid` but not run (a shutdown) wait again for the next process.
-    pub fn release(&mut self, pid: u32, deliveries: &[String]) -> Result<(), StateError> {
+    /// Events claimed by `claimer` but not run (a shutdown) wait again for the next process.
+    pub fn release(&mut self, claimer: &Claimer, deliveries: &[String]) -> Result<(), StateError> {
         self.write("return events to the queue", |transaction| {
             let mut statement = transaction.prepare_cached(
-                "UPDATE queue SET claimed_pid = NULL, attempts = max(attempts - 1, 0)
-                 WHERE delivery = ?1 AND claimed_pid = ?2",
+                "UPDATE queue SET claimed_pid = NULL, claimed_by = NULL, claim_expires_ms = NULL,
+                 attempts = max(attempts - 1, 0)
+                 WHERE delivery = ?1 AND claimed_by = ?2",
             )?;
             for delivery in deliveries {
-                statement.execute(params![delivery, pid])?;
+                statement.execute(params![delivery, claimer.instance])?;
             }
             Ok(())
         })
@@ -239,7 +285,7 @@ mod tests {
             first,
             [Enqueued::Accepted, Enqueued::Accepted, Enqueued::Duplicate]
         );
-        let claimed = store.claim(std::process::id(), 10).unwrap();
+        let claimed = store.claim(&Claimer::this_process(), 10).unwrap();
         assert_eq!(claimed.len(), 2);
         store.acknowledge("a").unwrap();
         assert_eq!(
@@ -255,20 +301,20 @@ mod tests {
         store
             .enqueue(&[item("1"), item("2"), item("3")], None)
             .unwrap();
-        let me = std::process::id();
+        let me = Claimer::this_process();
         let first: Vec<String> = store
-            .claim(me, 2)
+            .claim(&me, 2)
             .unwrap()
             .into_iter()
             .map(|claimed| claimed.delivery)
             .collect();
         assert_eq!(first, ["1", "2"]);
-        let second = store.claim(me, 2).unwrap();
+        let second = store.claim(&me, 2).unwrap();
         assert_eq!(second.len(), 1);
         assert_eq!(second[0].delivery, "3");
-        assert!(store.claim(me, 2).unwrap().is_empty());
-        store.release(me, &["2".to_string()]).unwrap();
-        let again = store.claim(me, 2).unwrap();
+        assert!(store.claim(&me, 2).unwrap().is_empty());
+        store.release(&me, &["2".to_string()]).unwrap();
+        let again = store.claim(&me, 2).unwrap();
         assert_eq!(again[0].delivery, "2");
         assert_eq!(again[0].attempts, 1, "a release is not an attempt");
     }
@@ -278,10 +324,52 @@ mod tests {
         let mut store = store();
         store.enqueue(&[item("x")], None).unwrap();
         // A process id that cannot exist (above the kernel's pid_max).
-        store.claim(u32::MAX >> 1, 1).unwrap();
-        let again = store.claim(std::process::id(), 1).unwrap();
+        let dead = Claimer {
+            pid: u32::MAX >> 1,
+            instance: "dead".to_string(),
+            ..Claimer::this_process()
+        };
+        store.claim(&dead, 1).unwrap();
+        let again = store.claim(&Claimer::this_process(), 1).unwrap();
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].attempts, 2);
+    }
+
+    #[test]
+    fn an_earlier_process_with_this_process_id_is_another_claimer() {
+        let mut store = store();
+        store.enqueue(&[item("x")], None).unwrap();
+        // PID 1 in a container that was killed and started again: same id, another process.
+        let earlier = Claimer {
+            instance: "the process before".to_string(),
+            ..Claimer::this_process()
+        };
+        store.claim(&earlier, 1).unwrap();
+        let again = store.claim(&Claimer::this_process(), 1).unwrap();
+        assert_eq!(again.len(), 1, "its claim is not this process's");
+    }
+
+    #[test]
+    fn a_live_claimer_keeps_its_claims_while_it_renews_them_and_loses_them_after() {
+        let mut store = store();
+        store.enqueue(&[item("x")], None).unwrap();
+        // Alive (the test's parent process), on another instance, with a short lease.
+        let other = Claimer {
+            pid: std::os::unix::process::parent_id(),
+            instance: "alive elsewhere".to_string(),
+            lease: std::time::Duration::from_millis(300),
+        };
+        store.claim(&other, 1).unwrap();
+        let me = Claimer::this_process();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert_eq!(store.renew_claims(&other).unwrap(), 1);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(
+            store.claim(&me, 1).unwrap().is_empty(),
+            "renewed: still held"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert_eq!(store.claim(&me, 1).unwrap().len(), 1, "the lease ran out");
     }
 
     #[test]

@@ -81,6 +81,13 @@ const MIGRATIONS: &[&str] = &[
         value       TEXT NOT NULL,              -- JSON, the source's own shape
         updated_ms  INTEGER NOT NULL
     ) WITHOUT ROWID;",
+    // 5: claims, locks and runs owned by a process instance (a random id per process), not only
+    // a process id — PID 1 in a restarted container is another process — and queue claims held
+    // by a lease the claimer renews while it lives.
+    "ALTER TABLE queue ADD COLUMN claimed_by TEXT;  -- the claimer's instance id
+    ALTER TABLE queue ADD COLUMN claim_expires_ms INTEGER;  -- Unix ms; renewed while it runs
+    ALTER TABLE locks ADD COLUMN instance TEXT;
+    ALTER TABLE runs ADD COLUMN instance TEXT;",
 ];
 
 /// The schema version this vane writes and reads.

@@ -8,6 +8,7 @@ mod alertmanager;
 mod completions;
 mod concurrency;
 mod config;
+mod daemon;
 mod dispatch;
 mod docs;
 mod events;

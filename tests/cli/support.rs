@@ -307,8 +307,28 @@ pub fn spawn_serve(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> (std::process::Child, String) {
+    spawn_serve_under(&[], dir, args, env)
+}
+
+/// [`spawn_serve`] run by `wrapper` (a command and its arguments, `vane …` appended), e.g.
+/// `unshare --pid --fork --mount-proc` to run it as PID 1.
+pub fn spawn_serve_under(
+    wrapper: &[&str],
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (std::process::Child, String) {
     use std::io::{BufRead, BufReader};
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin!("vane"))
+    let vane = assert_cmd::cargo::cargo_bin!("vane");
+    let mut command = match wrapper.split_first() {
+        Some((program, rest)) => {
+            let mut command = Command::new(program);
+            command.args(rest).arg(vane);
+            command
+        }
+        None => Command::new(vane),
+    };
+    let mut child = command
         .current_dir(dir)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(args)

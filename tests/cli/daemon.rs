@@ -1,0 +1,207 @@
+//! The daemon's guarantees under faults (`docs/daemon.md`): vane as PID 1 killed and restarted,
+//! emit fan-out, a broker or a disk that fails, slow and idle clients, what is kept and pruned.
+
+use crate::support::{fixture, spawn_serve_under};
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "It's a Secret to Everybody";
+
+/// A project serving GitHub webhooks into `workflow`, with `extra` appended to vane.yaml.
+fn project(workflow: &str, extra: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("workflows")).unwrap();
+    std::fs::write(dir.path().join("workflows/on-push.yaml"), workflow).unwrap();
+    std::fs::write(
+        dir.path().join("vane.yaml"),
+        format!(
+            "version: 1\nserve:\n  webhooks:\n    github: {{ secret: {{ env: HOOK_SECRET }} }}\n{extra}"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+/// A running daemon (under `wrapper`), killed when dropped.
+struct Serve {
+    child: Child,
+    url: String,
+}
+
+impl Serve {
+    fn start(dir: &Path, wrapper: &[&str], env: &[(&str, &str)]) -> Serve {
+        let mut env = env.to_vec();
+        env.push(("HOOK_SECRET", SECRET));
+        let (child, url) = spawn_serve_under(wrapper, dir, &[], &env);
+        Serve { child, url }
+    }
+
+    /// The vane process: the wrapper's only child, or the child itself.
+    fn vane_pid(&self, wrapped: bool) -> u32 {
+        if !wrapped {
+            return self.child.id();
+        }
+        let pid = self.child.id();
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+        children.split_whitespace().next().unwrap().parse().unwrap()
+    }
+
+    fn wait(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status.code().unwrap_or(-1));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn post(url: &str, delivery: &str, payload: &[u8]) -> Result<u16, reqwest::Error> {
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    client
+        .post(format!("{url}/hooks/github"))
+        .header("X-GitHub-Event", "push")
+        .header("X-GitHub-Delivery", delivery)
+        .header(
+            "X-Hub-Signature-256",
+            vane::serve::sign(SECRET.as_bytes(), payload),
+        )
+        .header("Content-Type", "application/json")
+        .body(payload.to_vec())
+        .send()
+        .map(|response| response.status().as_u16())
+}
+
+fn signal(pid: u32, name: &str) {
+    std::process::Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .unwrap();
+}
+
+fn state(dir: &Path) -> PathBuf {
+    dir.join(".vane/state.db")
+}
+
+/// One number from the store (0 where it does not exist yet).
+fn count(dir: &Path, sql: &str) -> i64 {
+    if !state(dir).exists() {
+        return 0;
+    }
+    let connection = rusqlite::Connection::open(state(dir)).unwrap();
+    connection.query_row(sql, [], |row| row.get(0)).unwrap()
+}
+
+fn strings(dir: &Path, sql: &str) -> Vec<String> {
+    let connection = rusqlite::Connection::open(state(dir)).unwrap();
+    let mut statement = connection.prepare(sql).unwrap();
+    statement
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn wait_for(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+const PID_1: &[&str] = &["unshare", "--pid", "--fork", "--mount-proc"];
+
+#[test]
+fn vane_as_pid_1_killed_under_load_and_restarted_runs_every_accepted_delivery() {
+    let dir = project(
+        "version: 1\nname: on-push\non: { push: {} }\nsteps:\n  - run: sleep 0.1; echo ran $$\n",
+        "",
+    );
+    let payload = std::fs::read(fixture("github/push.branch.json")).unwrap();
+    let daemon = Serve::start(dir.path(), PID_1, &[]);
+    let pid = daemon.vane_pid(true);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let namespace_pid = status
+        .lines()
+        .find_map(|line| line.strip_prefix("NSpid:"))
+        .and_then(|ids| ids.split_whitespace().last())
+        .unwrap()
+        .to_string();
+    assert_eq!(namespace_pid, "1", "vane runs as PID 1 in its namespace");
+    // Four senders until the kill: whatever got 202 must run.
+    let stop_at = Instant::now() + Duration::from_millis(1500);
+    let senders: Vec<_> = (0..4)
+        .map(|thread| {
+            let (url, payload) = (daemon.url.clone(), payload.clone());
+            std::thread::spawn(move || {
+                let mut accepted = Vec::new();
+                for index in 0.. {
+                    let delivery = format!("pid1-{thread}-{index}");
+                    match post(&url, &delivery, &payload) {
+                        Ok(202) => accepted.push(delivery),
+                        Ok(status) => panic!("unexpected {status}"),
+                        Err(_) => break,
+                    }
+                    if Instant::now() > stop_at + Duration::from_secs(2) {
+                        break;
+                    }
+                }
+                accepted
+            })
+        })
+        .collect();
+    std::thread::sleep(stop_at.saturating_duration_since(Instant::now()));
+    let mut daemon = daemon;
+    signal(pid, "KILL");
+    assert!(daemon.wait(Duration::from_secs(10)).is_some());
+    let accepted: Vec<String> = senders
+        .into_iter()
+        .flat_map(|sender| sender.join().unwrap())
+        .collect();
+    let left = count(dir.path(), "SELECT count(*) FROM queue");
+    let claimed = count(
+        dir.path(),
+        "SELECT count(*) FROM queue WHERE claimed_pid IS NOT NULL",
+    );
+    eprintln!(
+        "killed: {} accepted, {left} queued ({claimed} claimed)",
+        accepted.len()
+    );
+    assert!(claimed > 0, "the kill left claimed events behind");
+    // The same way again: another PID 1.
+    let mut daemon = Serve::start(dir.path(), PID_1, &[]);
+    wait_for("the queue to drain", Duration::from_secs(60), || {
+        count(dir.path(), "SELECT count(*) FROM queue") == 0
+    });
+    assert_eq!(
+        count(
+            dir.path(),
+            "SELECT count(*) FROM runs WHERE status = 'running'"
+        ),
+        0,
+        "no run stays `running`"
+    );
+    signal(daemon.vane_pid(true), "TERM");
+    assert_eq!(daemon.wait(Duration::from_secs(20)), Some(0));
+    let ran = strings(
+        dir.path(),
+        "SELECT event_id FROM runs WHERE status = 'success'",
+    );
+    for delivery in &accepted {
+        assert!(ran.contains(delivery), "accepted {delivery} never ran");
+    }
+}
