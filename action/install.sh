@@ -2,7 +2,8 @@
 # Installs vane for the GitHub Action (action.yml): the release binary for this runner when the
 # action was used at a release tag, its SHA-256 checked; otherwise (a branch or a commit, or no
 # such release asset) built from the action's own source with `cargo install --locked`.
-# A checksum that does not match is an error, never a reason to fall back.
+# A checksum that does not match is an error, never a reason to fall back. What it does is said on
+# stderr; nothing is printed on stdout.
 #
 # Environment (action.yml sets it; tests set it too):
 #   VANE_ACTION_PATH  the action's files (github.action_path)
@@ -72,12 +73,12 @@ installed() {
 download() {
     local base=${VANE_RELEASES:-https://github.com/${VANE_ACTION_REPO:?owner/name of the action}/releases/download}
     local asset="vane-$target.tar.gz"
-    echo "downloading $asset of vane $release"
+    echo "downloading $asset of vane $release" >&2
     if ! curl --fail --silent --show-error --location --retry 3 --proto '=https,http' \
         -o "$work/$asset" "$base/$release/$asset" \
         || ! curl --fail --silent --show-error --location --retry 3 --proto '=https,http' \
             -o "$work/$asset.sha256" "$base/$release/$asset.sha256"; then
-        echo "no release asset $asset for $release; building from source instead"
+        echo "no release asset $asset for $release; building from source instead" >&2
         return 1
     fi
     local expected actual
@@ -94,12 +95,16 @@ download() {
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-if installed; then
-    echo "vane $version is already installed in $VANE_ROOT"
+if command -v vane >/dev/null 2>&1 && vane --version 2>/dev/null | grep -qx "vane $version"; then
+    # A vane of this action's version already on PATH (a self-hosted runner's) is used as it is.
+    echo "vane $version is on PATH: $(command -v vane)" >&2
+    exit 0
+elif installed; then
+    echo "vane $version is already installed in $VANE_ROOT" >&2
 elif [ -n "$release" ] && [ -n "$target" ] && download; then
     installed || fail "the downloaded vane does not say \`vane $version\`"
 else
-    echo "building vane $version from $VANE_ACTION_PATH (cargo install --locked)"
+    echo "building vane $version from $VANE_ACTION_PATH (cargo install --locked)" >&2
     "${CARGO:-cargo}" install --locked --path "$VANE_ACTION_PATH" --root "$VANE_ROOT"
     installed || fail "the vane built from source does not say \`vane $version\`"
 fi

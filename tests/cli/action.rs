@@ -89,7 +89,8 @@ fn install(releases: &str, reference: &str, os: &str) -> Install {
     let output = Command::new("bash")
         .arg(root().join("action/install.sh"))
         .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap())
+        // The system's tools only: a `vane` installed on this machine is not the runner's.
+        .env("PATH", "/usr/bin:/bin")
         .env("RUNNER_OS", os)
         .env("RUNNER_ARCH", "X64")
         .env("VANE_ACTION_PATH", root())

@@ -58,6 +58,8 @@ fn run_action(
         project.join("tool-cache").display().to_string(),
     );
     values.insert("github.action_path", root().display().to_string());
+    values.insert("github.action_ref", "main".to_string());
+    values.insert("github.action_repository", "acme/vane".to_string());
     let vane_dir = assert_cmd::cargo::cargo_bin("vane")
         .parent()
         .unwrap()
@@ -82,6 +84,7 @@ fn run_action(
             .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", script])
             .current_dir(project);
         command.env_clear().env("PATH", &path).env("HOME", project);
+        command.env("RUNNER_OS", "Linux").env("RUNNER_ARCH", "X64");
         for (key, value) in env {
             command.env(key, value);
         }
@@ -93,7 +96,24 @@ fn run_action(
                 );
             }
         }
+        // The runner gives each step its own `$GITHUB_OUTPUT` and exposes what a step with an
+        // `id` writes there as `steps.<id>.outputs`; the last step's file is the action's.
+        let step_id = step["id"].as_str().filter(|id| *id != "vane");
+        let step_output = project.join(format!("output-of-{}", step_id.unwrap_or("vane")));
+        if step_id.is_some() {
+            command.env("GITHUB_OUTPUT", &step_output);
+        }
         let output = command.stdin(std::process::Stdio::null()).output().unwrap();
+        if let Some(id) = step_id {
+            for line in std::fs::read_to_string(&step_output)
+                .unwrap_or_default()
+                .lines()
+            {
+                let (name, value) = line.split_once('=').expect("name=value");
+                let key = Box::leak(format!("steps.{id}.outputs.{name}").into_boxed_str());
+                values.insert(key, value.to_string());
+            }
+        }
         stdout.push_str(&String::from_utf8_lossy(&output.stdout));
         stderr.push_str(&String::from_utf8_lossy(&output.stderr));
         code = output.status.code().unwrap_or(-1);
