@@ -141,7 +141,8 @@ pub struct EventArgs {
         value_name = "NAME"
     )]
     pub kind: Option<String>,
-    /// Where a raw payload came from (`github`, `gitlab`, …); default `cli`.
+    /// Where a raw payload came from (`github`, `gitlab`, …); default `cli`, or `github` for a
+    /// body with GitHub's `repository` and `sender` keys.
     #[arg(
         long,
         short = 's',
