@@ -81,6 +81,16 @@ pub struct GlobalArgs {
         value_name = "WHICH"
     )]
     pub output: crate::pipeline::OutputMode,
+    /// When to colour human output: `auto` (a terminal without `NO_COLOR`, or `CLICOLOR_FORCE`
+    /// set), `always` or `never`.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = crate::report::ColorChoice::Auto,
+        value_name = "WHEN"
+    )]
+    pub color: crate::report::ColorChoice,
     /// More detail on stderr (repeat for more).
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

@@ -3,7 +3,7 @@
 
 use super::Exit;
 use super::args::{GlobalArgs, TestArgs};
-use crate::report::{Format, use_color};
+use crate::report::Format;
 use crate::testing::{self, TestReporter, load_test_file, run_case};
 use std::io::IsTerminal;
 use std::path::Path;
@@ -55,7 +55,11 @@ pub fn test(global: &GlobalArgs, args: &TestArgs) -> Exit {
     } else {
         Format::Human
     };
-    let mut reporter = TestReporter::new(stdout.lock(), format, use_color(stdout.is_terminal()));
+    let mut reporter = TestReporter::new(
+        stdout.lock(),
+        format,
+        global.color.enabled(stdout.is_terminal(), false),
+    );
     let mut broken = 0;
     let mut broken_workflows = 0;
     for file in &files {
