@@ -119,10 +119,10 @@ pub enum Command {
     Schema,
     /// Write a starter project: workflows/, templates/, vane.yaml, a test file and an example event.
     Init(InitArgs),
-    /// Print shell completions (bash, zsh or fish) to stdout.
+    /// Print shell completions (bash, zsh, fish, elvish or powershell) to stdout.
     Completions(CompletionsArgs),
-    /// Print vane's man page (roff) to stdout.
-    Man,
+    /// Print vane's man page, or one command's (`vane man run`), as roff to stdout.
+    Man(crate::cli::man::ManArgs),
     /// List recorded runs, newest first.
     History(crate::cli::history::HistoryArgs),
     /// One recorded run with its steps, rendered actions, outputs and log tails.
@@ -193,7 +193,7 @@ pub struct InitArgs {
 
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
-    /// The shell to complete for.
+    /// The shell to complete for: bash, zsh, fish, elvish or powershell.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
 }
@@ -215,7 +215,7 @@ impl Command {
     pub fn reads_config(&self) -> bool {
         !matches!(
             self,
-            Command::Schema | Command::Init(_) | Command::Completions(_) | Command::Man
+            Command::Schema | Command::Init(_) | Command::Completions(_) | Command::Man(_)
         )
     }
 }
