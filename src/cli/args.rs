@@ -18,6 +18,7 @@ pub struct Cli {
 
 /// Flags every command takes.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// The workflows folder (searched recursively for *.yml / *.yaml).
     #[arg(
@@ -103,11 +104,24 @@ pub struct GlobalArgs {
     pub loaded: Option<std::sync::Arc<crate::config::Config>>,
 }
 
+const RUN_EXAMPLES: &str = "Examples:
+  vane run --event event.json                            one envelope or CloudEvent
+  producer | vane run                                    NDJSON events on stdin
+  vane run --type push --source github --event push.json a saved webhook body
+  vane run --dry-run --explain < events.ndjson           plan, and say why others did not match";
+
+const PLAN_EXAMPLES: &str = "Examples:
+  vane plan --type push --source github --event push.json
+  vane plan --event deploy.cloudevent.json --explain
+  vane plan --json < events.ndjson";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read events, match them against the workflows, execute the matched ones.
+    #[command(after_help = RUN_EXAMPLES)]
     Run(EventArgs),
     /// Match and render, execute nothing: exactly what `run` would do.
+    #[command(after_help = PLAN_EXAMPLES)]
     Plan(EventArgs),
     /// Run one workflow by hand, through a `dispatch` event with typed inputs.
     Dispatch(crate::cli::dispatch::DispatchArgs),
@@ -139,6 +153,7 @@ pub enum Command {
 
 /// Where events come from.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Event options")]
 pub struct EventArgs {
     /// Read the event(s) from this file (`-` is stdin) instead of stdin.
     #[arg(long, short = 'e', env = "VANE_EVENT", value_name = "FILE")]

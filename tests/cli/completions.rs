@@ -1,4 +1,4 @@
-//! `vane completions SHELL` and `vane man`: generated from the clap definitions.
+//! `vane completions SHELL`, `vane man [COMMAND]` and `vane help`: generated from the clap definitions.
 
 use crate::support::Vane;
 
@@ -78,4 +78,28 @@ fn every_command_has_its_own_man_page_with_an_environment_section() {
         "{}",
         unknown.stderr()
     );
+}
+
+#[test]
+fn help_run_groups_its_options_apart_from_the_global_ones_and_shows_examples() {
+    let help = Vane::new()
+        .args(&["help", "run"])
+        .run()
+        .expect_code(0)
+        .stdout();
+    let event = help
+        .find("\nEvent options:\n")
+        .expect("an Event options group");
+    let global = help
+        .find("\nGlobal options:\n")
+        .expect("a Global options group");
+    let examples = help.find("\nExamples:\n").expect("examples");
+    assert!(event < global && global < examples, "{help}");
+    // `--event` is a run option, `--workflows` a global one.
+    assert!(help[event..global].contains("--event <FILE>"), "{help}");
+    assert!(
+        help[global..examples].contains("--workflows <DIR>"),
+        "{help}"
+    );
+    assert!(help[examples..].contains("producer | vane run"), "{help}");
 }
