@@ -12,7 +12,7 @@
 //! - [`testing`]: workflow test files, run as dry runs (`vane test`); [`init`]: a starter project;
 //! - [`pipeline`]: the one path every command drives events along, and the consumers of its
 //!   run-event stream;
-//! - [`cli`]: the `vane` command line over all of it.
+//! - [`cli`]: the `vane` command line over all of it; [`manpage`]: its man pages.
 
 pub mod broker;
 pub mod cancel;
@@ -25,6 +25,7 @@ pub mod engine;
 pub mod event;
 pub mod glob;
 pub mod init;
+pub mod manpage;
 pub mod matcher;
 pub mod metrics;
 pub mod pipeline;

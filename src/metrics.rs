@@ -1,12 +1,15 @@
 //! What `vane serve` exposes on `/metrics` (Prometheus text format 0.0.4): webhook deliveries
 //! received, accepted and rejected by reason, the queue's depth, runs by status and step
-//! durations by kind. One registry per process, as Prometheus clients keep it: every part of vane
+//! durations by kind, the build (`vane_build_info`) and the standard `process_*` metrics. One registry per process, as Prometheus clients keep it: every part of vane
 //! that sees something countable adds to it, and only the daemon prints it.
 
 use crate::engine::{EventOutcome, StepStatus};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
+
+/// The `Content-Type` of `/metrics`, as Prometheus's exposition format 0.0.4 names it.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Upper bounds (seconds) of the step-duration histogram's buckets.
 const BUCKETS: [f64; 8] = [0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0];
@@ -183,7 +186,65 @@ pub fn render(queue_depth: Option<u64>) -> String {
             histogram.count, histogram.sum, histogram.count
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP vane_build_info The vane that serves these metrics; always 1.\n# TYPE vane_build_info gauge\nvane_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    process_metrics(&mut out);
     out
+}
+
+/// The standard `process_*` metrics Prometheus clients export, read from `/proc/self` (Linux;
+/// elsewhere they are left out rather than made up).
+fn process_metrics(out: &mut String) {
+    // Clock ticks per second: 100 on every Linux vane is built for (USER_HZ).
+    const TICKS: f64 = 100.0;
+    const PAGE: u64 = 4096;
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return;
+    };
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let field = |number: usize| -> Option<f64> { fields.get(number - 3)?.parse().ok() };
+    if let (Some(user), Some(system)) = (field(14), field(15)) {
+        let _ = writeln!(
+            out,
+            "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total {}",
+            (user + system) / TICKS
+        );
+    }
+    if let Some(rss) = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|statm| statm.split_whitespace().nth(1)?.parse::<u64>().ok())
+    {
+        let _ = writeln!(
+            out,
+            "# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {}",
+            rss * PAGE
+        );
+    }
+    if let Ok(entries) = std::fs::read_dir("/proc/self/fd") {
+        let _ = writeln!(
+            out,
+            "# HELP process_open_fds Number of open file descriptors.\n# TYPE process_open_fds gauge\nprocess_open_fds {}",
+            entries.count()
+        );
+    }
+    let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|text| {
+        text.lines()
+            .find_map(|line| line.strip_prefix("btime ")?.trim().parse::<f64>().ok())
+    });
+    if let (Some(boot), Some(start)) = (boot, field(22)) {
+        let _ = writeln!(
+            out,
+            "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds {}",
+            boot + start / TICKS
+        );
+    }
 }
 
 fn counter(out: &mut String, name: &str, help: &str, samples: impl Iterator<Item = (String, u64)>) {
@@ -210,5 +271,46 @@ mod tests {
         ));
         assert!(text.contains("vane_queue_depth 3"));
         assert!(text.contains("# TYPE vane_step_duration_seconds histogram"));
+        assert!(text.contains(&format!(
+            "vane_build_info{{version=\"{}\"}} 1\n",
+            env!("CARGO_PKG_VERSION")
+        )));
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn process_metrics_are_read_from_proc() {
+        let text = render(None);
+        for name in [
+            "process_cpu_seconds_total ",
+            "process_resident_memory_bytes ",
+            "process_open_fds ",
+            "process_start_time_seconds ",
+        ] {
+            let value: f64 = text
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .unwrap_or_else(|| panic!("no {name} in {text}"))
+                .parse()
+                .unwrap();
+            assert!(
+                value > 0.0 || name.starts_with("process_cpu"),
+                "{name}{value}"
+            );
+        }
+        let started: f64 = text
+            .lines()
+            .find_map(|line| line.strip_prefix("process_start_time_seconds "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!(
+            started <= now + 1.0 && started > now - 86_400.0,
+            "{started} {now}"
+        );
     }
 }

@@ -216,7 +216,142 @@ impl YamlError {
 /// becomes `missing required key`, and so on. The backend's path to the
 /// failing node (e.g. `on.push: `) is kept as a prefix.
 pub fn from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, YamlError> {
-    backend::from_str(text).map_err(|error| colon_hint(backend_error(error), text))
+    backend::from_str(text).map_err(|error| explain(backend_error(error), text))
+}
+
+/// [`from_str`], reporting every unknown key rather than the first: each one found is taken out
+/// of the document and the conversion tried again, so all unknown keys of a mapping and those
+/// below it come out in one round. An unknown key with a close match that the mapping lacks
+/// (`step:` for `steps:`) is read as that key, so that the problems inside it are found too.
+/// Stops at the first problem of another kind. The problems come in document order, with the
+/// value the document converts to once its unknown keys are out (`None` after another kind of
+/// problem), so that a loader can go on to find the problems below.
+pub fn from_str_all<T: serde::de::DeserializeOwned>(text: &str) -> (Option<T>, Vec<YamlError>) {
+    let first = match from_str::<T>(text) {
+        Ok(result) => return (Some(result), Vec::new()),
+        Err(error) => error,
+    };
+    if !first.message.contains("unknown key `") {
+        return (None, vec![first]);
+    }
+    let Ok(value) = parse_value(text) else {
+        return (None, vec![first]);
+    };
+    match from_value_all::<T>(value, text, &YamlPath::root()) {
+        (result, errors) if errors.is_empty() => (result, vec![first]),
+        found => found,
+    }
+}
+
+/// [`from_value`], reporting every unknown key as [`from_str_all`] does. `path` is where `value`
+/// sits in `text`.
+pub fn from_value_all<T: serde::de::DeserializeOwned>(
+    mut value: Value,
+    text: &str,
+    path: &YamlPath,
+) -> (Option<T>, Vec<YamlError>) {
+    let mut converted = None;
+    let mut errors = Vec::new();
+    // Keys read under another name: (the path as deserialized, the path as written).
+    let mut renames: Vec<(Vec<PathSegment>, Vec<PathSegment>)> = Vec::new();
+    // Bounded: each round removes one key, and a document has finitely many.
+    for _ in 0..200 {
+        let sink = Sink::default();
+        let tracked = Track {
+            value: &value,
+            chain: Chain::Root,
+            sink: &sink,
+        };
+        let error = match T::deserialize(tracked) {
+            Ok(result) => {
+                converted = Some(result);
+                break;
+            }
+            Err(error) => error,
+        };
+        let raw = backend_message(&error);
+        let Some(failure) = sink.into_inner().filter(|failure| failure.message == raw) else {
+            break;
+        };
+        let written = path.join(&YamlPath(as_written(&failure.path, &renames)));
+        let context = if failure.at_key {
+            written.parent().unwrap_or_default()
+        } else {
+            written.clone()
+        };
+        let body = rewrite_serde_message(&raw);
+        let message = if context.is_empty() {
+            body.clone()
+        } else {
+            format!("{context}: {body}")
+        };
+        errors.push(YamlError::new(
+            message,
+            locate_nearest(text, &written, failure.at_key),
+        ));
+        let Some((PathSegment::Key(key), parent)) = failure.path.split_last() else {
+            break;
+        };
+        if !(failure.at_key && raw.starts_with("unknown field `")) {
+            break;
+        }
+        let Some(Value::Mapping(mapping)) = value_at_mut(&mut value, parent) else {
+            break;
+        };
+        let Some(removed) = mapping.remove(key.as_str()) else {
+            break;
+        };
+        let suggestion = body
+            .split_once("(did you mean `")
+            .and_then(|(_, rest)| rest.split_once('`'))
+            .map(|(name, _)| name.to_string());
+        // Only a mapping or list can hide more problems; a misspelt scalar is just left out.
+        let container = matches!(untagged(&removed), Value::Mapping(_) | Value::Sequence(_));
+        if let Some(name) = suggestion
+            && container
+            && !mapping.contains_key(name.as_str())
+        {
+            mapping.insert(Value::String(name.clone()), removed);
+            let mut read = parent.to_vec();
+            read.push(PathSegment::Key(name));
+            let mut original = parent.to_vec();
+            original.push(PathSegment::Key(key.clone()));
+            renames.push((read, original));
+        }
+    }
+    // Renamed keys are read after the others; the file's order is the one to show.
+    errors.sort_by_key(|error| error.position);
+    (converted, errors)
+}
+
+/// `path` as the file spells it, undoing the renames [`from_str_all`] made.
+fn as_written(
+    path: &[PathSegment],
+    renames: &[(Vec<PathSegment>, Vec<PathSegment>)],
+) -> Vec<PathSegment> {
+    let mut path = path.to_vec();
+    for (read, original) in renames.iter().rev() {
+        if path.starts_with(read) {
+            path.splice(..read.len(), original.iter().cloned());
+        }
+    }
+    path
+}
+
+/// The node at `path` below `value`, for changing it.
+fn value_at_mut<'v>(value: &'v mut Value, path: &[PathSegment]) -> Option<&'v mut Value> {
+    let mut cursor = value;
+    for segment in path {
+        while let Value::Tagged(tagged) = cursor {
+            cursor = &mut tagged.value;
+        }
+        cursor = match (segment, cursor) {
+            (PathSegment::Key(key), Value::Mapping(mapping)) => mapping.get_mut(key.as_str())?,
+            (PathSegment::Index(index), Value::Sequence(items)) => items.get_mut(*index)?,
+            _ => return None,
+        };
+    }
+    Some(cursor)
 }
 
 /// Converts an already-parsed [`Value`] (e.g. one value of a map whose keys are
@@ -266,7 +401,7 @@ pub fn from_value<T: serde::de::DeserializeOwned>(
 
 /// Parses `text` to a [`Value`]. An empty document is `Value::Null`.
 pub fn parse_value(text: &str) -> Result<Value, YamlError> {
-    backend::from_str(text).map_err(|error| colon_hint(backend_error(error), text))
+    backend::from_str(text).map_err(|error| explain(backend_error(error), text))
 }
 
 /// Serializes `value` to YAML text (used by the `toyaml` template filter).
@@ -325,6 +460,59 @@ fn backend_error(error: backend::Error) -> YamlError {
         .location()
         .map(|location| Position::new(location.line(), location.column()));
     YamlError::new(rewrite_serde_message(&backend_message(&error)), position)
+}
+
+/// A backend error made clearer with what only the text shows: a duplicate key placed at its
+/// second occurrence, a hint to quote a value holding `: `.
+fn explain(error: YamlError, text: &str) -> YamlError {
+    colon_hint(duplicate_at_second(error, text), text)
+}
+
+/// The backend reports a duplicate key where its mapping starts (`1:1` for the document); the
+/// problem is the second occurrence, which this finds among the block mapping's keys (those at
+/// the column of the reported position). Flow mappings keep the reported position.
+fn duplicate_at_second(mut error: YamlError, text: &str) -> YamlError {
+    let (Some(position), Some(key)) = (
+        error.position,
+        error
+            .message
+            .split_once("duplicate key `")
+            .and_then(|(_, rest)| rest.split_once('`'))
+            .map(|(key, _)| key.to_string()),
+    ) else {
+        return error;
+    };
+    let column = position.column.saturating_sub(1);
+    let is_key = |rest: &str| {
+        [key.clone(), format!("\"{key}\""), format!("'{key}'")]
+            .iter()
+            .any(|spelled| {
+                rest.strip_prefix(spelled.as_str())
+                    .is_some_and(|after| after.trim_start().starts_with(':'))
+            })
+    };
+    let mut seen = 0;
+    for (index, line) in text
+        .lines()
+        .enumerate()
+        .skip(position.line.saturating_sub(1))
+    {
+        let indent = line.chars().take_while(|c| *c == ' ').count();
+        let content = line.trim();
+        let first = index + 1 == position.line;
+        if !first && !content.is_empty() && !content.starts_with('#') && indent < column {
+            break;
+        }
+        let rest: String = line.chars().skip(column).collect();
+        if (first || indent == column) && is_key(&rest) {
+            seen += 1;
+            if seen == 2 {
+                error.position = Some(Position::new(index + 1, column + 1));
+                break;
+            }
+        }
+    }
+    error
 }
 
 /// `run: echo a: b` reads as a mapping inside a plain scalar; the fix is quoting, which the
@@ -1283,6 +1471,82 @@ mod tests {
         Some(Position::new(line, column))
     }
 
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        name: Option<String>,
+        steps: Option<Vec<Inner>>,
+        on: Option<Inner>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        run: Option<String>,
+        branches: Option<Vec<String>>,
+    }
+
+    #[test]
+    fn every_unknown_key_is_reported_also_below_a_misspelt_one() {
+        let text =
+            "name: a\nstep:\n  - rn: x\n    branch: y\non:\n  bogus: 1\n  branch: [m]\nfoo: 1\n";
+        let (converted, errors) = from_str_all::<Outer>(text);
+        // With the unknown keys out (and `step` read as `steps`), the rest converts.
+        assert!(converted.is_some_and(|outer| outer.steps.is_some_and(|steps| steps.len() == 1)));
+        let found: Vec<(String, Option<Position>)> = errors
+            .into_iter()
+            .map(|error| (error.message, error.position))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (
+                    "unknown key `step` (did you mean `steps`?)".to_string(),
+                    pos(2, 1)
+                ),
+                (
+                    "step[0]: unknown key `rn` (did you mean `run`?)".to_string(),
+                    pos(3, 5)
+                ),
+                // A scalar is not read under its close match: `branch: y` is not a list.
+                (
+                    "step[0]: unknown key `branch` (did you mean `branches`?)".to_string(),
+                    pos(4, 5)
+                ),
+                (
+                    "on: unknown key `bogus`, expected one of `run`, `branches`".to_string(),
+                    pos(6, 3)
+                ),
+                (
+                    "on: unknown key `branch` (did you mean `branches`?)".to_string(),
+                    pos(7, 3)
+                ),
+                (
+                    "unknown key `foo`, expected one of `name`, `steps`, `on`".to_string(),
+                    pos(8, 1)
+                ),
+            ]
+        );
+        let (converted, errors) = from_str_all::<Outer>("name: a\n");
+        assert!(converted.is_some() && errors.is_empty());
+        let (converted, errors) = from_str_all::<Outer>("name: [a]\nfoo: 1\n");
+        assert!(converted.is_none() && errors.len() == 1, "{errors:?}");
+    }
+
+    #[test]
+    fn a_duplicate_key_is_reported_at_its_second_occurrence() {
+        let error = parse_value("version: 1\nname: a\non: {}\nname: b\n").unwrap_err();
+        assert_eq!(
+            (error.message.as_str(), error.position),
+            ("duplicate key `name`", pos(4, 1))
+        );
+        let error = parse_value("steps:\n  - run: a\n    # c\n    x:\n      run: 1\n    run: b\n")
+            .unwrap_err();
+        assert_eq!(error.position, pos(6, 5), "{error:?}");
+    }
+
     #[test]
     fn an_unquoted_colon_in_a_value_gets_a_hint_to_quote_it() {
         let error = parse_value("steps:\n  - run: echo a: b\n").unwrap_err();
@@ -1346,8 +1610,8 @@ mod tests {
                 "duplicate key",
                 "branches: [a]\nbranches: [b]\n",
                 "duplicate key `branches`",
-                // the backend places this at the mapping, not the second key
-                pos(1, 1),
+                // the backend places this at the mapping; `explain` moves it to the second key
+                pos(2, 1),
             ),
         ];
         for (name, text, message, position) in cases {

@@ -18,6 +18,7 @@ pub struct Cli {
 
 /// Flags every command takes.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// The workflows folder (searched recursively for *.yml / *.yaml).
     #[arg(
@@ -81,6 +82,16 @@ pub struct GlobalArgs {
         value_name = "WHICH"
     )]
     pub output: crate::pipeline::OutputMode,
+    /// When to colour human output: `auto` (a terminal without `NO_COLOR`, or `CLICOLOR_FORCE`
+    /// set), `always` or `never`.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = crate::report::ColorChoice::Auto,
+        value_name = "WHEN"
+    )]
+    pub color: crate::report::ColorChoice,
     /// More detail on stderr (repeat for more).
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -93,11 +104,24 @@ pub struct GlobalArgs {
     pub loaded: Option<std::sync::Arc<crate::config::Config>>,
 }
 
+const RUN_EXAMPLES: &str = "Examples:
+  vane run --event event.json                            one envelope or CloudEvent
+  producer | vane run                                    NDJSON events on stdin
+  vane run --type push --source github --event push.json a saved webhook body
+  vane run --dry-run --explain < events.ndjson           plan, and say why others did not match";
+
+const PLAN_EXAMPLES: &str = "Examples:
+  vane plan --type push --source github --event push.json
+  vane plan --event deploy.cloudevent.json --explain
+  vane plan --json < events.ndjson";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read events, match them against the workflows, execute the matched ones.
+    #[command(after_help = RUN_EXAMPLES)]
     Run(EventArgs),
     /// Match and render, execute nothing: exactly what `run` would do.
+    #[command(after_help = PLAN_EXAMPLES)]
     Plan(EventArgs),
     /// Run one workflow by hand, through a `dispatch` event with typed inputs.
     Dispatch(crate::cli::dispatch::DispatchArgs),
@@ -109,10 +133,10 @@ pub enum Command {
     Schema,
     /// Write a starter project: workflows/, templates/, vane.yaml, a test file and an example event.
     Init(InitArgs),
-    /// Print shell completions (bash, zsh or fish) to stdout.
+    /// Print shell completions (bash, zsh, fish, elvish or powershell) to stdout.
     Completions(CompletionsArgs),
-    /// Print vane's man page (roff) to stdout.
-    Man,
+    /// Print vane's man page, or one command's (`vane man run`), as roff to stdout.
+    Man(crate::cli::man::ManArgs),
     /// List recorded runs, newest first.
     History(crate::cli::history::HistoryArgs),
     /// One recorded run with its steps, rendered actions, outputs and log tails.
@@ -129,6 +153,7 @@ pub enum Command {
 
 /// Where events come from.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Event options")]
 pub struct EventArgs {
     /// Read the event(s) from this file (`-` is stdin) instead of stdin.
     #[arg(long, short = 'e', env = "VANE_EVENT", value_name = "FILE")]
@@ -141,7 +166,8 @@ pub struct EventArgs {
         value_name = "NAME"
     )]
     pub kind: Option<String>,
-    /// Where a raw payload came from (`github`, `gitlab`, …); default `cli`.
+    /// Where a raw payload came from (`github`, `gitlab`, …); default `cli`, or `github` for a
+    /// body with GitHub's `repository` and `sender` keys.
     #[arg(
         long,
         short = 's',
@@ -182,7 +208,7 @@ pub struct InitArgs {
 
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
-    /// The shell to complete for.
+    /// The shell to complete for: bash, zsh, fish, elvish or powershell.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
 }
@@ -204,7 +230,7 @@ impl Command {
     pub fn reads_config(&self) -> bool {
         !matches!(
             self,
-            Command::Schema | Command::Init(_) | Command::Completions(_) | Command::Man
+            Command::Schema | Command::Init(_) | Command::Completions(_) | Command::Man(_)
         )
     }
 }

@@ -67,7 +67,7 @@ pub fn main() -> ExitCode {
         Command::Schema => schema::schema(),
         Command::Init(args) => init::init(args),
         Command::Completions(args) => completions::completions(args),
-        Command::Man => man::man(),
+        Command::Man(args) => man::man(args),
         Command::History(args) => history::history(&cli.global, args),
         Command::Show(args) => show::show(&cli.global, args),
         Command::Replay(args) => replay::replay(&cli.global, args),

@@ -2,7 +2,7 @@
 
 use super::args::{EventArgs, GlobalArgs};
 use crate::pipeline::Settings;
-use crate::report::{Format, github, use_color};
+use crate::report::{Format, github};
 use crate::state::StateLocation;
 use std::io::IsTerminal;
 
@@ -17,7 +17,9 @@ pub fn resolve(global: &GlobalArgs, events: Option<&EventArgs>, dry_run: bool) -
         } else {
             Format::Human
         },
-        color: use_color(std::io::stdout().is_terminal()) && !github,
+        color: global
+            .color
+            .enabled(std::io::stdout().is_terminal(), github),
         github,
         output: global.output,
         explain: events.is_some_and(|args| args.explain),

@@ -3,7 +3,7 @@
 
 use super::args::{GlobalArgs, TestArgs};
 use super::{Exit, Outcome};
-use crate::report::{Format, use_color};
+use crate::report::Format;
 use crate::testing::{self, TestReporter};
 use std::io::IsTerminal;
 
@@ -22,7 +22,8 @@ pub fn test(global: &GlobalArgs, args: &TestArgs) -> Outcome {
         (false, true) => Format::Quiet,
         (false, false) => Format::Human,
     };
-    let reporter = TestReporter::new(stdout.lock(), format, use_color(stdout.is_terminal()));
+    let color = global.color.enabled(stdout.is_terminal(), false);
+    let reporter = TestReporter::new(stdout.lock(), format, color);
     let workspace = &global.workspace;
     let totals = testing::run_files(&files, &set, workspace, reporter, &mut |problem| {
         eprintln!("{problem}")

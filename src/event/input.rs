@@ -1,4 +1,4 @@
-//! The accepted input forms (SPEC §1.2): envelope, CloudEvents, raw payload with `--type`, and the
+//! The accepted input forms: envelope, CloudEvents, raw payload with `--type`, and the
 //! GitHub Actions environment.
 
 use super::reader::{describe_json_error, validate_document};
@@ -15,7 +15,7 @@ use std::sync::Arc;
 pub struct InputOptions {
     /// `--type`: the input is a raw payload of this event type.
     pub kind: Option<String>,
-    /// `--source`: where a raw payload came from (default `cli`).
+    /// `--source`: where a raw payload came from (default `cli`; `github` for a GitHub-shaped body).
     pub source: Option<String>,
     /// A delivery id from a transport (`X-GitHub-Delivery`), which wins over a content id.
     pub delivery_id: Option<String>,
@@ -222,11 +222,14 @@ pub fn from_text(text: &str, options: &InputOptions) -> Result<Event, EventError
     let mut event = if let Some(kind) = &options.kind {
         let raw: Box<RawValue> = serde_json::from_str(text)
             .map_err(|error| EventError::new(describe_json_error(&error)))?;
-        Event::new(
-            options.source.as_deref().unwrap_or("cli"),
-            kind,
-            Payload::from_raw(raw),
-        )
+        // A saved GitHub delivery is the common raw payload; without `--source` it would get
+        // none of GitHub's derived fields (branch, sha, files) and match nothing.
+        let source = match options.source.as_deref() {
+            Some(source) => source,
+            None if looks_like_github(text) => "github",
+            None => "cli",
+        };
+        Event::new(source, kind, Payload::from_raw(raw))
     } else {
         let trimmed = text.trim_start();
         if !trimmed.starts_with('{') {
@@ -244,6 +247,16 @@ pub fn from_text(text: &str, options: &InputOptions) -> Result<Event, EventError
             cloudevents::from_structured(attributes)?
         } else if attributes.contains("type") && attributes.contains("data") {
             envelope(attributes)?
+        } else if attributes.contains("repository") && attributes.contains("sender") {
+            return Err(EventError::new(
+                "this looks like a GitHub webhook body: pass its event name (the `X-GitHub-Event` \
+                 header) as `--type <X-GitHub-Event> --source github`, e.g. `--type push --source github`",
+            ));
+        } else if attributes.contains("type") {
+            return Err(EventError::new(
+                "an envelope needs `data` (the payload): `{\"type\": …, \"data\": {…}}`; \
+                 for a raw payload pass `--type NAME`",
+            ));
         } else {
             return Err(EventError::new(
                 "cannot tell the event's type: pass `--type NAME` for a raw payload, or send an envelope \
@@ -256,6 +269,12 @@ pub fn from_text(text: &str, options: &InputOptions) -> Result<Event, EventError
     }
     derive_fields(&mut event);
     Ok(event)
+}
+
+/// Whether a raw payload has the top-level keys every GitHub webhook body has.
+fn looks_like_github(text: &str) -> bool {
+    serde_json::from_str::<HashMap<String, &RawValue>>(text)
+        .is_ok_and(|keys| keys.contains_key("repository") && keys.contains_key("sender"))
 }
 
 /// Turns an in-memory JSON value into an event (tests, and inputs that arrive parsed).
@@ -542,6 +561,33 @@ mod tests {
         )
         .unwrap();
         assert_eq!(*event.data.value(), json!({"a": 1}));
+    }
+
+    #[test]
+    fn raw_payload_mistakes_say_what_to_pass() {
+        let github = r#"{"ref": "refs/heads/main", "repository": {"full_name": "acme/api"}, "sender": {"login": "x"}}"#;
+        let error = from_text(github, &InputOptions::default()).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("`--type <X-GitHub-Event> --source github`"),
+            "{error}"
+        );
+        let error = from_text(r#"{"type": "push"}"#, &InputOptions::default()).unwrap_err();
+        assert!(
+            error.to_string().starts_with("an envelope needs `data`"),
+            "{error}"
+        );
+        // With `--type` and no `--source`, a GitHub-shaped body is read as GitHub's.
+        let options = InputOptions {
+            kind: Some("push".to_string()),
+            ..InputOptions::default()
+        };
+        let event = from_text(github, &options).unwrap();
+        assert_eq!(event.source, "github");
+        assert_eq!(event.branch.as_deref(), Some("main"));
+        let event = from_text(r#"{"ref": "refs/heads/main"}"#, &options).unwrap();
+        assert_eq!(event.source, "cli");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `vane init`: a starter project — one small workflow per step kind, the template the `render`
-//! example uses, a `vane.yaml`, a passing test file and an example event. The files live in
+//! example uses, a `vane.yaml`, a passing test file, an example event and a `.gitignore` for what
+//! vane writes (`.vane/`, `out/`). The files live in
 //! `src/init/starter/` as ordinary files (so they are read, edited and reviewed as what they are)
 //! and are compiled into the binary.
 //!
@@ -14,9 +15,11 @@ pub struct StarterFile {
 }
 
 macro_rules! starter {
-    ($($path:literal),* $(,)?) => {
-        &[$(StarterFile { path: $path, contents: include_str!(concat!("starter/", $path)) }),*]
+    ($($path:literal $(from $stored:literal)?),* $(,)?) => {
+        &[$(StarterFile { path: $path, contents: starter!(@contents $path $($stored)?) }),*]
     };
+    (@contents $path:literal) => { include_str!(concat!("starter/", $path)) };
+    (@contents $path:literal $stored:literal) => { include_str!(concat!("starter/", $stored)) };
 }
 
 /// Everything `vane init` writes, in the order it is written.
@@ -27,9 +30,13 @@ pub const STARTER_FILES: &[StarterFile] = starter![
     "workflows/release.yaml",
     "workflows/deployed.yaml",
     "workflows/announce.yaml",
+    "workflows/promote.yaml",
+    "workflows/autoscale.yaml",
     "workflows/starter.test.yaml",
     "templates/deployment.yaml.j2",
     "events/push.json",
+    // Stored without its dot: a `.gitignore` in the source tree would apply to the tree itself.
+    ".gitignore" from "gitignore",
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -190,7 +190,71 @@ impl<W: Write + Send> Consumer for Reporter<'_, W> {
     }
 }
 
-/// Whether to colour: only on a terminal, and never with `NO_COLOR` (https://no-color.org).
+/// Whether to colour by default: on a terminal, and never with `NO_COLOR` (https://no-color.org);
+/// `CLICOLOR_FORCE` (not `0`) colours even into a pipe (https://bixense.com/clicolors).
 pub fn use_color(stream_is_terminal: bool) -> bool {
-    stream_is_terminal && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+    let set = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+    decide_color(
+        ColorChoice::Auto,
+        stream_is_terminal,
+        set("NO_COLOR").is_some(),
+        set("CLICOLOR_FORCE").is_some_and(|value| value != "0"),
+    )
+}
+
+/// `--color`: when human output is coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, without `NO_COLOR`; or wherever `CLICOLOR_FORCE` is set.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour a stream. `auto` leaves GitHub Actions logs plain (they carry workflow
+    /// commands, not a terminal's escapes); an explicit choice wins over everything.
+    pub fn enabled(self, stream_is_terminal: bool, github: bool) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => use_color(stream_is_terminal) && !github,
+        }
+    }
+}
+
+/// The colour rule as a pure function. As anstream does, a forced colour wins over `NO_COLOR`:
+/// it is the more specific request.
+fn decide_color(choice: ColorChoice, terminal: bool, no_color: bool, force: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => force || (terminal && !no_color),
+    }
+}
+
+#[cfg(test)]
+mod color_tests {
+    use super::*;
+
+    #[test]
+    fn colour_follows_the_flag_then_the_environment_then_the_terminal() {
+        use ColorChoice::*;
+        for (choice, terminal, no_color, force, expected) in [
+            (Auto, true, false, false, true),
+            (Auto, false, false, false, false),
+            (Auto, true, true, false, false),
+            (Auto, false, false, true, true),
+            (Auto, true, true, true, true),
+            (Always, false, true, false, true),
+            (Never, true, false, true, false),
+        ] {
+            assert_eq!(
+                decide_color(choice, terminal, no_color, force),
+                expected,
+                "{choice:?} terminal={terminal} NO_COLOR={no_color} CLICOLOR_FORCE={force}"
+            );
+        }
+    }
 }

@@ -86,7 +86,7 @@ async fn metrics_text(State(app): State<Arc<App>>) -> Response {
         .ok()
         .flatten();
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         metrics::render(depth),
     )
         .into_response()

@@ -1,7 +1,7 @@
 //! Loading workflows from a folder (or one git revision of it): every `*.yml` / `*.yaml` below
 //! it, each checked completely, every problem reported as `file:line:col`.
 
-use super::config::{JobConfig, WorkflowConfig};
+use super::config::{FilterConfig, JobConfig, WorkflowConfig};
 use super::revision::{Snapshot, read_revision, worktree_revision};
 use super::step::{compile_condition, compile_env, tree_error};
 use super::{Concurrency, Job, SUPPORTED_VERSIONS, Step, Trigger, Workflow, WorkflowSet};
@@ -316,13 +316,13 @@ fn load_one(
     let error = |diagnostics: &mut Vec<Diagnostic>, error: YamlError| {
         diagnostics.push(Diagnostic::error(file, error.position, error.message));
     };
-    let config: WorkflowConfig = match yaml::from_str(&text) {
-        Ok(config) => config,
-        Err(yaml_error) => {
-            error(diagnostics, yaml_error);
-            return None;
-        }
-    };
+    // Unknown keys do not stop the loading: the problems below them are reported in the same
+    // round (the workflow is not loaded, having errors).
+    let (config, yaml_errors) = yaml::from_str_all::<WorkflowConfig>(&text);
+    for yaml_error in yaml_errors {
+        error(diagnostics, yaml_error);
+    }
+    let config = config?;
     let root = YamlPath::default();
     let at = |key: &str| yaml::locate(&text, &root.key(key), true);
     let at_value = |key: &str| yaml::locate(&text, &root.key(key), false);
@@ -405,9 +405,14 @@ fn load_one(
                     ));
                     continue;
                 };
-                match Trigger::compile(&key, value, &text, &root.key("on").key(&key)) {
+                let path = root.key("on").key(&key);
+                match Trigger::compile(&key, value, &text, &path) {
                     Ok(trigger) => triggers.push(trigger),
-                    Err(yaml_error) => error(diagnostics, yaml_error),
+                    Err(yaml_error) => {
+                        for yaml_error in every_unknown_filter_key(yaml_error, &key, &text, &path) {
+                            error(diagnostics, yaml_error);
+                        }
+                    }
                 }
             }
         }
@@ -539,6 +544,26 @@ fn load_one(
         timeout,
         jobs,
     })
+}
+
+/// A trigger's unknown key, with the others of its filter: the filter is read again (on this
+/// error path only) by [`yaml::from_value_all`], which finds them all in one round.
+fn every_unknown_filter_key(
+    first: YamlError,
+    key: &str,
+    text: &str,
+    path: &YamlPath,
+) -> Vec<YamlError> {
+    if !first.message.contains("unknown key `") || matches!(key, "schedule" | "dispatch") {
+        return vec![first];
+    }
+    let value = yaml::parse_value(text)
+        .ok()
+        .and_then(|document| document.get("on")?.get(key).cloned());
+    match value.map(|value| yaml::from_value_all::<FilterConfig>(value, text, path)) {
+        Some((_, errors)) if !errors.is_empty() => errors,
+        _ => vec![first],
+    }
 }
 
 /// `[a-z0-9][a-z0-9._-]*`

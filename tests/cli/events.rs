@@ -329,3 +329,45 @@ fn no_event_at_all_is_a_usage_error() {
         .expect_code(2);
     assert!(run.stderr().contains("no event"), "{}", run.stderr());
 }
+
+#[test]
+fn raw_payload_mistakes_say_what_to_pass() {
+    let github = r#"{"ref": "refs/heads/main", "after": "abc", "repository": {"full_name": "acme/api"}, "sender": {"login": "octocat"}}"#;
+    let run = Vane::new()
+        .args(&["plan"])
+        .stdin(github)
+        .run()
+        .expect_code(2);
+    assert!(
+        run.stderr().contains(
+            "this looks like a GitHub webhook body: pass its event name (the `X-GitHub-Event` header) \
+             as `--type <X-GitHub-Event> --source github`, e.g. `--type push --source github`"
+        ),
+        "{}",
+        run.stderr()
+    );
+    let run = Vane::new()
+        .args(&["plan"])
+        .stdin(r#"{"type": "push"}"#)
+        .run()
+        .expect_code(2);
+    assert!(
+        run.stderr()
+            .contains("an envelope needs `data` (the payload)"),
+        "{}",
+        run.stderr()
+    );
+    // `--type` without `--source` on a GitHub body: read as GitHub's, so `branches` matches.
+    let run = Vane::new()
+        .workflow(
+            "w.yaml",
+            "version: 1\nname: w\non:\n  push:\n    branches: [main]\nsteps:\n  - run: 'true'\n",
+        )
+        .args(&["plan", "--type", "push", "--json"])
+        .stdin(github)
+        .run()
+        .expect_code(0);
+    let output = run.json_lines().remove(0);
+    assert_eq!(output["event"]["source"], "github", "{output}");
+    assert_eq!(output["workflows"][0]["matched"], true, "{output}");
+}

@@ -401,3 +401,56 @@ fn the_image_update_example_plans_then_commits_the_tag_and_digest() {
         ]
     );
 }
+
+/// The gallery's metric alert, run for real: the webhook URL comes from the `ALERT_WEBHOOK_URL`
+/// secret in the environment (templates never see the process environment, so an `env.` lookup
+/// here could never be set), and the alert reaches that server.
+#[test]
+fn a_hot_metric_alerts_the_webhook_its_secret_names() {
+    let (url, requests) = crate::support::http_server(|_| (200, Vec::new(), "ok".to_string()));
+    let vane = Vane::new();
+    std::fs::copy(
+        root().join("workflows/metric-threshold.yaml"),
+        vane.path().join("workflows/metric-threshold.yaml"),
+    )
+    .unwrap();
+    let run = vane
+        .env("ALERT_WEBHOOK_URL", &format!("{url}/alerts"))
+        .args(&["run", "--json", "--event"])
+        .args(&[fixture("events/metric.cpu.json").display().to_string()])
+        .run()
+        .expect_code(0);
+    let request = requests
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the alert reached the webhook");
+    assert_eq!(
+        (request.method.as_str(), request.url.as_str()),
+        ("POST", "/alerts")
+    );
+    assert!(
+        request
+            .body
+            .contains("metric.cpu is 91.5 on sensors/rack-4/cpu"),
+        "{}",
+        request.body
+    );
+    // Without the secret the run fails before sending anything, saying which secret is missing.
+    let vane = Vane::new();
+    std::fs::copy(
+        root().join("workflows/metric-threshold.yaml"),
+        vane.path().join("workflows/metric-threshold.yaml"),
+    )
+    .unwrap();
+    let missing = vane
+        .args(&["run", "--event"])
+        .args(&[fixture("events/metric.cpu.json").display().to_string()])
+        .run();
+    assert_ne!(missing.code(), 0, "{}", run.stdout());
+    assert!(
+        format!("{}{}", missing.stdout(), missing.stderr())
+            .contains("secret `ALERT_WEBHOOK_URL` is not set"),
+        "{}{}",
+        missing.stdout(),
+        missing.stderr()
+    );
+}

@@ -28,6 +28,13 @@ fn init_writes_a_project_that_validates_and_passes_its_tests() {
             run.stdout()
         );
     }
+    let ignored = std::fs::read_to_string(dir.join(".gitignore")).unwrap();
+    assert!(ignored.ends_with("\n.vane/\nout/\n"), "{ignored}");
+    assert!(
+        run.stdout().contains("created .gitignore\n"),
+        "{}",
+        run.stdout()
+    );
     let config = std::fs::read_to_string(dir.join("vane.yaml")).unwrap();
     assert!(config.contains("version: 1\nworkflows: workflows\ntemplates: templates\n"));
     // One example per step kind.
@@ -35,7 +42,9 @@ fn init_writes_a_project_that_validates_and_passes_its_tests() {
         .unwrap()
         .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
         .collect();
-    for kind in ["run:", "http:", "notify:", "render:", "emit:"] {
+    for kind in [
+        "run:", "http:", "notify:", "render:", "gitops:", "scale:", "emit:",
+    ] {
         assert!(workflows.contains(kind), "no `{kind}` example");
     }
 

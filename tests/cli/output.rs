@@ -164,3 +164,38 @@ fn a_terminal_run_is_interrupted_with_130() {
     assert_eq!(status.code(), Some(130));
     assert!(started.elapsed() < std::time::Duration::from_secs(7));
 }
+
+#[test]
+fn color_is_chosen_by_the_flag_then_clicolor_force_and_no_color() {
+    let colored = |args: &[&str], env: &[(&str, &str)]| {
+        let mut vane = Vane::new().workflow("deploy.yaml", TWO);
+        for (key, value) in env {
+            vane = vane.env(key, value);
+        }
+        vane.args(args)
+            .stdin(push("main", &["a"]))
+            .run()
+            .expect_code(0)
+            .stdout()
+            .contains('\x1b')
+    };
+    assert!(!colored(&["run"], &[]), "a pipe is plain by default");
+    assert!(colored(&["run", "--color", "always"], &[]));
+    assert!(colored(&["run"], &[("CLICOLOR_FORCE", "1")]));
+    assert!(!colored(&["run"], &[("CLICOLOR_FORCE", "0")]));
+    assert!(!colored(
+        &["run", "--color", "never"],
+        &[("CLICOLOR_FORCE", "1")]
+    ));
+    assert!(colored(&["plan", "--color=always"], &[("NO_COLOR", "1")]));
+    let run = Vane::new()
+        .args(&["run", "--color", "sometimes"])
+        .run()
+        .expect_code(2);
+    assert!(
+        run.stderr()
+            .contains("possible values: auto, always, never"),
+        "{}",
+        run.stderr()
+    );
+}

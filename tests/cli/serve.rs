@@ -225,6 +225,16 @@ fn a_signed_delivery_runs_and_every_bad_one_is_refused_without_a_trace() {
         "{metrics}"
     );
     assert!(metrics.contains("vane_step_duration_seconds_count{kind=\"run\"} 1"));
+    let response = reqwest::blocking::get(format!("{}/metrics", daemon.url)).unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    assert!(
+        metrics.contains("\nvane_build_info{version=\""),
+        "{metrics}"
+    );
+    promtool_check(&metrics);
     assert!(daemon.get("/healthz").contains("\"status\":\"ok\""));
     assert_eq!(daemon.stop(), 0);
     assert_eq!(run_events(dir.path()), ["delivery-1"]);
@@ -450,4 +460,34 @@ fn serve_runs_its_pollers_into_the_same_queue() {
         run_events(dir.path()).len() >= 2
     });
     assert_eq!(daemon.stop(), 0);
+}
+
+/// `promtool check metrics` on a `/metrics` text (Prometheus's own linter of the exposition
+/// format), when promtool is installed (Debian's `prometheus`; `.ci/run` installs it); else the
+/// check is skipped, saying so.
+fn promtool_check(metrics: &str) {
+    use std::io::Write;
+    let Ok(mut child) = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    else {
+        println!("skipped: `promtool` is not installed (apt-get install prometheus)");
+        return;
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "promtool check metrics:\n{}{}\n{metrics}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

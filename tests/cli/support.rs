@@ -84,6 +84,7 @@ impl Vane {
         command.current_dir(self.dir.path()).args(&self.args);
         // The tests' own environment must not leak into vane's behaviour.
         for key in [
+            "CLICOLOR_FORCE",
             "GITHUB_ACTIONS",
             "GITHUB_EVENT_NAME",
             "GITHUB_EVENT_PATH",

@@ -240,3 +240,36 @@ fn an_undeclared_secret_fails_the_run_saying_to_declare_it() {
         "{output}"
     );
 }
+
+#[test]
+fn every_unknown_key_is_reported_in_one_round_also_below_a_misspelt_one() {
+    let run = Vane::new()
+        .workflow(
+            "w.yaml",
+            "version: 1\nname: w\non:\n  push:\n    branch: [main]\n    path: [\"src/**\"]\nstep:\n  - run: 'true'\nowner: me\n",
+        )
+        .workflow(
+            "twice.yaml",
+            "version: 1\nname: twice\non: { push: {} }\nsteps:\n  - run: 'true'\nname: again\n",
+        )
+        .args(&["validate"])
+        .run()
+        .expect_code(2);
+    let stdout = run.stdout();
+    let problems: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.starts_with("workflows/"))
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            "workflows/twice.yaml:6:1: error: duplicate key `name`",
+            "workflows/w.yaml:7:1: error: unknown key `step` (did you mean `steps`?)",
+            "workflows/w.yaml:9:1: error: unknown key `owner`, expected one of `version`, `name`, `description`, `on`, `if`, `secrets`, `vars`, `env`, `concurrency`, `timeout`, `steps`, `jobs`",
+            "workflows/w.yaml:5:5: error: on.push: unknown key `branch` (did you mean `branches`?)",
+            "workflows/w.yaml:6:5: error: on.push: unknown key `path` (did you mean `paths`?)",
+        ],
+        "{}",
+        run.stdout()
+    );
+}
