@@ -102,3 +102,175 @@ fn int_filtered_values_run_in_arithmetic_and_hostile_ones_fail_the_step() {
     assert_ne!(run.code(), 101);
     assert!(!canary.exists(), "the value ran");
 }
+
+const SECRET: &str = "It's a Secret to Everybody";
+
+/// A `vane serve` with GitHub and CloudEvents endpoints, killed when dropped.
+struct Daemon {
+    child: std::process::Child,
+    url: String,
+    dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    fn start(workflow: &str) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("workflows")).unwrap();
+        std::fs::write(dir.path().join("workflows/w.yaml"), workflow).unwrap();
+        std::fs::write(
+            dir.path().join("vane.yaml"),
+            "version: 1\nserve:\n  webhooks:\n    github: { secret: { env: HOOK_SECRET } }\n    cloudevents: {}\n",
+        )
+        .unwrap();
+        let (child, url) = crate::support::spawn_serve(dir.path(), &[], &[("HOOK_SECRET", SECRET)]);
+        Daemon { child, url, dir }
+    }
+
+    fn post(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+        let mut request = reqwest::blocking::Client::new()
+            .post(format!("{}{path}", self.url))
+            .body(body.to_vec());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().unwrap_or_default())
+    }
+
+    /// The finished runs: event id and the step's stdout, by event id.
+    fn runs(&self) -> Vec<(String, String)> {
+        let path = self.dir.path().join(".vane/state.db");
+        if !path.exists() {
+            return Vec::new();
+        }
+        let connection = rusqlite::Connection::open(path).unwrap();
+        let mut statement = connection
+            .prepare(
+                "SELECT runs.event_id, steps.outputs FROM runs JOIN steps ON steps.run_id = runs.id \
+                 WHERE runs.status = 'success' ORDER BY runs.event_id",
+            )
+            .unwrap();
+        statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    fn wait_for_runs(&self, count: usize) -> Vec<(String, String)> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let runs = self.runs();
+            if runs.len() >= count {
+                return runs;
+            }
+            assert!(std::time::Instant::now() < deadline, "timed out: {runs:?}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_github_signature_without_its_sha256_prefix_is_refused() {
+    let daemon =
+        Daemon::start("version: 1\nname: w\non: { push: {} }\nsteps:\n  - run: echo ran\n");
+    let body = br#"{"ref":"refs/heads/main"}"#;
+    let signature = vane::serve::sign(SECRET.as_bytes(), body);
+    let bare = signature.trim_start_matches("sha256=");
+    let headers = |signature: &str| {
+        vec![
+            ("X-GitHub-Event", "push"),
+            ("X-GitHub-Delivery", "d-1"),
+            ("X-Hub-Signature-256", signature),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name, value.to_string()))
+        .collect::<Vec<_>>()
+    };
+    let post = |signature: &str| {
+        let headers = headers(signature);
+        let borrowed: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect();
+        daemon.post("/hooks/github", &borrowed, body)
+    };
+    let refused = post(bare);
+    assert_eq!(refused.0, 401, "{refused:?}");
+    assert!(
+        refused
+            .1
+            .contains("`X-Hub-Signature-256` does not match the body"),
+        "{refused:?}"
+    );
+    assert_eq!(post(&signature).0, 202);
+}
+
+#[test]
+fn cloudevents_are_read_as_the_http_binding_says() {
+    let daemon = Daemon::start(
+        "version: 1\nname: w\non: { deploy.requested: {} }\nsteps:\n  - run: echo \"subject={{ event.subject }} data={{ event.data }}\"\n",
+    );
+    let binary = |id: &'static str, source: &'static str, subject: &'static str| {
+        vec![
+            ("ce-specversion", "1.0"),
+            ("ce-type", "deploy.requested"),
+            ("ce-source", source),
+            ("ce-id", id),
+            ("ce-subject", subject),
+        ]
+    };
+    // Percent-encoded header values are decoded; a bad escape or bytes that are not UTF-8
+    // once decoded are a 400.
+    let mut headers = binary("1", "/ci", "caf%C3%A9%20%22api%22");
+    headers.push(("Content-Type", "application/json"));
+    assert_eq!(daemon.post("/hooks/cloudevents", &headers, b"{}").0, 202);
+    for bad in ["%C0%A0", "%G1", "50%"] {
+        let mut headers = binary("bad", "/ci", bad);
+        headers.push(("Content-Type", "application/json"));
+        let answer = daemon.post("/hooks/cloudevents", &headers, b"{}");
+        assert_eq!(answer.0, 400, "{bad}: {answer:?}");
+        assert!(answer.1.contains("`ce-subject`"), "{answer:?}");
+    }
+    // The same id from another source is another event.
+    let mut headers = binary("1", "/other", "s");
+    headers.push(("Content-Type", "application/json"));
+    assert_eq!(daemon.post("/hooks/cloudevents", &headers, b"{}").0, 202);
+    // … and the same source and id again is a duplicate.
+    assert_eq!(daemon.post("/hooks/cloudevents", &headers, b"{}").0, 200);
+    // Media types are case-insensitive.
+    let structured = br#"{"specversion":"1.0","type":"deploy.requested","source":"/ci","id":"2","subject":"s","data":{}}"#;
+    let headers = [(
+        "Content-Type",
+        "Application/CloudEvents+JSON; charset=UTF-8",
+    )];
+    let answer = daemon.post("/hooks/cloudevents", &headers, structured);
+    assert_eq!(answer.0, 202, "{answer:?}");
+    // A binary body that is not UTF-8 is kept as base64.
+    let mut headers = binary("3", "/ci", "s");
+    headers.push(("Content-Type", "application/octet-stream"));
+    assert_eq!(
+        daemon
+            .post("/hooks/cloudevents", &headers, &[0xff, 0x00, 0x80])
+            .0,
+        202
+    );
+
+    let runs = daemon.wait_for_runs(4);
+    let ids: Vec<&str> = runs.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["/ci 1", "/ci 2", "/ci 3", "/other 1"]);
+    assert!(
+        runs[0].1.contains("subject=café \\\"api\\\" data={}"),
+        "{:?}",
+        runs[0]
+    );
+    assert!(runs[2].1.contains("data=/wCA"), "{:?}", runs[2]);
+}
