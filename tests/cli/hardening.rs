@@ -274,3 +274,101 @@ fn cloudevents_are_read_as_the_http_binding_says() {
     );
     assert!(runs[2].1.contains("data=/wCA"), "{:?}", runs[2]);
 }
+
+/// A pipe whose reading end is already closed: every write to it fails with `EPIPE`.
+fn closed_pipe() -> std::process::Stdio {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    unsafe { libc::close(fds[0]) };
+    unsafe { std::process::Stdio::from(std::fs::File::from_raw_fd(fds[1])) }
+}
+
+/// Every subcommand `vane help` lists, run with stdout closed in a starter project: none may
+/// panic (exit 101). The long-running ones (`serve`, `worker`, `poll`) are stopped after a
+/// moment if they are still up.
+#[test]
+fn no_subcommand_panics_on_a_closed_stdout() {
+    let project = Vane::new().args(&["init"]).run().expect_code(0);
+    let dir = project.dir;
+    let help = Vane::new().args(&["help"]).run().stdout();
+    let commands: Vec<String> = help
+        .lines()
+        .skip_while(|line| !line.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|line| !line.is_empty())
+        .filter(|line| line.starts_with("  ") && !line.starts_with("   "))
+        .filter_map(|line| line.split_whitespace().next().map(str::to_string))
+        .collect();
+    assert!(commands.len() >= 15, "{commands:?}");
+    for command in &commands {
+        let args: Vec<&str> = match command.as_str() {
+            "run" | "plan" => vec![command, "--event", "events/push.json"],
+            "dispatch" => vec![command, "release"],
+            "completions" => vec![command, "bash"],
+            "show" | "replay" => vec![command, "x"],
+            "serve" => vec![command, "--listen", "127.0.0.1:0"],
+            "init" => vec![command, "--force"],
+            _ => vec![command],
+        };
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("vane"))
+            .current_dir(&dir)
+            .args(&args)
+            .env_remove("VANE_STATE")
+            .env_remove("VANE_WORKFLOWS")
+            .stdin(std::process::Stdio::null())
+            .stdout(closed_pipe())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let daemon = matches!(command.as_str(), "serve" | "worker" | "poll");
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            let waited =
+                daemon && std::time::Instant::now() + std::time::Duration::from_secs(18) > deadline;
+            if waited || std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        assert!(
+            daemon || status.is_some(),
+            "`vane {}` hung with stdout closed",
+            args.join(" ")
+        );
+        if let Some(status) = status {
+            assert_ne!(
+                status.code(),
+                Some(101),
+                "`vane {}` panicked",
+                args.join(" ")
+            );
+        }
+    }
+}
+
+#[test]
+fn an_absurd_timeout_is_an_error_not_a_panic() {
+    let run = Vane::new()
+        .workflow(
+            "w.yaml",
+            "version: 1\nname: w\non: { push: {} }\ntimeout: 99999999999999999999d\nsteps:\n  - run: echo hi\n    timeout: 5000000000000000d\n",
+        )
+        .args(&["validate"])
+        .run();
+    assert_eq!(run.code(), 2, "{}{}", run.stdout(), run.stderr());
+    let all = format!("{}{}", run.stdout(), run.stderr());
+    assert!(
+        all.contains("duration `99999999999999999999d` is too long: the most is 100 years"),
+        "{all}"
+    );
+    assert!(
+        all.contains("duration `5000000000000000d` is too long"),
+        "{all}"
+    );
+}
