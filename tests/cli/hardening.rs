@@ -372,3 +372,112 @@ fn an_absurd_timeout_is_an_error_not_a_panic() {
         "{all}"
     );
 }
+
+#[test]
+fn links_out_of_the_workflows_folder_are_refused_and_never_read() {
+    let outside = tempfile::tempdir().unwrap();
+    let credentials = outside.path().join(".git-credentials");
+    std::fs::write(
+        &credentials,
+        "https://user:ghp_t0ken_never_shown@github.com\n",
+    )
+    .unwrap();
+    let vane = Vane::new()
+        .workflow(
+            "ok.yaml",
+            "version: 1\nname: ok\non: { push: {} }\nsteps:\n  - run: echo hi\n",
+        )
+        .file(
+            "workflows/inside.txt",
+            "version: 1\nname: inside\non: { push: {} }\nsteps:\n  - run: echo in\n",
+        );
+    std::os::unix::fs::symlink(&credentials, vane.path().join("workflows/creds.yaml")).unwrap();
+    std::os::unix::fs::symlink("inside.txt", vane.path().join("workflows/inside.yaml")).unwrap();
+    let dir = vane.path().to_path_buf();
+    for args in [&["validate"][..], &["run", "--event", "e.json"][..]] {
+        std::fs::write(dir.join("e.json"), push_event("x")).unwrap();
+        let output = assert_cmd::Command::cargo_bin("vane")
+            .unwrap()
+            .current_dir(&dir)
+            .args(args)
+            .env_remove("VANE_WORKFLOWS")
+            .env_remove("VANE_STATE")
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {all}");
+        assert!(
+            all.contains(&format!(
+                "workflows/creds.yaml:1:1: error: the file is a symbolic link to `{}`, outside the workflows folder; vane does not follow it",
+                std::fs::canonicalize(&credentials).unwrap().display()
+            )),
+            "{all}"
+        );
+        assert!(!all.contains("t0ken"), "{all}");
+    }
+    // A link inside the folder is read as the file it names.
+    let run = Vane::new()
+        .workflow(
+            "a.yaml",
+            "version: 1\nname: a\non: { push: {} }\nsteps:\n  - run: echo hi\n",
+        )
+        .file(
+            "workflows/b.txt",
+            "version: 1\nname: b\non: { push: {} }\nsteps:\n  - run: echo hi\n",
+        );
+    std::os::unix::fs::symlink("b.txt", run.path().join("workflows/b.yaml")).unwrap();
+    let run = run.args(&["validate"]).run().expect_code(0);
+    assert!(
+        run.stdout().contains("2 workflows valid"),
+        "{}",
+        run.stdout()
+    );
+}
+
+#[test]
+fn yaml_errors_show_no_more_of_the_file_than_the_offending_line() {
+    // A file that is one plain string over three lines: the error names no line of it.
+    let run = Vane::new()
+        .workflow("w.yaml", "first secret line\nsecond secret line\nthird\n")
+        .args(&["validate"])
+        .run()
+        .expect_code(2);
+    assert_eq!(
+        run.stdout(),
+        "workflows/w.yaml:1:1: error: invalid type: a string, expected a mapping\n0 workflows valid, 1 error, 0 warnings\n"
+    );
+    // A value of the line it is on is still quoted.
+    let run = Vane::new()
+        .workflow(
+            "w.yaml",
+            "version: 1\nname: w\non: { push: { branches: main } }\nsteps:\n  - run: echo\n",
+        )
+        .args(&["validate"])
+        .run()
+        .expect_code(2);
+    assert!(run.stdout().contains("string `main`"), "{}", run.stdout());
+}
+
+#[test]
+fn a_workflow_file_over_1_mib_is_refused() {
+    let big = format!(
+        "version: 1\nname: big\non: {{ push: {{}} }}\nsteps:\n  - run: echo {}\n",
+        "a".repeat(2 * 1024 * 1024)
+    );
+    let run = Vane::new()
+        .workflow("big.yaml", &big)
+        .args(&["validate"])
+        .run()
+        .expect_code(2);
+    assert!(
+        run.stdout().contains(
+            "workflows/big.yaml:1:1: error: the file is over the 1 MiB limit for a workflow file"
+        ),
+        "{}",
+        run.stdout()
+    );
+}
