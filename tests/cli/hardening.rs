@@ -481,3 +481,39 @@ fn a_workflow_file_over_1_mib_is_refused() {
         run.stdout()
     );
 }
+
+#[test]
+fn an_empty_state_file_is_refused_not_taken_for_a_new_store() {
+    let vane = Vane::new()
+        .workflow(
+            "w.yaml",
+            "version: 1\nname: w\non: { push: {} }\nsteps:\n  - run: echo hi\n",
+        )
+        .file(".vane/state.db", "");
+    let store = vane.path().join(".vane/state.db");
+    // As a truncated store looks: empty for a while, no journal beside it.
+    let touched = std::process::Command::new("touch")
+        .args(["-d", "1 minute ago"])
+        .arg(&store)
+        .status()
+        .unwrap();
+    assert!(touched.success());
+    let run = vane
+        .args(&["run"])
+        .stdin(push_event("x"))
+        .run()
+        .expect_code(2);
+    assert!(
+        run.stderr().contains(
+            "the state store `.vane/state.db` is an empty file, not a store: it may have been truncated"
+        ),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(
+        std::fs::metadata(run.dir.join(".vane/state.db"))
+            .unwrap()
+            .len(),
+        0
+    );
+}
