@@ -2,8 +2,24 @@
 
 use std::time::Duration;
 
+/// The longest duration vane accepts: 100 years. Anything longer is surely a typo, and a time
+/// that far ahead cannot be added to a clock without overflowing.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86_400);
+
 /// Parses `500ms`, `90s`, `15m`, `2h`, `1d` and sums of them (`1h30m`); a bare number is seconds.
+/// Nothing over [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = parse_unbounded(text)?;
+    if duration > MAX_DURATION {
+        return Err(format!(
+            "duration `{}` is too long: the most is 100 years (`36500d`)",
+            text.trim()
+        ));
+    }
+    Ok(duration)
+}
+
+fn parse_unbounded(text: &str) -> Result<Duration, String> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err("empty duration".to_string());
@@ -51,7 +67,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
                 ));
             }
         };
-        total += Duration::from_secs_f64(number * seconds_per_unit);
+        let too_long = || {
+            format!(
+                "duration `{}` is too long: the most is 100 years (`36500d`)",
+                text.trim()
+            )
+        };
+        let part =
+            Duration::try_from_secs_f64(number * seconds_per_unit).map_err(|_| too_long())?;
+        total = total.checked_add(part).ok_or_else(too_long)?;
     }
     Ok(total)
 }
@@ -84,6 +108,23 @@ pub fn format_duration(duration: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absurd_durations_are_errors_not_panics() {
+        for text in [
+            "99999999999999999999d",
+            "5000000000000000d",
+            "18446744073709551615",
+            "36501d",
+        ] {
+            let error = parse_duration(text).unwrap_err();
+            assert!(
+                error.contains("too long") || error.contains("not a number"),
+                "{text}: {error}"
+            );
+        }
+        assert_eq!(parse_duration("36500d"), Ok(MAX_DURATION));
+    }
 
     #[test]
     fn parses_the_forms_workflows_use() {

@@ -216,7 +216,8 @@ impl YamlError {
 /// becomes `missing required key`, and so on. The backend's path to the
 /// failing node (e.g. `on.push: `) is kept as a prefix.
 pub fn from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, YamlError> {
-    backend::from_str(text).map_err(|error| explain(backend_error(error), text))
+    backend::from_str(text)
+        .map_err(|error| explain(confine_to_line(backend_error(error), text), text))
 }
 
 /// [`from_str`], reporting every unknown key rather than the first: each one found is taken out
@@ -354,6 +355,36 @@ fn value_at_mut<'v>(value: &'v mut Value, path: &[PathSegment]) -> Option<&'v mu
     Some(cursor)
 }
 
+/// Keeps an error from showing more of the file than the line it points at: a string value the
+/// message quotes (`string `…``) that is not text of that line (a plain scalar folded over
+/// several lines, a file that is one long string) is left out. A workflow file can be a
+/// link or a mistake, and its content is not always the user's to print.
+fn confine_to_line(mut error: YamlError, text: &str) -> YamlError {
+    let line = error
+        .position
+        .and_then(|position| text.lines().nth(position.line.saturating_sub(1)))
+        .unwrap_or_default();
+    let mut rest = error.message.as_str();
+    let mut confined = String::with_capacity(rest.len());
+    while let Some(start) = rest.find("string `") {
+        let value_start = start + "string `".len();
+        let Some(length) = rest[value_start..].find('`') else {
+            break;
+        };
+        let value = &rest[value_start..value_start + length];
+        confined.push_str(&rest[..start]);
+        if !value.is_empty() && line.contains(value) {
+            confined.push_str(&rest[start..value_start + length + 1]);
+        } else {
+            confined.push_str("a string");
+        }
+        rest = &rest[value_start + length + 1..];
+    }
+    confined.push_str(rest);
+    error.message = confined;
+    error
+}
+
 /// Converts an already-parsed [`Value`] (e.g. one value of a map whose keys are
 /// dynamic) into `T`.
 ///
@@ -401,7 +432,8 @@ pub fn from_value<T: serde::de::DeserializeOwned>(
 
 /// Parses `text` to a [`Value`]. An empty document is `Value::Null`.
 pub fn parse_value(text: &str) -> Result<Value, YamlError> {
-    backend::from_str(text).map_err(|error| explain(backend_error(error), text))
+    backend::from_str(text)
+        .map_err(|error| explain(confine_to_line(backend_error(error), text), text))
 }
 
 /// Serializes `value` to YAML text (used by the `toyaml` template filter).

@@ -39,6 +39,7 @@ fn invalid(problem: impl std::fmt::Display) -> Exit {
 
 /// Parses the arguments, runs the command, maps the outcome to an exit code.
 pub fn main() -> ExitCode {
+    crate::report::exit_quietly_on_broken_pipe();
     let parsed = Cli::command()
         .try_get_matches()
         .and_then(|matches| Cli::from_arg_matches(&matches).map(|cli| (cli, matches)));

@@ -6,7 +6,8 @@ use base64::Engine;
 use serde_json::Value;
 
 /// Maps `id`, `source`, `type`, `subject`, `time` across; `data` (or `data_base64`, decoded and
-/// parsed as JSON where it is JSON, else kept as a string) becomes `data`.
+/// parsed as JSON where it is JSON, else kept as a string; bytes that are not UTF-8 stay the
+/// base64 text) becomes `data`.
 pub fn from_structured(mut attributes: Attributes<'_>) -> Result<Event, EventError> {
     let spec_version = attributes.text("specversion")?.unwrap_or_default();
     if !spec_version.starts_with('1') {
@@ -40,7 +41,8 @@ pub fn from_structured(mut attributes: Attributes<'_>) -> Result<Event, EventErr
                 })?;
             Payload::from_value(match serde_json::from_slice(&bytes) {
                 Ok(json) => json,
-                Err(_) => Value::String(String::from_utf8_lossy(&bytes).into_owned()),
+                // Bytes that are not text stay base64: `data` is JSON, which cannot hold them.
+                Err(_) => Value::String(String::from_utf8(bytes).unwrap_or(encoded)),
             })
         }
         (None, None) => Payload::from_value(Value::Null),

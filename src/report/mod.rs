@@ -258,3 +258,48 @@ mod color_tests {
         }
     }
 }
+
+/// The exit status when stdout (or stderr) is closed under vane (`vane validate | head -1`):
+/// 141, what a shell reports for a process ended by `SIGPIPE`.
+pub const BROKEN_PIPE_EXIT: i32 = 141;
+
+/// Makes a closed stdout or stderr end the process quietly with [`BROKEN_PIPE_EXIT`] rather
+/// than a panic (exit 101). Rust ignores `SIGPIPE`, so a write to a closed pipe fails with
+/// `EPIPE`, and `println!` panics on that; restoring `SIGPIPE` instead would also kill vane when a
+/// step's process closes its stdin early. Any other panic keeps the default report.
+pub fn exit_quietly_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if is_broken_pipe_panic(message) {
+            std::process::exit(BROKEN_PIPE_EXIT);
+        }
+        default(info);
+    }));
+}
+
+/// std's message for a failed `print!`/`eprint!` on a closed pipe.
+fn is_broken_pipe_panic(message: &str) -> bool {
+    (message.starts_with("failed printing to stdout")
+        || message.starts_with("failed printing to stderr"))
+        && message.contains("os error 32")
+}
+
+#[cfg(test)]
+mod broken_pipe_tests {
+    #[test]
+    fn only_print_failures_on_a_closed_pipe_count() {
+        assert!(super::is_broken_pipe_panic(
+            "failed printing to stdout: Broken pipe (os error 32)"
+        ));
+        assert!(!super::is_broken_pipe_panic(
+            "failed printing to stdout: No space left on device (os error 28)"
+        ));
+        assert!(!super::is_broken_pipe_panic("index out of bounds"));
+    }
+}

@@ -3,6 +3,7 @@
 
 use crate::event::{Event, InputOptions, from_text};
 use axum::http::HeaderMap;
+use base64::Engine;
 use serde_json::{Map, Value};
 
 /// How one endpoint reads its requests; secrets are resolved at startup.
@@ -70,6 +71,9 @@ pub fn events(endpoint: &Endpoint, headers: &HeaderMap, body: &[u8]) -> Result<V
 
 /// The event a verified request carries, or what is wrong with it (a 400).
 pub fn event(endpoint: &Endpoint, headers: &HeaderMap, body: &[u8]) -> Result<Event, String> {
+    if let Endpoint::CloudEvents { .. } = endpoint {
+        return cloudevent(headers, body);
+    }
     let text = std::str::from_utf8(body).map_err(|_| "the body is not UTF-8 text".to_string())?;
     let parse = |options: InputOptions| from_text(text, &options).map_err(|error| error.message);
     match endpoint {
@@ -98,15 +102,6 @@ pub fn event(endpoint: &Endpoint, headers: &HeaderMap, body: &[u8]) -> Result<Ev
             source: kind.as_ref().map(|_| "webhook".to_string()),
             delivery_id: delivery_header(headers),
         }),
-        Endpoint::CloudEvents { .. } => {
-            let structured = header(headers, "content-type")
-                .is_some_and(|value| value.starts_with("application/cloudevents"));
-            if structured {
-                return parse(InputOptions::default());
-            }
-            let document = binary_cloudevent(headers, text)?;
-            from_text(&document, &InputOptions::default()).map_err(|error| error.message)
-        }
         Endpoint::Alertmanager { split, .. } => {
             let mut events = super::alertmanager::events(text, *split)?;
             if events.len() == 1 {
@@ -115,7 +110,73 @@ pub fn event(endpoint: &Endpoint, headers: &HeaderMap, body: &[u8]) -> Result<Ev
                 Err("the notification holds more than one alert".to_string())
             }
         }
+        Endpoint::CloudEvents { .. } => unreachable!("read above"),
     }
+}
+
+/// A CloudEvent in structured mode (`Content-Type: application/cloudevents+json`, in any case)
+/// or binary mode. Its id in vane is [`cloudevent_id`]: CloudEvents makes `source` and `id`
+/// together unique, so two events that share an `id` from different sources are both kept.
+fn cloudevent(headers: &HeaderMap, body: &[u8]) -> Result<Event, String> {
+    let media_type = header(headers, "content-type").map(media_type);
+    let mut event = if media_type
+        .as_deref()
+        .is_some_and(|media| media.starts_with("application/cloudevents"))
+    {
+        let text =
+            std::str::from_utf8(body).map_err(|_| "the body is not UTF-8 text".to_string())?;
+        from_text(text, &InputOptions::default()).map_err(|error| error.message)?
+    } else {
+        let document = binary_cloudevent(headers, body)?;
+        from_text(&document, &InputOptions::default()).map_err(|error| error.message)?
+    };
+    let id = cloudevent_id(&event.source, event.id());
+    event.set_id(id);
+    Ok(event)
+}
+
+/// The id vane gives a CloudEvent received by `vane serve`: its `source`, a space and its `id`
+/// (`/ci ce-1`), the source's own `%` and spaces percent-encoded so that no two pairs meet.
+pub fn cloudevent_id(source: &str, id: &str) -> String {
+    let source = source.replace('%', "%25").replace(' ', "%20");
+    format!("{source} {id}")
+}
+
+/// The media type of a `Content-Type` value, lowercased, without parameters.
+fn media_type(value: &str) -> String {
+    value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// A `ce-*` header value with its percent-encoding undone, as the CloudEvents HTTP binding
+/// requires: `%` must start two hex digits, and the decoded bytes must be UTF-8.
+fn percent_decode(name: &str, value: &str) -> Result<String, String> {
+    let bytes = value.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%' {
+            let hex = bytes
+                .get(index + 1..index + 3)
+                .and_then(|pair| std::str::from_utf8(pair).ok())
+                .filter(|pair| pair.bytes().all(|byte| byte.is_ascii_hexdigit()))
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                .ok_or_else(|| {
+                    format!("header `{name}` has a `%` that does not start two hex digits")
+                })?;
+            decoded.push(hex);
+            index += 3;
+        } else {
+            decoded.push(bytes[index]);
+            index += 1;
+        }
+    }
+    String::from_utf8(decoded)
+        .map_err(|_| format!("header `{name}` is not UTF-8 once percent-decoded"))
 }
 
 /// An explicit delivery id: `X-Delivery-Id`, else `Idempotency-Key`.
@@ -132,8 +193,10 @@ fn gitlab_kind(hook: &str) -> String {
     name.to_lowercase().replace(' ', "_")
 }
 
-/// A binary-mode CloudEvent (attributes in `ce-*` headers) as the structured document vane reads.
-fn binary_cloudevent(headers: &HeaderMap, body: &str) -> Result<String, String> {
+/// A binary-mode CloudEvent (attributes in `ce-*` headers, percent-decoded) as the structured
+/// document vane reads. A JSON body (`application/json`, `…+json`) is the data; any other body
+/// is the data as a string when it is UTF-8, else `data_base64`.
+fn binary_cloudevent(headers: &HeaderMap, body: &[u8]) -> Result<String, String> {
     let mut document = Map::new();
     for (name, value) in headers {
         let Some(attribute) = name.as_str().strip_prefix("ce-") else {
@@ -142,7 +205,10 @@ fn binary_cloudevent(headers: &HeaderMap, body: &str) -> Result<String, String> 
         let value = value
             .to_str()
             .map_err(|_| format!("header `{name}` is not text"))?;
-        document.insert(attribute.to_string(), Value::String(value.to_string()));
+        document.insert(
+            attribute.to_string(),
+            Value::String(percent_decode(name.as_str(), value)?),
+        );
     }
     if !document.contains_key("specversion") {
         return Err(
@@ -152,16 +218,26 @@ fn binary_cloudevent(headers: &HeaderMap, body: &str) -> Result<String, String> 
         );
     }
     let content_type = header(headers, "content-type").unwrap_or("application/json");
-    let data = if content_type.contains("json") {
-        serde_json::from_str(body).map_err(|error| format!("the body is not JSON: {error}"))?
+    let media = media_type(content_type);
+    if media == "application/json" || media.ends_with("+json") {
+        let text =
+            std::str::from_utf8(body).map_err(|_| "the body is not UTF-8 text".to_string())?;
+        let data =
+            serde_json::from_str(text).map_err(|error| format!("the body is not JSON: {error}"))?;
+        document.insert("data".to_string(), data);
     } else {
-        Value::String(body.to_string())
-    };
+        match std::str::from_utf8(body) {
+            Ok(text) => document.insert("data".to_string(), Value::String(text.to_string())),
+            Err(_) => document.insert(
+                "data_base64".to_string(),
+                Value::String(base64::engine::general_purpose::STANDARD.encode(body)),
+            ),
+        };
+    }
     document.insert(
         "datacontenttype".to_string(),
         Value::String(content_type.to_string()),
     );
-    document.insert("data".to_string(), data);
     Ok(Value::Object(document).to_string())
 }
 
@@ -218,10 +294,51 @@ mod tests {
         )
         .unwrap();
         assert_eq!(event.kind, "deploy.requested");
-        assert_eq!(event.id(), "ce-42");
+        assert_eq!(event.id(), "/ci ce-42");
         assert_eq!(event.data.value()["service"], "api");
         let not_one = super::event(&endpoint, &headers(&[]), b"{}");
         assert!(not_one.unwrap_err().contains("not a CloudEvent"));
+    }
+
+    #[test]
+    fn cloudevents_headers_are_percent_decoded_and_media_types_read_in_any_case() {
+        let endpoint = Endpoint::CloudEvents { hmac: None };
+        let binary = |subject: &'static str, content_type: &'static str, body: &[u8]| {
+            super::event(
+                &endpoint,
+                &headers(&[
+                    ("ce-specversion", "1.0"),
+                    ("ce-type", "deploy.requested"),
+                    ("ce-source", "/ci"),
+                    ("ce-id", "1"),
+                    ("ce-subject", subject),
+                    ("content-type", content_type),
+                ]),
+                body,
+            )
+        };
+        let event = binary("caf%C3%A9 %25 %22x%22", "Application/JSON", b"{}").unwrap();
+        assert_eq!(event.subject.as_deref(), Some("caf\u{e9} % \"x\""));
+        for bad in ["%C0%A0", "%G1", "100%", "%4"] {
+            let error = binary(bad, "application/json", b"{}").unwrap_err();
+            assert!(error.contains("`ce-subject`"), "{bad}: {error}");
+        }
+        let bytes = binary("s", "application/octet-stream", &[0xff, 0x00, 0x80]).unwrap();
+        assert_eq!(bytes.data.value(), &serde_json::json!("/wCA"));
+        let text = binary("s", "text/plain", b"hello").unwrap();
+        assert_eq!(text.data.value(), &serde_json::json!("hello"));
+
+        let structured = super::event(
+            &endpoint,
+            &headers(&[(
+                "content-type",
+                "Application/CloudEvents+JSON; charset=UTF-8",
+            )]),
+            br#"{"specversion":"1.0","type":"t","source":"a b%","id":"x"}"#,
+        )
+        .unwrap();
+        assert_eq!(structured.id(), "a%20b%25 x");
+        assert_ne!(cloudevent_id("a b", "c"), cloudevent_id("a", "b c"));
     }
 
     #[test]

@@ -11,7 +11,7 @@ mod intake;
 mod verify;
 
 pub use daemon::{endpoints, run_daemon};
-pub use intake::{AlertAuth, Endpoint};
+pub use intake::{AlertAuth, Endpoint, event as request_event};
 pub use verify::sign;
 
 use crate::metrics::{self, Delivery};
@@ -230,7 +230,7 @@ fn authenticate(
     let value = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
     match endpoint {
         Endpoint::Github { secret } => {
-            verify::hmac_sha256(secret.as_bytes(), body, value("x-hub-signature-256"))
+            verify::github_signature(secret.as_bytes(), body, value("x-hub-signature-256"))
         }
         Endpoint::Gitlab { token } => verify::token(token, value("x-gitlab-token")),
         Endpoint::Generic { header, secret, .. } => {

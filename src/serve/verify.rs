@@ -32,7 +32,21 @@ impl Refusal {
     }
 }
 
-/// Checks an HMAC-SHA256 signature given as hex, with or without GitHub's `sha256=` prefix.
+/// Checks GitHub's `X-Hub-Signature-256`: `sha256=` and the hex digest. A digest without the
+/// prefix is refused, as GitHub's and octokit's verifiers refuse it.
+pub fn github_signature(secret: &[u8], body: &[u8], header: Option<&str>) -> Result<(), Refusal> {
+    let header = header.map(str::trim).filter(|value| !value.is_empty());
+    let Some(header) = header else {
+        return Err(Refusal::Unsigned);
+    };
+    if !header.starts_with("sha256=") {
+        return Err(Refusal::BadSignature);
+    }
+    hmac_sha256(secret, body, Some(header))
+}
+
+/// Checks an HMAC-SHA256 signature given as hex, with or without a `sha256=` prefix (generic
+/// senders often leave it out).
 pub fn hmac_sha256(secret: &[u8], body: &[u8], header: Option<&str>) -> Result<(), Refusal> {
     let header = header.map(str::trim).filter(|value| !value.is_empty());
     let Some(header) = header else {
@@ -193,6 +207,29 @@ mod tests {
         assert_eq!(
             authorization(&basic, Some("Basic !!")),
             Err(Refusal::BadSignature)
+        );
+    }
+
+    #[test]
+    fn github_signatures_need_their_prefix() {
+        let good = sign(b"key", b"body");
+        assert_eq!(github_signature(b"key", b"body", Some(&good)), Ok(()));
+        let bare = good.trim_start_matches("sha256=");
+        assert_eq!(
+            github_signature(b"key", b"body", Some(bare)),
+            Err(Refusal::BadSignature)
+        );
+        assert_eq!(
+            github_signature(b"key", b"body", Some(&format!("SHA256={bare}"))),
+            Err(Refusal::BadSignature)
+        );
+        assert_eq!(
+            github_signature(b"key", b"body", Some(&format!("sha1={bare}"))),
+            Err(Refusal::BadSignature)
+        );
+        assert_eq!(
+            github_signature(b"key", b"body", None),
+            Err(Refusal::Unsigned)
         );
     }
 

@@ -33,6 +33,14 @@ pub enum StateError {
         found: i64,
         known: i64,
     },
+    /// An empty file where the store should be: SQLite would take it as a new store and the
+    /// history it once held would be silently gone.
+    #[error(
+        "the state store `{}` is an empty file, not a store: it may have been truncated; \
+         restore it from a backup, or remove it to start a new store",
+        path.display()
+    )]
+    Empty { path: PathBuf },
     #[error("state store `{}`: {action}: {source}", path.display())]
     Sqlite {
         path: PathBuf,

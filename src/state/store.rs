@@ -45,6 +45,23 @@ pub struct Store {
     pub(super) masker: Masker,
 }
 
+/// A file of zero bytes that no vane is creating right now. SQLite creates a new store's file
+/// empty and writes its first page within milliseconds, with its `-wal` file beside it; an empty
+/// file with no `-wal` that has not changed for 2 s was emptied by something else.
+fn is_abandoned_empty_file(file: &std::path::Path) -> bool {
+    let Ok(metadata) = std::fs::metadata(file) else {
+        return false;
+    };
+    let mut wal = file.as_os_str().to_owned();
+    wal.push("-wal");
+    let settled = metadata
+        .modified()
+        .ok()
+        .and_then(|modified| modified.elapsed().ok())
+        .is_some_and(|age| age >= std::time::Duration::from_secs(2));
+    metadata.is_file() && metadata.len() == 0 && !std::path::Path::new(&wal).exists() && settled
+}
+
 impl Store {
     /// Opens the store, creating the file (and its folder) and the schema where missing.
     ///
@@ -63,6 +80,9 @@ impl Store {
                         path: folder.to_path_buf(),
                         source,
                     })?;
+                }
+                if is_abandoned_empty_file(file) {
+                    return Err(StateError::Empty { path });
                 }
                 Connection::open(file)
             }

@@ -29,6 +29,12 @@ pub fn register(env: &mut Environment<'static>) {
         strict(&value).map(|text| shell::escape_heredoc(&text))
     });
     env.add_filter(
+        shell::FILTER_NUMBER,
+        |value: Value| -> Result<String, Error> {
+            shell::check_integer(&strict(&value)?).map_err(invalid)
+        },
+    );
+    env.add_filter(
         shell::FILTER_QUOTED_HEREDOC,
         |value: Value, delimiter: String, before: String, after: String| -> Result<String, Error> {
             shell::escape_quoted_heredoc(&strict(&value)?, &delimiter, &before, &after)

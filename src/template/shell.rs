@@ -55,10 +55,23 @@
 //! there); and a here-document whose closing line also holds a `{% … %}` tag. These
 //! refusals apply to `| safe` interpolations too: they are about where a value lands.
 //!
+//! # Arithmetic contexts
+//!
+//! bash evaluates some words as arithmetic, and arithmetic runs a `$(…)` it finds in a value,
+//! quoted or not. Besides `$((…))`, `((…))` and `$[…]`, the lexer keeps the words of each simple
+//! command and refuses an interpolation in: an operand of `-eq` … `-ge` or `-v` in `[[ … ]]`
+//! (`(`, `)`, `&&`, `||` do not end the command there), the operand of `-v` in `[` / `test`,
+//! the arguments of `let` and of `declare -i` (and `local`, `typeset`, `readonly`, `export`), an
+//! assignment to a name declared `-i` earlier in the script, the elements of an integer array
+//! assignment, and array subscripts (`a[…]=`, `( [ … ]=x )`, `name[…]` arguments of the
+//! builtins in [`SUBSCRIPT_COMMANDS`] and the declaring ones). A value inside a `$(…)` counts as
+//! part of the outer word too. An expression whose last filter is `int` is let in: it goes
+//! through [`FILTER_NUMBER`] instead, which passes only an integer, verbatim.
+//!
 //! # What escaping does not cover
 //!
 //! A value still arrives as one literal string. A command that treats its arguments as code
-//! (`eval`, `bash -c`, `[[ $x -eq 1 ]]`, `let`, `declare -i`, array subscripts) or a value put
+//! (`eval`, `bash -c`, a variable holding the value later used in arithmetic) or a value put
 //! where the command name goes is the script's own decision; `validate` is the place to warn.
 //!
 //! # Known approximations
@@ -71,6 +84,7 @@
 //! Templates are assumed to use minijinja's default syntax with `trim_blocks`,
 //! `lstrip_blocks` and line statements off, as vane's environment does.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::ops::Range;
 
@@ -89,6 +103,10 @@ pub const FILTER_HEREDOC: &str = "sh_heredoc";
 /// `sh_quoted_heredoc(delimiter, before, after)`: calls [`escape_quoted_heredoc`] and fails the
 /// render when that refuses the value.
 pub const FILTER_QUOTED_HEREDOC: &str = "sh_quoted_heredoc";
+/// Filter for a value made a number with `| int` where bash evaluates arithmetic: calls
+/// [`check_integer`], so the value lands verbatim (`$(( '7' ))` would be a syntax error) and
+/// only ever as an integer.
+pub const FILTER_NUMBER: &str = "sh_number";
 
 /// An expansion that is always empty, is POSIX (so `sh -ec` runs it too), forks nothing and is
 /// allowed under `set -u`: `$-` is always set, and `${param+word}` with an empty `word` yields
@@ -403,6 +421,28 @@ fn jinja_string(text: &str) -> String {
 
 /// True when the last top-level filter of a Jinja expression is `safe`.
 fn ends_in_safe(expression: &str) -> bool {
+    last_filter_is(expression, "safe")
+}
+
+/// True when the last top-level filter of a Jinja expression is `int` (a number, always).
+fn ends_in_int(expression: &str) -> bool {
+    last_filter_is(expression, "int")
+}
+
+/// Checks that a value is an integer (`-12`, `7`), which is all [`FILTER_NUMBER`] lets into an
+/// arithmetic context.
+pub fn check_integer(value: &str) -> Result<String, String> {
+    let digits = value.strip_prefix('-').unwrap_or(value);
+    if !digits.is_empty() && digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        Ok(value.to_string())
+    } else {
+        Err("a value in a bash arithmetic context must be an integer".to_string())
+    }
+}
+
+/// True when the last top-level filter of a Jinja expression is `name`, with or without
+/// arguments.
+fn last_filter_is(expression: &str, name: &str) -> bool {
     let bytes = expression.as_bytes();
     let mut depth = 0i32;
     let mut last_pipe = None;
@@ -425,10 +465,15 @@ fn ends_in_safe(expression: &str) -> bool {
     }
     let Some(pipe) = last_pipe else { return false };
     let filter = expression[pipe + 1..].trim();
-    filter == "safe"
-        || filter
-            .strip_prefix("safe")
-            .is_some_and(|rest| rest.trim_start() == "()")
+    filter == name
+        || filter.strip_prefix(name).is_some_and(|rest| {
+            let rest = rest.trim_start();
+            if name == "safe" {
+                rest == "()"
+            } else {
+                rest.starts_with('(') && rest.ends_with(')')
+            }
+        })
 }
 
 /// The index just past the Jinja string literal that opens at `start`, or `None` when it does
@@ -739,6 +784,21 @@ struct Commands {
     command_start: bool,
     /// Here-documents whose operator was read on this line; their bodies start after it.
     pending: Vec<HereDocSpec>,
+    /// The finished words of the current simple command, for the arithmetic contexts that
+    /// bash's builtins make (`let`, `declare -i`, `[[ … -eq … ]]`, array subscripts).
+    words: Vec<Word>,
+    /// The word being read.
+    word: Word,
+    /// Inside the `(…)` of an array assignment (`a=(…)`): whether its elements are integers.
+    compound: Option<bool>,
+}
+
+/// One shell word as far as the arithmetic contexts care: its literal text (quotes included)
+/// and the interpolations in it, each with whether it sits inside a `[…]` subscript.
+#[derive(Default, Clone)]
+struct Word {
+    text: String,
+    exprs: Vec<(usize, bool)>,
 }
 
 struct HereDoc {
@@ -764,11 +824,16 @@ struct Placement {
     context: ShellContext,
     /// For a quoted here-document: the delimiter and the text around the value.
     quoted_heredoc: Option<(String, String, String)>,
+    /// A `| int` value in an arithmetic context: it goes through [`FILTER_NUMBER`].
+    number: bool,
 }
 
 impl Placement {
     /// The filter part of the rewritten tag, after `(expr) | `.
     fn filter_call(&self) -> String {
+        if self.number {
+            return FILTER_NUMBER.to_string();
+        }
         match (&self.quoted_heredoc, self.context) {
             (Some((delimiter, before, after)), _) => format!(
                 "{FILTER_QUOTED_HEREDOC}({}, {}, {})",
@@ -794,6 +859,10 @@ struct Scanner<'a> {
     /// No template tag came between the last line break and `line_tail`.
     line_complete: bool,
     placements: Vec<Placement>,
+    /// Per interpolation: its expression ends in `| int`, so its value is a number.
+    numbers: Vec<bool>,
+    /// Names declared integer (`declare -i n`): an assignment to them is arithmetic.
+    integers: HashSet<String>,
 }
 
 type Scan<T = ()> = Result<T, ShellScanError>;
@@ -809,6 +878,11 @@ impl<'a> Scanner<'a> {
             line_tail: String::new(),
             line_complete: true,
             placements: Vec::with_capacity(tags.len()),
+            numbers: tags
+                .iter()
+                .map(|tag| ends_in_int(source[tag.inner.clone()].trim()))
+                .collect(),
+            integers: HashSet::new(),
         }
     }
 
@@ -830,6 +904,13 @@ impl<'a> Scanner<'a> {
                 }
                 Item::Char { ch, .. } => self.step(ch)?,
             }
+        }
+        // The script's last words end here, in every command list still open.
+        while let Some(frame) = self.stack.last() {
+            if matches!(frame, Frame::Commands(_)) {
+                self.end_word(true)?;
+            }
+            self.stack.pop();
         }
         Ok(self.placements)
     }
@@ -912,6 +993,9 @@ impl<'a> Scanner<'a> {
                     if ch != '\n' {
                         self.line_tail.push(ch);
                     }
+                    if let Some(word) = self.innermost_word() {
+                        word.text.push(ch);
+                    }
                     self.position += 1;
                     return;
                 }
@@ -958,6 +1042,81 @@ impl<'a> Scanner<'a> {
             Some(Frame::Commands(commands)) => Some(commands),
             _ => None,
         }
+    }
+
+    /// The word being read in the innermost command list, unless a comment or here-document
+    /// body (which are no words of it) is what is being read.
+    fn innermost_word(&mut self) -> Option<&mut Word> {
+        for frame in self.stack.iter_mut().rev() {
+            match frame {
+                Frame::Commands(commands) => return Some(&mut commands.word),
+                Frame::Comment | Frame::HereDoc(_) => return None,
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// The current simple command is `[[ … ]]`, not yet closed: `(`, `)`, `&&`, `||`, `<`
+    /// and `>` are its operators there, not the end of the command.
+    fn in_conditional(&self) -> bool {
+        let Some(Frame::Commands(commands)) = self.stack.last() else {
+            return false;
+        };
+        command_index(&commands.words).is_some_and(|index| commands.words[index].text == "[[")
+            && !commands.words.iter().any(|word| word.text == "]]")
+    }
+
+    /// Ends the word being read (at a blank or an operator) and, with `ends_command`, the
+    /// simple command; refuses the interpolations the finished word puts where bash evaluates
+    /// arithmetic.
+    fn end_word(&mut self, ends_command: bool) -> Scan {
+        let Some(Frame::Commands(commands)) = self.stack.last_mut() else {
+            return Ok(());
+        };
+        let word = std::mem::take(&mut commands.word);
+        let mut uses = Vec::new();
+        if let Some(integer) = commands.compound {
+            for &(expr, subscript) in &word.exprs {
+                if integer {
+                    uses.push((
+                        expr,
+                        "is an element of an integer array (`declare -i`)".to_string(),
+                    ));
+                } else if subscript {
+                    uses.push((expr, "is in an array subscript".to_string()));
+                }
+            }
+        } else if !word.text.is_empty() || !word.exprs.is_empty() {
+            commands.words.push(word);
+            let (found, integer) = arithmetic_uses(&commands.words, &self.integers);
+            uses = found;
+            self.integers.extend(integer);
+        }
+        if ends_command && let Some(Frame::Commands(commands)) = self.stack.last_mut() {
+            commands.words.clear();
+            commands.compound = None;
+        }
+        for (expr, why) in uses {
+            if self.numbers[expr] {
+                self.placements[expr].number = true;
+            } else {
+                return Err(self.refuse_arithmetic(expr, &why));
+            }
+        }
+        Ok(())
+    }
+
+    fn refuse_arithmetic(&self, index: usize, why: &str) -> ShellScanError {
+        let expression = self.source[self.tags[index].inner.clone()].trim();
+        self.refuse(
+            index,
+            &format!(
+                "{why}, where bash evaluates the value as arithmetic and runs any `$(…)` in it, \
+                 quoted or not; make it a number with `{{{{ {expression} | int }}}}`, or pass it \
+                 in an environment variable and check that it is one"
+            ),
+        )
     }
 
     /// What was just read is part of the current word, which continues.
@@ -1131,7 +1290,9 @@ impl<'a> Scanner<'a> {
         let command_start = commands.command_start;
         match ch {
             '\n' => {
+                self.end_word(true)?;
                 self.bump();
+                self.clear_word();
                 let mut pending = Vec::new();
                 if let Some(commands) = self.commands() {
                     commands.word_start = true;
@@ -1148,12 +1309,16 @@ impl<'a> Scanner<'a> {
                 self.line_break()
             }
             ' ' | '\t' => {
+                self.end_word(false)?;
                 self.bump();
+                self.clear_word();
                 self.set_commands(true, command_start);
                 Ok(())
             }
             ';' | '&' | '|' => {
+                self.end_word(ch == ';' || !self.in_conditional())?;
                 self.bump();
+                self.clear_word();
                 self.set_commands(true, true);
                 Ok(())
             }
@@ -1167,7 +1332,31 @@ impl<'a> Scanner<'a> {
                 Ok(())
             }
             '(' => {
+                // `a=(…)`: an array assignment, whose elements are words of the same command.
+                let array = self.commands().and_then(|commands| {
+                    let text = &commands.word.text;
+                    (commands.compound.is_none()
+                        && text.ends_with('=')
+                        && assignment_name(text).is_some())
+                    .then(|| assignment_name(text).unwrap_or_default().to_string())
+                });
+                let conditional = self.in_conditional();
+                self.end_word(array.is_none() && !conditional)?;
+                if let Some(name) = array {
+                    let integer = self.integers.contains(&name);
+                    if let Some(commands) = self.commands() {
+                        let declared = command_index(&commands.words).is_some_and(|index| {
+                            DECLARE_COMMANDS
+                                .contains(&unquoted(&commands.words[index].text).as_str())
+                                && commands.words[index + 1..]
+                                    .iter()
+                                    .any(|word| is_integer_flag(&word.text))
+                        });
+                        commands.compound = Some(integer || declared);
+                    }
+                }
                 self.bump();
+                self.clear_word();
                 if let Some(commands) = self.commands() {
                     commands.parens += 1;
                 }
@@ -1175,11 +1364,21 @@ impl<'a> Scanner<'a> {
                 Ok(())
             }
             ')' => {
+                let closes = self.commands().is_some_and(|commands| {
+                    commands.parens == 0 && commands.substitution && commands.cases == 0
+                });
+                let compound = self
+                    .commands()
+                    .is_some_and(|commands| commands.compound.is_some());
+                let conditional = self.in_conditional();
+                self.end_word(closes || !(compound || conditional))?;
                 self.bump();
+                self.clear_word();
                 if let Some(commands) = self.commands() {
                     if commands.parens > 0 {
                         commands.parens -= 1;
-                    } else if commands.substitution && commands.cases == 0 {
+                        commands.compound = None;
+                    } else if closes {
                         self.close();
                         return Ok(());
                     }
@@ -1189,17 +1388,23 @@ impl<'a> Scanner<'a> {
                 Ok(())
             }
             '<' if self.peek(1) == Peek::Char('<') => {
+                self.end_word(false)?;
                 if self.peek(2) == Peek::Char('<') {
                     self.bump_n(3);
+                    self.clear_word();
                     self.set_commands(true, false);
                     Ok(())
                 } else {
                     self.bump_n(2);
-                    self.heredoc_operator()
+                    self.heredoc_operator()?;
+                    self.clear_word();
+                    Ok(())
                 }
             }
             '<' | '>' => {
+                self.end_word(false)?;
                 self.bump();
+                self.clear_word();
                 self.set_commands(true, false);
                 Ok(())
             }
@@ -1232,6 +1437,13 @@ impl<'a> Scanner<'a> {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// Forgets the text read into the current word (a blank or an operator that ended the last).
+    fn clear_word(&mut self) {
+        if let Some(commands) = self.commands() {
+            commands.word = Word::default();
         }
     }
 
@@ -1556,13 +1768,21 @@ impl<'a> Scanner<'a> {
                 "is inside a command substitution within a here-document, where a line of the value could end the document; set a variable before the here-document and use that",
             ));
         }
+        let mut number = false;
         for frame in &self.stack {
             let why = match frame {
                 Frame::Backquote => {
                     "is inside backquotes, whose backslash processing would undo the escaping; use `$(…)` instead"
                 }
+                Frame::Arithmetic { .. } if self.numbers[index] => {
+                    number = true;
+                    continue;
+                }
                 Frame::Arithmetic { .. } => {
-                    "is inside an arithmetic expression, where the shell runs a value as code; pass it in an environment variable and check it is a number"
+                    return Err(self.refuse_arithmetic(
+                        index,
+                        "is inside an arithmetic expression (`$((…))`, `((…))`, `$[…]`)",
+                    ));
                 }
                 Frame::Parameter { .. } => {
                     "is inside a `${…}` parameter expansion, where quoting depends on the operator; assign the value to a variable first"
@@ -1575,18 +1795,22 @@ impl<'a> Scanner<'a> {
             Some(Frame::Double) => Placement {
                 context: ShellContext::DoubleQuoted,
                 quoted_heredoc: None,
+                number: false,
             },
             Some(Frame::Single) => Placement {
                 context: ShellContext::SingleQuoted,
                 quoted_heredoc: None,
+                number: false,
             },
             Some(Frame::AnsiC) => Placement {
                 context: ShellContext::AnsiCQuoted,
                 quoted_heredoc: None,
+                number: false,
             },
             Some(Frame::Comment) => Placement {
                 context: ShellContext::Comment,
                 quoted_heredoc: None,
+                number: false,
             },
             Some(Frame::HereDoc(heredoc)) if heredoc.spec.quoted => {
                 let before = if self.line_complete {
@@ -1601,18 +1825,36 @@ impl<'a> Scanner<'a> {
                         before,
                         self.text_after(),
                     )),
+                    number: false,
                 }
             }
             Some(Frame::HereDoc(_)) => Placement {
                 context: ShellContext::HereDoc,
                 quoted_heredoc: None,
+                number: false,
             },
             _ => Placement {
                 context: ShellContext::Bare,
                 quoted_heredoc: None,
+                number: false,
             },
         };
-        self.placements.push(placement);
+        self.placements.push(Placement {
+            number,
+            ..placement
+        });
+        // The value is part of the word of every command list it is inside (`$(echo {{ x }})`
+        // is the output's word too).
+        for frame in self.stack.iter_mut().rev() {
+            match frame {
+                Frame::Commands(commands) => {
+                    let subscript = in_subscript(&commands.word.text);
+                    commands.word.exprs.push((index, subscript));
+                }
+                Frame::Comment | Frame::HereDoc(_) => break,
+                _ => {}
+            }
+        }
         self.position += 1;
         self.tag_on_line();
         self.in_word();
@@ -1648,8 +1890,194 @@ impl Commands {
             word_start: true,
             command_start: true,
             pending: Vec::new(),
+            words: Vec::new(),
+            word: Word::default(),
+            compound: None,
         }
     }
+}
+
+/// Words that come before a command's name without being it.
+const PREFIX_WORDS: &[&str] = &[
+    "if", "then", "elif", "else", "while", "until", "do", "time", "!", "{", "command", "builtin",
+];
+
+/// `[[ … ]]`'s arithmetic comparisons: bash evaluates both operands as arithmetic.
+const ARITHMETIC_OPERATORS: &[&str] = &["-eq", "-ne", "-lt", "-le", "-gt", "-ge"];
+
+/// Builtins whose `name[…]` arguments have their subscript evaluated as arithmetic.
+const SUBSCRIPT_COMMANDS: &[&str] = &[
+    "unset",
+    "read",
+    "printf",
+    "mapfile",
+    "readarray",
+    "getopts",
+    "wait",
+];
+
+/// Builtins that declare variables (`-i` makes them integers).
+const DECLARE_COMMANDS: &[&str] = &["declare", "typeset", "local", "readonly", "export"];
+
+/// A word's text with its quotes and backslashes removed, as bash compares a command's name.
+fn unquoted(text: &str) -> String {
+    text.chars()
+        .filter(|ch| !matches!(ch, '"' | '\'' | '\\'))
+        .collect()
+}
+
+/// The variable name a word starts with, after any opening quote.
+fn leading_name(text: &str) -> Option<&str> {
+    let rest = text.trim_start_matches(['"', '\'']);
+    let length = rest
+        .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+        .unwrap_or(rest.len());
+    let name = &rest[..length];
+    (!name.is_empty() && !name.starts_with(|ch: char| ch.is_ascii_digit())).then_some(name)
+}
+
+/// The variable an assignment word (`n=…`, `a[…]=…`, `n+=…`) assigns, if it is one.
+fn assignment_name(text: &str) -> Option<&str> {
+    if text.starts_with(['"', '\'']) {
+        return None;
+    }
+    let name = leading_name(text)?;
+    let mut rest = &text[name.len()..];
+    if let Some(subscript) = rest.strip_prefix('[') {
+        rest = &subscript[subscript.find(']')? + 1..];
+    }
+    let rest = rest.strip_prefix('+').unwrap_or(rest);
+    rest.starts_with('=').then_some(name)
+}
+
+/// True when the text read so far of a word leaves it inside a `[…]` subscript: `a[` or, as an
+/// element of an array assignment, `[`.
+fn in_subscript(text: &str) -> bool {
+    let rest = text.trim_start_matches(['"', '\'']);
+    let name = leading_name(rest).map_or(0, str::len);
+    let Some(after) = rest[name..].strip_prefix('[') else {
+        return false;
+    };
+    let mut depth = 1;
+    for ch in after.chars() {
+        match ch {
+            '[' => depth += 1,
+            ']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    true
+}
+
+/// `-i`, `-ri`, `-ai`: an option word of `declare` that makes integers.
+fn is_integer_flag(text: &str) -> bool {
+    text.strip_prefix('-').is_some_and(|flags| {
+        flags.contains('i') && flags.chars().all(|ch| ch.is_ascii_alphabetic())
+    })
+}
+
+/// Where the command's name is among the words of a simple command.
+fn command_index(words: &[Word]) -> Option<usize> {
+    words.iter().position(|word| {
+        !PREFIX_WORDS.contains(&unquoted(&word.text).as_str())
+            && assignment_name(&word.text).is_none()
+    })
+}
+
+/// The interpolations of the last of `words` (or the one before it) that land where bash
+/// evaluates arithmetic, each with where that is; and the names the word declares integer.
+fn arithmetic_uses(
+    words: &[Word],
+    integers: &HashSet<String>,
+) -> (Vec<(usize, String)>, Vec<String>) {
+    let mut uses = Vec::new();
+    let mut declared = Vec::new();
+    let Some(last) = words.len().checked_sub(1) else {
+        return (uses, declared);
+    };
+    let word = &words[last];
+    let all = |uses: &mut Vec<(usize, String)>, word: &Word, why: String| {
+        uses.extend(word.exprs.iter().map(|&(expr, _)| (expr, why.clone())));
+    };
+    let subscripts = |uses: &mut Vec<(usize, String)>| {
+        uses.extend(
+            word.exprs
+                .iter()
+                .filter(|(_, subscript)| *subscript)
+                .map(|&(expr, _)| (expr, "is in an array subscript".to_string())),
+        );
+    };
+    match command_index(words) {
+        None => {
+            if let Some(name) = assignment_name(&word.text) {
+                for &(expr, subscript) in &word.exprs {
+                    if subscript {
+                        uses.push((expr, format!("is in the array subscript of `{name}[…]=`")));
+                    } else if integers.contains(name) {
+                        uses.push((
+                            expr,
+                            format!("is assigned to `{name}`, an integer variable (`declare -i`)"),
+                        ));
+                    }
+                }
+            }
+        }
+        Some(index) if index == last => {}
+        Some(index) => {
+            let command = unquoted(&words[index].text);
+            let previous = (last > index + 1).then(|| unquoted(&words[last - 1].text));
+            match command.as_str() {
+                "let" => all(&mut uses, word, "is an argument of `let`".to_string()),
+                name if DECLARE_COMMANDS.contains(&name) => {
+                    let integer = words[index + 1..last]
+                        .iter()
+                        .any(|word| is_integer_flag(&word.text));
+                    if integer && !word.text.starts_with('-') {
+                        all(&mut uses, word, format!("is in an argument of `{name} -i`"));
+                        declared.extend(leading_name(&word.text).map(str::to_string));
+                    } else {
+                        subscripts(&mut uses);
+                    }
+                }
+                name if SUBSCRIPT_COMMANDS.contains(&name) => subscripts(&mut uses),
+                "[[" => {
+                    let operator = unquoted(&word.text);
+                    if ARITHMETIC_OPERATORS.contains(&operator.as_str()) && previous.is_some() {
+                        all(
+                            &mut uses,
+                            &words[last - 1],
+                            format!("is an operand of `{operator}` in `[[ … ]]`"),
+                        );
+                    }
+                    match previous.as_deref() {
+                        Some(operator) if ARITHMETIC_OPERATORS.contains(&operator) => all(
+                            &mut uses,
+                            word,
+                            format!("is an operand of `{operator}` in `[[ … ]]`"),
+                        ),
+                        Some("-v") => all(
+                            &mut uses,
+                            word,
+                            "is the operand of `-v` in `[[ … ]]`".to_string(),
+                        ),
+                        _ => {}
+                    }
+                }
+                "test" | "[" if previous.as_deref() == Some("-v") => all(
+                    &mut uses,
+                    word,
+                    format!("is the operand of `-v` in `{command}`"),
+                ),
+                _ => {}
+            }
+        }
+    }
+    (uses, declared)
 }
 
 #[cfg(test)]
@@ -1700,7 +2128,94 @@ mod tests {
                     .map_err(|error| Error::new(ErrorKind::InvalidOperation, error.to_string()))
             },
         );
+        env.add_filter(FILTER_NUMBER, |value: Value| {
+            check_integer(&text_of(&value))
+                .map_err(|error| Error::new(ErrorKind::InvalidOperation, error))
+        });
         env
+    }
+
+    #[test]
+    fn arithmetic_contexts_refuse_values_that_are_not_numbers() {
+        let refused = [
+            ("[[ 1 -eq {{ x }} ]]", "an operand of `-eq` in `[[ … ]]`"),
+            ("[[ {{ x }} -lt 5 ]]", "an operand of `-lt` in `[[ … ]]`"),
+            ("if [[ \"{{ x }}\" -ne 2 && 1 -gt 0 ]]; then :; fi", "`-ne`"),
+            ("[[ ( {{ x }} -le 1 ) ]]", "`-le`"),
+            ("[[ $(echo {{ x }}) -ge 1 ]]", "`-ge`"),
+            ("[[ -v {{ x }} ]]", "the operand of `-v` in `[[ … ]]`"),
+            ("test -v '{{ x }}'", "the operand of `-v` in `test`"),
+            ("(( {{ x }} > 1 ))", "inside an arithmetic expression"),
+            ("echo $(( '{{ x }}' ))", "inside an arithmetic expression"),
+            ("let n={{ x }}", "an argument of `let`"),
+            ("command let \"n = {{ x }}\"", "an argument of `let`"),
+            ("declare -i n={{ x }}", "an argument of `declare -i`"),
+            (
+                "f() { local -ri n=\"{{ x }}\"; }",
+                "an argument of `local -i`",
+            ),
+            (
+                "typeset -i n\nn+={{ x }}",
+                "assigned to `n`, an integer variable",
+            ),
+            ("a[{{ x }}]=1", "the array subscript of `a[…]=`"),
+            (
+                "FOO=1 a[\"{{ x }}\"]+=1 true",
+                "the array subscript of `a[…]=`",
+            ),
+            ("b=( [{{ x }}]=1 )", "an array subscript"),
+            (
+                "declare -ai c=( 1 {{ x }} )",
+                "an element of an integer array",
+            ),
+            ("unset 'a[{{ x }}]'", "an array subscript"),
+            ("printf -v \"a[{{ x }}]\" %s y", "an array subscript"),
+            ("read -r 'a[{{ x }}]' <<< y", "an array subscript"),
+        ];
+        for (script, context) in refused {
+            let error = escape_script(script).expect_err(script);
+            assert!(
+                error.message.contains(context),
+                "{script}: {}",
+                error.message
+            );
+            assert!(
+                error
+                    .message
+                    .contains("make it a number with `{{ x | int }}`"),
+                "{}",
+                error.message
+            );
+            assert_eq!(error.offset, script.find("{{").unwrap(), "{script}");
+        }
+        // Not arithmetic: plain words, string comparisons, values after a subscript.
+        for script in [
+            "echo {{ x }} -eq 1",
+            "[[ {{ x }} == y ]]",
+            "[ {{ x }} -eq 1 ]",
+            "a[0]={{ x }}",
+            "declare n={{ x }}",
+            "echo a[{{ x }}]",
+            "n={{ x }}; declare -i m",
+            "# let {{ x }}",
+        ] {
+            assert!(escape_script(script).is_ok(), "{script}");
+        }
+        // `| int` makes the value a number: it lands verbatim, and only ever as an integer.
+        let escaped = escape_script("echo $(( {{ x | int }} + 1 ))").unwrap();
+        assert_eq!(
+            escaped.source,
+            "echo $(( {{ (x | int) | sh_number }} + 1 ))"
+        );
+        let escaped = escape_script("[[ {{ x|int }} -eq 1 ]] && let n='{{ x | int(0) }}'").unwrap();
+        assert_eq!(
+            escaped.source,
+            "[[ {{ (x|int) | sh_number }} -eq 1 ]] && let n='{{ (x | int(0)) | sh_number }}'"
+        );
+        assert_eq!(check_integer("-12").as_deref(), Ok("-12"));
+        for bad in ["", "-", "1.5", "a[$(id)]", "1 "] {
+            assert!(check_integer(bad).is_err(), "{bad}");
+        }
     }
 
     fn render(template: &str, value: &str) -> Result<String, Error> {

@@ -173,14 +173,14 @@ fn disk_files(
 ) -> Vec<WorkflowFile> {
     let mut files = Vec::new();
     if paths.is_empty() {
-        match find_workflow_files(&options.workflows_dir) {
+        match find_workflow_files(&options.workflows_dir, diagnostics) {
             Ok(found) => files = found,
             Err(diagnostic) => diagnostics.push(diagnostic),
         }
     } else {
         for path in paths {
             if path.is_dir() {
-                match find_workflow_files(path) {
+                match find_workflow_files(path, diagnostics) {
                     Ok(found) => files.extend(found),
                     Err(diagnostic) => diagnostics.push(diagnostic),
                 }
@@ -190,6 +190,20 @@ fn disk_files(
         }
     }
     files.into_iter().map(WorkflowFile::Disk).collect()
+}
+
+/// The largest workflow file vane reads: 1 MiB. A real one is a few KiB; a bigger one is a
+/// mistake, and parsing it costs hundreds of MB.
+pub const MAX_WORKFLOW_FILE: u64 = 1024 * 1024;
+
+/// A file's bytes, reading at most one byte over [`MAX_WORKFLOW_FILE`].
+fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_WORKFLOW_FILE + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// One file read and compiled: the workflow, if it parsed, and its problems.
@@ -235,11 +249,20 @@ fn read_one(source: &WorkflowFile, templates: &Templates, kinds: &Registry) -> L
     let mut diagnostics = Vec::new();
     let file = source.path();
     let bytes = match source {
-        WorkflowFile::Disk(path) => std::fs::read(path),
+        WorkflowFile::Disk(path) => read_capped(path),
         // Blobs are small and read once; a copy keeps the disk path's ownership simple.
         WorkflowFile::Read(_, bytes) => Ok(bytes.clone()),
     };
     let text = match bytes {
+        Ok(bytes) if bytes.len() as u64 > MAX_WORKFLOW_FILE => {
+            diagnostics.push(Diagnostic::error(
+                file,
+                None,
+                "the file is over the 1 MiB limit for a workflow file; split it, or move \
+                 large text into a template file",
+            ));
+            return (file.to_path_buf(), None, diagnostics);
+        }
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(text) => text,
             Err(_) => {
@@ -264,7 +287,13 @@ fn read_one(source: &WorkflowFile, templates: &Templates, kinds: &Registry) -> L
 }
 
 /// Workflow files below `dir`, sorted, skipping test files (`*.test.yaml`) and hidden folders.
-fn find_workflow_files(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
+/// A symbolic link is followed only when its target is inside `dir`: one that leaves it is an
+/// error (its content is never read), since a link can point anywhere (`~/.git-credentials`).
+fn find_workflow_files(
+    dir: &Path,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Result<Vec<PathBuf>, Diagnostic> {
+    let root = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     let mut files = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(current) = pending.pop() {
@@ -287,9 +316,41 @@ fn find_workflow_files(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
             if name.starts_with('.') {
                 continue;
             }
-            let Ok(file_type) = entry.file_type() else {
+            let Ok(mut file_type) = entry.file_type() else {
                 continue;
             };
+            if file_type.is_symlink() {
+                let target = std::fs::canonicalize(&path);
+                match target {
+                    Ok(target) if target.starts_with(&root) => {
+                        // A folder linked inside the folder is walked where it really is.
+                        if target.is_dir() {
+                            continue;
+                        }
+                        let Ok(metadata) = std::fs::metadata(&target) else {
+                            continue;
+                        };
+                        file_type = metadata.file_type();
+                    }
+                    Ok(target) => {
+                        if target.is_dir() || is_workflow_file(&name) {
+                            diagnostics.push(Diagnostic::error(
+                                &path,
+                                None,
+                                format!(
+                                    "the file is a symbolic link to `{}`, outside the workflows folder; \
+                                     vane does not follow it (copy the file in, or link the \
+                                     folder itself)",
+                                    target.display()
+                                ),
+                            ));
+                        }
+                        continue;
+                    }
+                    // A dangling link: nothing to read.
+                    Err(_) => continue,
+                }
+            }
             if file_type.is_dir() {
                 pending.push(path);
             } else if is_workflow_file(&name) {

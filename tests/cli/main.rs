@@ -15,6 +15,7 @@ mod events;
 mod examples;
 mod git_http;
 mod gitops;
+mod hardening;
 mod init;
 mod jobs;
 mod mqtt;

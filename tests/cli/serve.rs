@@ -287,7 +287,11 @@ fn gitlab_generic_and_cloudevents_endpoints_verify_and_queue() {
         202
     );
     wait_for("four runs", || run_events(dir.path()).len() == 4);
-    assert_eq!(run_events(dir.path()), ["alert-1", "ce-1", "ce-2", "gl-1"]);
+    // A CloudEvent is known by its source and id together.
+    assert_eq!(
+        run_events(dir.path()),
+        ["/ci ce-1", "/ci ce-2", "alert-1", "gl-1"]
+    );
     assert_eq!(daemon.stop(), 0);
     // Runs yield the CPU to the webhook intake: their processes inherit the workers' nice 10.
     let connection = rusqlite::Connection::open(state(dir.path())).unwrap();
