@@ -58,6 +58,19 @@ impl Diagnostic {
     }
 }
 
+impl Diagnostic {
+    /// Logs the problem: at its severity's level, with `place` = `file:line:col` (a command's
+    /// plain stderr shows it exactly as [`Display`](fmt::Display) writes it).
+    pub fn log(&self) {
+        let (line, column) = self.line_col();
+        let place = format!("{}:{line}:{column}", self.file.display());
+        match self.severity {
+            Severity::Error => tracing::error!(place = %place, "{}", self.message),
+            Severity::Warning => tracing::warn!(place = %place, "{}", self.message),
+        }
+    }
+}
+
 impl fmt::Display for Diagnostic {
     /// `workflows/deploy.yaml:12:7: error: unknown key `branch` (did you mean `branches`?)`
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -32,7 +32,7 @@ pub fn prepare(
         settings.parallel = parallel;
     }
     let queue = open_queue(&settings, masker).map_err(|message| {
-        eprintln!("error: {message}");
+        tracing::error!("{message}");
         Exit::Invalid
     })?;
     Ok(Prepared {

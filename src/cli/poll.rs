@@ -4,7 +4,6 @@
 
 use super::Exit;
 use super::args::GlobalArgs;
-use crate::cancel::CancelToken;
 use crate::config::Config;
 use crate::pipeline::{Until, drain};
 use crate::secrets::Masker;
@@ -72,18 +71,7 @@ pub fn poll(global: &GlobalArgs, args: &PollArgs) -> Exit {
             eprintln!("error: `--source` goes with `--once`; `--every` polls every source");
             return Exit::Invalid;
         }
-        let stop = CancelToken::from_signals();
-        let pollers = match Arc::new(poller).spawn(Some(every), stop.clone()) {
-            Ok(handle) => handle,
-            Err(error) => {
-                eprintln!("error: cannot start the pollers: {error}");
-                return Exit::Invalid;
-            }
-        };
-        let exit = drain(&settings, &set, masker, queue, Until::Stopped(stop.clone()));
-        stop.cancel();
-        let _ = pollers.join();
-        return exit.for_daemon();
+        return crate::serve::run_poller(poller, every, &settings, &set, masker, queue);
     }
     let failed = !poller.poll_once(&args.sources, global.verbose > 0);
     let exit = drain(&settings, &set, masker, queue, Until::Empty);

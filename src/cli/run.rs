@@ -2,6 +2,7 @@
 
 use super::Exit;
 use super::args::{EventArgs, GlobalArgs};
+use crate::diagnostic::Diagnostic;
 use crate::event::{self, Event, EventStream, InputOptions};
 use crate::pipeline::{Events, Pipeline, Settings};
 use crate::secrets::Masker;
@@ -87,19 +88,17 @@ pub fn load_or_report(global: &GlobalArgs) -> Option<WorkflowSet> {
         .count();
     if errors == 0 {
         if global.verbose > 0 {
-            diagnostics
-                .iter()
-                .for_each(|warning| eprintln!("{warning}"));
+            diagnostics.iter().for_each(Diagnostic::log);
         }
         return Some(set);
     }
     let github = crate::report::github::enabled(global.github);
     for diagnostic in &diagnostics {
-        eprintln!("{diagnostic}");
+        diagnostic.log();
         if github {
             println!("{}", crate::report::github::annotation(diagnostic));
         }
     }
-    eprintln!("error: {errors} problem(s) in the workflows; nothing was run (see `vane validate`)");
+    tracing::error!("{errors} problem(s) in the workflows; nothing was run (see `vane validate`)");
     None
 }

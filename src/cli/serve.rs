@@ -18,8 +18,8 @@ pub struct ServeArgs {
 
 pub fn serve(global: &GlobalArgs, args: &ServeArgs) -> Exit {
     let Some(config) = global.loaded.clone() else {
-        eprintln!(
-            "error: `vane serve` needs a vane.yaml (`--config FILE`, or ./vane.yaml) with \
+        tracing::error!(
+            "`vane serve` needs a vane.yaml (`--config FILE`, or ./vane.yaml) with \
              `serve.webhooks` or `sources` (see `vane init`)"
         );
         return Exit::Invalid;
@@ -29,7 +29,7 @@ pub fn serve(global: &GlobalArgs, args: &ServeArgs) -> Exit {
         Ok(endpoints) => endpoints,
         Err(problems) => {
             for problem in problems {
-                eprintln!("{}: error: {problem}", config.file.display());
+                tracing::error!(place = %config.file.display(), "{problem}");
             }
             return Exit::Invalid;
         }

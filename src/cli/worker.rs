@@ -1,11 +1,8 @@
 //! `vane worker`: takes events from the queue and runs them, until SIGINT/SIGTERM — the workers
-//! of `vane serve` without the HTTP side, to add capacity beside it. It also runs the
-//! subscription sources of vane.yaml (`nats:`, `mqtt:`), which push into the same queue.
+//! of `vane serve` without the HTTP side ([`crate::serve::run_worker`]).
 
 use super::Exit;
 use super::args::GlobalArgs;
-use crate::cancel::CancelToken;
-use crate::pipeline::{Until, drain};
 use crate::secrets::Masker;
 use clap::Args;
 
@@ -22,27 +19,12 @@ pub fn worker(global: &GlobalArgs, args: &WorkerArgs) -> Exit {
         Ok(prepared) => prepared,
         Err(exit) => return exit,
     };
-    // The first signal stops taking events and lets the runs in flight finish; the runs are
-    // not cancelled (a second signal exits at once).
-    let stop = CancelToken::from_signals();
-    let subscriptions = match &global.loaded {
-        Some(config) => crate::broker::spawn_subscriptions(
-            std::sync::Arc::clone(config),
-            std::sync::Arc::clone(&prepared.queue),
-            stop.clone(),
-        ),
-        None => Vec::new(),
-    };
-    let until = Until::Stopped(stop);
-    let exit = drain(
+    let config = global.loaded.clone();
+    crate::serve::run_worker(
+        config,
         &prepared.settings,
         &prepared.set,
         masker,
         prepared.queue,
-        until,
-    );
-    for subscription in subscriptions {
-        let _ = subscription.join();
-    }
-    exit.for_daemon()
+    )
 }

@@ -87,6 +87,8 @@ pub struct Pipeline<'a> {
     pub on_recorded: Option<OnRecorded>,
     /// What is recorded is a replay of this run.
     pub replay_of: Option<String>,
+    /// Log each run started and finished (a daemon's log).
+    pub log_runs: bool,
 }
 
 impl<'a> Pipeline<'a> {
@@ -98,6 +100,7 @@ impl<'a> Pipeline<'a> {
             cancel: None,
             on_recorded: None,
             replay_of: None,
+            log_runs: false,
         }
     }
 
@@ -111,6 +114,7 @@ impl<'a> Pipeline<'a> {
             cancel,
             on_recorded,
             replay_of,
+            log_runs,
         } = self;
         let cancel = cancel.unwrap_or_else(CancelToken::from_signals);
         let recorder = match recorder::Recorder::open(settings, &masker, &cancel, replay_of) {
@@ -138,7 +142,15 @@ impl<'a> Pipeline<'a> {
             },
             observer: &fanout,
         };
-        consumers::attach(&fanout, settings, set, &masker, recorder, on_recorded);
+        consumers::attach(
+            &fanout,
+            settings,
+            set,
+            &masker,
+            recorder,
+            on_recorded,
+            log_runs,
+        );
 
         let mut totals = Totals::default();
         let mut sequence = 0u64;
@@ -199,7 +211,7 @@ impl<'a> Pipeline<'a> {
             let locks = match locks::group_locks(settings, store, set.revision.clone()) {
                 Ok(locks) => locks,
                 Err(message) => {
-                    eprintln!("error: {message}");
+                    tracing::error!("{message}");
                     return Exit::Invalid;
                 }
             };

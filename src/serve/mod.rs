@@ -9,7 +9,7 @@ mod daemon;
 mod intake;
 mod verify;
 
-pub use daemon::{endpoints, run_daemon};
+pub use daemon::{endpoints, run_daemon, run_poller, run_worker};
 pub use intake::Endpoint;
 pub use verify::sign;
 
@@ -100,8 +100,25 @@ fn json(status: StatusCode, body: &serde_json::Value) -> Response {
         .into_response()
 }
 
+/// Refuses a delivery: counted, logged with its reason (never its body, which may be anyone's
+/// bytes, nor the detail of what it lacks, which may quote them), answered with `message`.
 fn refuse(endpoint: &Endpoint, status: StatusCode, reason: &str, message: &str) -> Response {
     metrics::delivery(endpoint.name(), Delivery::Rejected(reason));
+    if status.is_server_error() {
+        tracing::error!(
+            endpoint = endpoint.name(),
+            reason,
+            status = status.as_u16(),
+            "delivery rejected: {reason}"
+        );
+    } else {
+        tracing::warn!(
+            endpoint = endpoint.name(),
+            reason,
+            status = status.as_u16(),
+            "delivery rejected: {reason}"
+        );
+    }
     json(status, &serde_json::json!({ "error": message }))
 }
 
@@ -179,6 +196,7 @@ async fn receive(
     match answer.await {
         Ok(Ok(outcomes)) if outcomes.first() == Some(&Enqueued::Duplicate) => {
             metrics::delivery(endpoint.name(), Delivery::Duplicate);
+            tracing::info!(endpoint = endpoint.name(), delivery = %id, status = 200, "delivery {id} accepted before: not queued again");
             json(
                 StatusCode::OK,
                 &serde_json::json!({ "id": id, "status": "duplicate" }),
@@ -186,13 +204,14 @@ async fn receive(
         }
         Ok(Ok(_)) => {
             metrics::delivery(endpoint.name(), Delivery::Accepted);
+            tracing::info!(endpoint = endpoint.name(), delivery = %id, status = 202, "delivery {id} accepted");
             json(
                 StatusCode::ACCEPTED,
                 &serde_json::json!({ "id": id, "status": "queued" }),
             )
         }
         Ok(Err(message)) => {
-            eprintln!("error: cannot queue delivery {id}: {message}");
+            tracing::error!("cannot queue delivery {id}: {message}");
             refuse(
                 &endpoint,
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -166,6 +166,11 @@ impl Poller {
         })
     }
 
+    /// The configuration whose sources this poller polls.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// This poller, printing why each `registry` source's tag won (a table per poll, on stderr).
     pub fn explaining(mut self, explain: bool) -> Poller {
         self.explain = explain;
@@ -183,13 +188,15 @@ impl Poller {
                 continue;
             }
             match self.poll(source) {
-                Ok(polled) if verbose => eprintln!(
+                Ok(polled) if verbose => tracing::info!(
                     "source `{}`: {} new event(s), {} queued",
-                    source.name, polled.found, polled.queued
+                    source.name,
+                    polled.found,
+                    polled.queued
                 ),
                 Ok(_) => {}
                 Err(error) => {
-                    eprintln!("error: {error}");
+                    tracing::error!("{error}");
                     ok = false;
                 }
             }
@@ -197,7 +204,7 @@ impl Poller {
         if names.is_empty()
             && let Err(error) = self.fire_schedules(now())
         {
-            eprintln!("error: {error}");
+            tracing::error!("{error}");
             ok = false;
         }
         ok
@@ -271,7 +278,7 @@ impl Poller {
         }
         .map_err(failed)?;
         if let Some(note) = &found.note {
-            eprintln!("source `{}`: {note}", source.name);
+            tracing::info!(source = %source.name, "source `{}`: {note}", source.name);
         }
         self.store(&source.name, found).map_err(failed)
     }
@@ -370,7 +377,7 @@ impl Poller {
                                 if let Err(error) = poller.poll_until(source, &stop)
                                     && !stop.is_cancelled()
                                 {
-                                    eprintln!("error: {error}");
+                                    tracing::error!("{error}");
                                 }
                             });
                         });
@@ -415,7 +422,7 @@ fn fire_on_time(poller: &Poller, stop: &CancelToken) {
         if last_minute != Some(minute) {
             last_minute = Some(minute);
             if let Err(error) = poller.fire_schedules(now) {
-                eprintln!("error: {error}");
+                tracing::error!("{error}");
             }
         }
         std::thread::sleep(TICK);

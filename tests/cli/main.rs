@@ -13,6 +13,7 @@ mod git_http;
 mod gitops;
 mod init;
 mod jobs;
+mod logs;
 mod mqtt;
 mod nats;
 mod output;
