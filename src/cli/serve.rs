@@ -14,6 +14,10 @@ pub struct ServeArgs {
     /// Runs at once, at most (default: `serve.workers` in vane.yaml, else the number of cores).
     #[arg(long, env = "VANE_PARALLEL", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub parallel: Option<u16>,
+    /// Reload the workflows when a file under the workflows or templates folder changes
+    /// (content hashes compared every 2 s); SIGHUP and `POST /-/reload` reload too.
+    #[arg(long, env = "VANE_WATCH")]
+    pub watch: bool,
 }
 
 pub fn serve(global: &GlobalArgs, args: &ServeArgs) -> Exit {
@@ -42,7 +46,7 @@ pub fn serve(global: &GlobalArgs, args: &ServeArgs) -> Exit {
     crate::serve::run_daemon(
         config,
         &prepared.settings,
-        &prepared.set,
+        super::workflows::reloadable(global, prepared.set, args.watch),
         masker,
         prepared.queue,
         endpoints,

@@ -11,6 +11,10 @@ pub struct WorkerArgs {
     /// Runs at once, at most (default: `serve.workers` in vane.yaml, else the number of cores).
     #[arg(long, env = "VANE_PARALLEL", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub parallel: Option<u16>,
+    /// Reload the workflows when a file under the workflows or templates folder changes
+    /// (content hashes compared every 2 s); SIGHUP reloads too.
+    #[arg(long, env = "VANE_WATCH")]
+    pub watch: bool,
 }
 
 pub fn worker(global: &GlobalArgs, args: &WorkerArgs) -> Exit {
@@ -19,11 +23,12 @@ pub fn worker(global: &GlobalArgs, args: &WorkerArgs) -> Exit {
         Ok(prepared) => prepared,
         Err(exit) => return exit,
     };
+    let workflows = super::workflows::reloadable(global, prepared.set, args.watch);
     let config = global.loaded.clone();
     crate::serve::run_worker(
         config,
         &prepared.settings,
-        &prepared.set,
+        workflows,
         masker,
         prepared.queue,
     )

@@ -57,7 +57,7 @@ impl Settings {
     }
 
     /// The queue as a log line names it: `sqlite .vane/state.db`, `nats nats://host:4222 stream
-    /// VANE` (a URL's user and password left out).
+    /// VANE_EVENTS` (a URL's user and password left out).
     pub fn queue_label(&self) -> String {
         match self.queue() {
             crate::config::Queue::Sqlite => match &self.state {
@@ -106,7 +106,7 @@ mod tests {
         settings.config = Some(Arc::new(config));
         assert_eq!(
             settings.queue_label(),
-            "nats nats://127.0.0.1:4222 stream VANE"
+            "nats nats://127.0.0.1:4222 stream VANE_EVENTS"
         );
     }
 }

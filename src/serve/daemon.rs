@@ -3,7 +3,8 @@
 //! queued through the same pipeline as `vane run`. A stop (SIGINT/SIGTERM) stops accepting,
 //! lets requests and runs in flight finish, gives events not started back to the queue.
 
-use super::{Endpoint, Server};
+use super::reload::{Workflows, drain_reloading, spawn_reloader};
+use super::{Endpoint, ReloadEndpoint, Server};
 use crate::cancel::CancelToken;
 use crate::config::{Config, SecretRef};
 use crate::pipeline::{Exit, Settings, Until, drain};
@@ -17,7 +18,7 @@ use std::time::Duration;
 pub fn run_daemon(
     config: Arc<Config>,
     settings: &Settings,
-    set: &WorkflowSet,
+    workflows: Arc<Workflows>,
     masker: Masker,
     queue: Arc<dyn Queue>,
     endpoints: Vec<(String, Endpoint)>,
@@ -41,6 +42,29 @@ pub fn run_daemon(
             return Exit::Invalid;
         }
     };
+    let reload_token = match &config.serve.reload_token {
+        Some(reference) => match reference.resolve() {
+            Ok(token) => {
+                masker.add(&token);
+                Some(token)
+            }
+            Err(message) => {
+                tracing::error!(place = %config.file.display(), "serve.reload-token: {message}");
+                return Exit::Invalid;
+            }
+        },
+        None => None,
+    };
+    let stop = CancelToken::from_signals();
+    // Before the first line: whoever reads it may send SIGHUP at once.
+    let reloader = match spawn_reloader(Arc::clone(&workflows), stop.clone()) {
+        Ok(reloader) => reloader,
+        Err(error) => {
+            tracing::error!("cannot start the reloader: {error}");
+            return Exit::Invalid;
+        }
+    };
+    let set = workflows.current();
     let address = listener
         .local_addr()
         .map_or(listen.clone(), |address| address.to_string());
@@ -55,26 +79,30 @@ pub fn run_daemon(
         sources = %sources,
         queue = %settings.queue_label(),
         workflows = set.len(),
-        "listening on http://{address} ({}; /healthz, /metrics)",
+        watch = workflows.watch.is_some(),
+        "listening on http://{address} ({}; /healthz, /metrics, /-/reload)",
         if paths.is_empty() {
             "no webhooks".to_string()
         } else {
             paths.join(", ")
         }
     );
-    let stop = CancelToken::from_signals();
     // Pollers and schedules feed the same queue as the webhooks.
     let pollers = match crate::sources::spawn_pollers(
         Arc::clone(&config),
-        set,
+        &set,
         Arc::clone(&queue),
         &settings.state,
         masker.clone(),
         stop.clone(),
     ) {
-        Ok(pollers) => pollers,
+        Ok((poller, pollers)) => {
+            workflows.on_reload(Box::new(move |set| poller.reload_schedules(set)));
+            pollers
+        }
         Err(message) => {
             tracing::error!("{message}");
+            stop.cancel();
             return Exit::Invalid;
         }
     };
@@ -85,16 +113,20 @@ pub fn run_daemon(
         endpoints,
         queue: Arc::clone(&queue),
         max_body: config.serve.max_body,
+        reload: Some(ReloadEndpoint {
+            workflows: Arc::clone(&workflows),
+            token: reload_token,
+        }),
     };
     std::thread::scope(|threads| {
         let workers = threads.spawn(|| {
             yield_to_intake();
-            drain(
+            drain_reloading(
                 settings,
-                set,
+                &workflows,
                 masker.clone(),
                 Arc::clone(&queue),
-                Until::Stopped(stop.clone()),
+                stop.clone(),
             )
         });
         let shutdown = {
@@ -110,6 +142,7 @@ pub fn run_daemon(
         stop.cancel();
         tracing::info!("shutting down: no new deliveries; the runs in flight finish");
         let _ = pollers.join();
+        let _ = reloader.join();
         for subscription in subscriptions {
             let _ = subscription.join();
         }
@@ -149,11 +182,19 @@ fn source_names(config: Option<&Config>) -> String {
 pub fn run_worker(
     config: Option<Arc<Config>>,
     settings: &Settings,
-    set: &WorkflowSet,
+    workflows: Arc<Workflows>,
     masker: Masker,
     queue: Arc<dyn Queue>,
 ) -> Exit {
     let stop = CancelToken::from_signals();
+    let reloader = match spawn_reloader(Arc::clone(&workflows), stop.clone()) {
+        Ok(reloader) => reloader,
+        Err(error) => {
+            tracing::error!("cannot start the reloader: {error}");
+            return Exit::Invalid;
+        }
+    };
+    let set = workflows.current();
     let subscriptions = match &config {
         Some(config) => {
             crate::broker::spawn_subscriptions(Arc::clone(config), Arc::clone(&queue), stop.clone())
@@ -175,7 +216,9 @@ pub fn run_worker(
         "worker started: running events from {}",
         settings.queue_label()
     );
-    let exit = drain(settings, set, masker, queue, Until::Stopped(stop));
+    let exit = drain_reloading(settings, &workflows, masker, queue, stop.clone());
+    stop.cancel();
+    let _ = reloader.join();
     for subscription in subscriptions {
         let _ = subscription.join();
     }

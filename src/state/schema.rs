@@ -81,6 +81,9 @@ const MIGRATIONS: &[&str] = &[
         value       TEXT NOT NULL,              -- JSON, the source's own shape
         updated_ms  INTEGER NOT NULL
     ) WITHOUT ROWID;",
+    // 5: which definition a run ran: the content digest of its workflow file (`sha256:<hex>`),
+    // beside the revision — a daemon that reloads its workflows runs several definitions.
+    "ALTER TABLE runs ADD COLUMN digest TEXT;",
 ];
 
 /// The schema version this vane writes and reads.

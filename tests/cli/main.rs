@@ -20,6 +20,7 @@ mod output;
 mod poll;
 mod progress;
 mod registry;
+mod reload;
 mod revision;
 mod safety;
 mod scale;
