@@ -14,8 +14,7 @@ pub struct ServeArgs {
     /// Runs at once, at most (default: `serve.workers` in vane.yaml, else the number of cores).
     #[arg(long, env = "VANE_PARALLEL", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub parallel: Option<u16>,
-    /// Reload the workflows when a file under the workflows or templates folder changes
-    /// (content hashes compared every 2 s); SIGHUP and `POST /-/reload` reload too.
+    /// Reload the workflows when a workflow or template file changes (looked at every 2 s).
     #[arg(long, env = "VANE_WATCH")]
     pub watch: bool,
 }
@@ -46,7 +45,13 @@ pub fn serve(global: &GlobalArgs, args: &ServeArgs) -> Exit {
     crate::serve::run_daemon(
         config,
         &prepared.settings,
-        super::workflows::reloadable(global, prepared.set, args.watch),
+        crate::serve::reload::Workflows::for_daemon(
+            prepared.set,
+            &global.workflows,
+            &global.templates,
+            global.workflows_ref.as_deref(),
+            args.watch,
+        ),
         masker,
         prepared.queue,
         endpoints,

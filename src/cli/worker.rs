@@ -11,8 +11,7 @@ pub struct WorkerArgs {
     /// Runs at once, at most (default: `serve.workers` in vane.yaml, else the number of cores).
     #[arg(long, env = "VANE_PARALLEL", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub parallel: Option<u16>,
-    /// Reload the workflows when a file under the workflows or templates folder changes
-    /// (content hashes compared every 2 s); SIGHUP reloads too.
+    /// Reload the workflows when a workflow or template file changes (looked at every 2 s).
     #[arg(long, env = "VANE_WATCH")]
     pub watch: bool,
 }
@@ -23,13 +22,13 @@ pub fn worker(global: &GlobalArgs, args: &WorkerArgs) -> Exit {
         Ok(prepared) => prepared,
         Err(exit) => return exit,
     };
-    let workflows = super::workflows::reloadable(global, prepared.set, args.watch);
-    let config = global.loaded.clone();
-    crate::serve::run_worker(
-        config,
-        &prepared.settings,
-        workflows,
-        masker,
-        prepared.queue,
-    )
+    let workflows = crate::serve::reload::Workflows::for_daemon(
+        prepared.set,
+        &global.workflows,
+        &global.templates,
+        global.workflows_ref.as_deref(),
+        args.watch,
+    );
+    let (config, settings) = (global.loaded.clone(), &prepared.settings);
+    crate::serve::run_worker(config, settings, workflows, masker, prepared.queue)
 }

@@ -43,20 +43,3 @@ pub fn load(
     };
     Ok(load_workflows_from(&options, source, paths))
 }
-
-/// The daemon's workflows, reloadable: on SIGHUP, `POST /-/reload`, and with `watch` when the
-/// folders' content changes (looked at every 2 s).
-pub fn reloadable(
-    global: &GlobalArgs,
-    set: WorkflowSet,
-    watch: bool,
-) -> std::sync::Arc<crate::serve::reload::Workflows> {
-    let options = LoadOptions {
-        workflows_dir: global.workflows.clone(),
-        templates_dir: global.templates.clone(),
-    };
-    let rev = global.workflows_ref.clone().filter(|rev| !rev.is_empty());
-    let watch = watch.then_some(std::time::Duration::from_secs(2));
-    let workflows = crate::serve::reload::Workflows::from_folders(set, options, rev);
-    std::sync::Arc::new(workflows.watching(watch))
-}

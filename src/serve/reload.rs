@@ -43,6 +43,8 @@ pub struct Workflows {
     reloading: Mutex<()>,
     /// `--watch`: how often the folders' content is compared.
     pub watch: Option<Duration>,
+    /// Cancelled by the next swap: the pipeline of the set in use stops taking events then.
+    retire: Mutex<CancelToken>,
 }
 
 /// A successful reload.
@@ -66,6 +68,7 @@ impl Workflows {
             hooks: Mutex::new(Vec::new()),
             reloading: Mutex::new(()),
             watch: None,
+            retire: Mutex::new(CancelToken::new()),
         }
     }
 
@@ -105,9 +108,37 @@ impl Workflows {
         Workflows::new(set, Box::new(loader), watched)
     }
 
+    /// A daemon's workflows from its flags: `--workflows`, `--templates`, `--workflows-ref` (an
+    /// empty one is none) and `--watch` (the folders looked at every 2 s).
+    pub fn for_daemon(
+        set: WorkflowSet,
+        workflows_dir: &Path,
+        templates_dir: &Path,
+        workflows_ref: Option<&str>,
+        watch: bool,
+    ) -> Arc<Workflows> {
+        let options = LoadOptions {
+            workflows_dir: workflows_dir.to_path_buf(),
+            templates_dir: templates_dir.to_path_buf(),
+        };
+        let rev = workflows_ref
+            .filter(|rev| !rev.is_empty())
+            .map(str::to_string);
+        let watch = watch.then_some(Duration::from_secs(2));
+        Arc::new(Workflows::from_folders(set, options, rev).watching(watch))
+    }
+
     /// The set in use now.
     pub fn current(&self) -> Arc<WorkflowSet> {
         Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The set in use now, with `retire` cancelled at the moment it is replaced (before any event
+    /// can be taken for the new set).
+    pub fn subscribe(&self, retire: CancelToken) -> (u64, Arc<WorkflowSet>) {
+        let mut held = self.retire.lock().unwrap_or_else(PoisonError::into_inner);
+        *held = retire;
+        (self.generation(), self.current())
     }
 
     /// How many times the set was replaced.
@@ -160,8 +191,12 @@ impl Workflows {
             revision: set.revision.clone(),
         };
         let set = Arc::new(set);
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&set);
-        self.generation.fetch_add(1, Ordering::SeqCst);
+        {
+            let retire = self.retire.lock().unwrap_or_else(PoisonError::into_inner);
+            *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&set);
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            retire.cancel();
+        }
         for hook in self
             .hooks
             .lock()
@@ -267,9 +302,8 @@ pub fn drain_reloading(
     std::thread::scope(|threads| {
         let mut running = Vec::new();
         loop {
-            let generation = workflows.generation();
-            let set = workflows.current();
             let retire = stop.child();
+            let (generation, set) = workflows.subscribe(retire.clone());
             let until = Until::Stopped(retire.clone());
             let (masker, queue) = (masker.clone(), Arc::clone(&queue));
             running.push(threads.spawn(move || drain(settings, &set, masker, queue, until)));

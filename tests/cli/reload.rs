@@ -196,6 +196,26 @@ fn watch_picks_up_an_edit() {
     assert_eq!(after[0].2, digest(&second));
     let (code, _) = daemon.stop();
     assert_eq!(code, 0);
+    // `vane history --json` names each run's definition.
+    let history = Command::new(assert_cmd::cargo::cargo_bin!("vane"))
+        .current_dir(dir.path())
+        .args(["history", "--json"])
+        .env_remove("VANE_STATE")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&history.stdout);
+    let digests: Vec<String> = text
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["digest"].to_string())
+        .collect();
+    assert_eq!(
+        digests,
+        [
+            format!("{:?}", digest(&second)),
+            format!("{:?}", digest(&first))
+        ],
+        "{text}"
+    );
 }
 
 #[test]
@@ -317,4 +337,32 @@ fn schedules_neither_fire_twice_nor_skip_across_a_reload() {
         scheduled(dir.path(), "tock"),
         ["schedule:tock:* * * * *:2026-11-26T10:07:00Z"]
     );
+}
+
+#[test]
+fn with_a_reload_token_post_reload_takes_only_the_bearer_token() {
+    let dir = project(&[("a.yaml", &workflow("a", "echo a"))]);
+    std::fs::write(
+        dir.path().join("vane.yaml"),
+        "version: 1\nserve:\n  reload-token: { env: RELOAD_TOKEN }\n  webhooks:\n    github: { secret: { env: HOOK_SECRET } }\n",
+    )
+    .unwrap();
+    let daemon = Logged::start(
+        dir.path(),
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[("HOOK_SECRET", SECRET), ("RELOAD_TOKEN", "tok-55x")],
+    );
+    let ask = |token: Option<&str>| {
+        let mut request = reqwest::blocking::Client::new().post(format!("{}/-/reload", daemon.url));
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        request.send().unwrap().status().as_u16()
+    };
+    assert_eq!(ask(None), 401);
+    assert_eq!(ask(Some("wrong")), 401);
+    assert_eq!(ask(Some("tok-55x")), 200);
+    let (code, lines) = daemon.stop();
+    assert_eq!(code, 0);
+    assert!(!lines.join("\n").contains("tok-55x"));
 }
