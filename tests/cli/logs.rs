@@ -22,6 +22,12 @@ pub struct Logged {
 impl Logged {
     /// `vane ARGS` in `dir` (a daemon that prints `listening on http://…` first).
     pub fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Logged {
+        Logged::start_until(dir, args, env, "listening on http://")
+    }
+
+    /// `vane ARGS` in `dir`, once a line holds `ready` (the URL is the one it names, if any).
+    pub fn start_until(dir: &Path, args: &[&str], env: &[(&str, &str)], ready: &str) -> Logged {
+        let ready = ready.to_string();
         let mut child = Command::new(assert_cmd::cargo::cargo_bin!("vane"))
             .current_dir(dir)
             .args(args)
@@ -42,8 +48,11 @@ impl Logged {
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if !sent && let Some(rest) = line.split("listening on http://").nth(1) {
-                    let address: String = rest
+                if !sent && line.contains(&ready) {
+                    let address: String = line
+                        .split("listening on http://")
+                        .nth(1)
+                        .unwrap_or_default()
                         .chars()
                         .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
                         .collect();
@@ -55,7 +64,7 @@ impl Logged {
         });
         let address = receiver
             .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("no listening line in {:?}", lines.lock().unwrap()));
+            .unwrap_or_else(|_| panic!("no ready line in {:?}", lines.lock().unwrap()));
         Logged {
             child,
             url: format!("http://{address}"),

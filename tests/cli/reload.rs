@@ -366,3 +366,22 @@ fn with_a_reload_token_post_reload_takes_only_the_bearer_token() {
     assert_eq!(code, 0);
     assert!(!lines.join("\n").contains("tok-55x"));
 }
+
+#[test]
+fn a_worker_reloads_on_sighup_all_or_nothing() {
+    let dir = project(&[("a.yaml", &workflow("a", "echo a"))]);
+    let daemon = Logged::start_until(dir.path(), &["worker"], &[], "worker started");
+    std::fs::write(
+        dir.path().join("workflows/b.yaml"),
+        "version: 1\nname: b\non: { push: {} }\nsteps:\n  - run: echo b\n    bogus: 1\n",
+    )
+    .unwrap();
+    hangup(&daemon);
+    daemon.wait_for_line("workflows/b.yaml:6:5");
+    daemon.wait_for_line("reload failed: 1 problem(s)");
+    std::fs::write(dir.path().join("workflows/b.yaml"), workflow("b", "echo b")).unwrap();
+    hangup(&daemon);
+    daemon.wait_for_line("reloaded: 2 workflow(s)");
+    let (code, lines) = daemon.stop();
+    assert_eq!(code, 0, "{lines:#?}");
+}
