@@ -337,6 +337,8 @@ pub struct Serve {
     pub workers: Option<usize>,
     /// The largest body accepted, in bytes (413 above).
     pub max_body: usize,
+    /// The bearer token `POST /-/reload` takes from any address (without one: loopback only).
+    pub reload_token: Option<SecretRef>,
 }
 
 impl Default for Serve {
@@ -346,6 +348,7 @@ impl Default for Serve {
             webhooks: Webhooks::default(),
             workers: None,
             max_body: crate::event::DEFAULT_MAX_EVENT_SIZE,
+            reload_token: None,
         }
     }
 }
@@ -694,6 +697,7 @@ struct ServeFile {
     webhooks: Webhooks,
     workers: Option<usize>,
     max_body: Option<usize>,
+    reload_token: Option<SecretRef>,
 }
 
 /// The config file to read: `--config`, else `./vane.yaml` where it exists, else none.
@@ -952,6 +956,7 @@ fn check(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
             max_body: serve
                 .max_body
                 .unwrap_or(crate::event::DEFAULT_MAX_EVENT_SIZE),
+            reload_token: serve.reload_token,
         },
         None => Serve::default(),
     };

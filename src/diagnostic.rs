@@ -80,6 +80,19 @@ pub fn attach_source(diagnostics: &mut [Diagnostic], text: &str) {
     }
 }
 
+impl Diagnostic {
+    /// Logs the problem: at its severity's level, with `place` = `file:line:col` (a command's
+    /// plain stderr shows it exactly as [`Display`](fmt::Display) writes it).
+    pub fn log(&self) {
+        let (line, column) = self.line_col();
+        let place = format!("{}:{line}:{column}", self.file.display());
+        match self.severity {
+            Severity::Error => tracing::error!(place = %place, "{}", self.message),
+            Severity::Warning => tracing::warn!(place = %place, "{}", self.message),
+        }
+    }
+}
+
 /// How many columns the caret covers: the word at the column (a key, a scalar, `{{`), at least 1.
 fn caret_width(line: &str, column: usize) -> usize {
     let rest: String = line.chars().skip(column.saturating_sub(1)).collect();

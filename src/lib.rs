@@ -25,6 +25,7 @@ pub mod engine;
 pub mod event;
 pub mod glob;
 pub mod init;
+pub mod log;
 pub mod manpage;
 pub mod matcher;
 pub mod metrics;

@@ -192,6 +192,18 @@ pub fn render(queue_depth: Option<u64>) -> String {
         env!("CARGO_PKG_VERSION")
     );
     process_metrics(&mut out);
+    if let Ok(config) = CONFIG.lock()
+        && let Some((successful, at)) = *config
+    {
+        let _ = writeln!(
+            out,
+            "# HELP vane_config_last_reload_successful Whether the last load of the workflows succeeded (1) or failed and changed nothing (0).\n\
+             # TYPE vane_config_last_reload_successful gauge\nvane_config_last_reload_successful {}\n\
+             # HELP vane_config_last_reload_success_timestamp_seconds When the workflows in use were loaded (Unix seconds).\n\
+             # TYPE vane_config_last_reload_success_timestamp_seconds gauge\nvane_config_last_reload_success_timestamp_seconds {at}",
+            u8::from(successful)
+        );
+    }
     out
 }
 
@@ -244,6 +256,24 @@ fn process_metrics(out: &mut String) {
             "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds {}",
             boot + start / TICKS
         );
+    }
+}
+
+/// The last load of the workflows: (successful, Unix seconds of the last successful one).
+static CONFIG: Mutex<Option<(bool, f64)>> = Mutex::new(None);
+
+/// A load (at startup) or reload of the workflows succeeded, or failed and changed nothing.
+pub fn config_loaded(successful: bool) {
+    if let Ok(mut config) = CONFIG.lock() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |since| since.as_secs_f64());
+        let at = match (*config, successful) {
+            (_, true) => now,
+            (Some((_, at)), false) => at,
+            (None, false) => 0.0,
+        };
+        *config = Some((successful, at));
     }
 }
 

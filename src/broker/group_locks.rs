@@ -120,8 +120,8 @@ impl KvLease {
                 match renewed {
                     Ok(next) => *revision = next,
                     Err(error) => {
-                        eprintln!(
-                            "warning: cannot renew the lock `{key}` held by run {owner}: {error}"
+                        tracing::warn!(
+                            "cannot renew the lock `{key}` held by run {owner}: {error}"
                         );
                     }
                 }

@@ -85,7 +85,7 @@ pub(super) fn run(source: &Source, settings: &MqttSource, queue: &dyn Queue, sto
     let (host, port) = match parse_mqtt_url(&settings.url) {
         Ok(address) => address,
         Err(message) => {
-            eprintln!("error: source `{}`: {message}", source.name);
+            tracing::error!("source `{}`: {message}", source.name);
             return;
         }
     };
@@ -98,7 +98,7 @@ pub(super) fn run(source: &Source, settings: &MqttSource, queue: &dyn Queue, sto
         let password = match settings.password.as_ref().map(|secret| secret.resolve()) {
             Some(Ok(password)) => password,
             Some(Err(message)) => {
-                eprintln!("error: source `{}`: password: {message}", source.name);
+                tracing::error!("source `{}`: password: {message}", source.name);
                 return;
             }
             None => String::new(),
@@ -114,7 +114,7 @@ pub(super) fn run(source: &Source, settings: &MqttSource, queue: &dyn Queue, sto
             Err(RecvTimeoutError::Disconnected) => return,
             Ok(Ok(MqttEvent::Incoming(Packet::ConnAck(_)))) => {
                 if down {
-                    eprintln!("source `{}`: reconnected to {}", source.name, settings.url);
+                    tracing::info!("source `{}`: reconnected to {}", source.name, settings.url);
                 }
                 down = false;
                 backoff.reset();
@@ -124,7 +124,7 @@ pub(super) fn run(source: &Source, settings: &MqttSource, queue: &dyn Queue, sto
                     rumqttc::SubscribeFilter::new(subscription(settings, filter), QoS::AtLeastOnce)
                 });
                 if let Err(error) = client.try_subscribe_many(filters) {
-                    eprintln!("error: source `{}`: cannot subscribe: {error}", source.name);
+                    tracing::error!("source `{}`: cannot subscribe: {error}", source.name);
                 }
             }
             Ok(Ok(MqttEvent::Incoming(Packet::Publish(publish)))) => {
@@ -134,9 +134,10 @@ pub(super) fn run(source: &Source, settings: &MqttSource, queue: &dyn Queue, sto
                             return;
                         }
                     }
-                    Err(problem) => eprintln!(
-                        "error: source `{}`: a message on `{}` is not an event: {problem}",
-                        source.name, publish.topic
+                    Err(problem) => tracing::error!(
+                        "source `{}`: a message on `{}` is not an event: {problem}",
+                        source.name,
+                        publish.topic
                     ),
                 }
                 let _ = client.try_ack(&publish);
@@ -144,9 +145,10 @@ pub(super) fn run(source: &Source, settings: &MqttSource, queue: &dyn Queue, sto
             Ok(Ok(_)) => {}
             Ok(Err(error)) => {
                 if !down {
-                    eprintln!(
-                        "warning: source `{}`: {}: {error}; reconnecting",
-                        source.name, settings.url
+                    tracing::warn!(
+                        "source `{}`: {}: {error}; reconnecting",
+                        source.name,
+                        settings.url
                     );
                 }
                 down = true;

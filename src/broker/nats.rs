@@ -84,7 +84,7 @@ pub(super) fn run(source: &Source, settings: &NatsSource, queue: &dyn Queue, sto
                 }
             });
         if let Err(message) = result {
-            eprintln!("error: source `{}`: {message}", source.name);
+            tracing::error!("source `{}`: {message}", source.name);
             backoff.sleep(stop);
         }
     }
@@ -207,9 +207,10 @@ fn forward(
     ) {
         Ok(event) => push_until_stopped(queue, &source.name, &event, stop),
         Err(problem) => {
-            eprintln!(
-                "error: source `{}`: a message on `{}` is not an event: {problem}",
-                source.name, message.subject
+            tracing::error!(
+                "source `{}`: a message on `{}` is not an event: {problem}",
+                source.name,
+                message.subject
             );
             true
         }

@@ -49,10 +49,9 @@ pub fn spawn_subscriptions(
             });
         match spawned {
             Ok(thread) => threads.push(thread),
-            Err(error) => eprintln!(
-                "error: source `{}`: cannot start its thread: {error}",
-                source.name
-            ),
+            Err(error) => {
+                tracing::error!("source `{}`: cannot start its thread: {error}", source.name)
+            }
         }
     }
     threads
@@ -75,8 +74,8 @@ pub(super) fn push_until_stopped(
         match queue.push(std::slice::from_ref(&item), None) {
             Ok(_) => return true,
             Err(message) => {
-                eprintln!(
-                    "error: source `{source}`: cannot queue event {}: {message}; retrying",
+                tracing::error!(
+                    "source `{source}`: cannot queue event {}: {message}; retrying",
                     item.delivery
                 );
                 if stop.is_cancelled() {

@@ -92,9 +92,13 @@ pub struct GlobalArgs {
         value_name = "WHEN"
     )]
     pub color: crate::report::ColorChoice,
-    /// More detail on stderr (repeat for more).
+    /// More detail on stderr (repeat for more): log level DEBUG, then TRACE (`VANE_LOG` or
+    /// `RUST_LOG` add filter directives, e.g. `vane=debug`).
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// How log lines on stderr are written: `text`, or `json` (one object per line).
+    #[arg(long, global = true, env = "VANE_LOG_FORMAT", value_enum, default_value_t = crate::log::LogFormat::Text, value_name = "FORMAT")]
+    pub log_format: crate::log::LogFormat,
     /// vane's configuration: sources, webhooks, queue, secrets, and defaults for
     /// `--workflows`, `--templates` and `--state`. Default: `./vane.yaml` where it exists.
     #[arg(long, global = true, env = "VANE_CONFIG", value_name = "FILE")]
@@ -225,6 +229,17 @@ fn parse_duration_arg(text: &str) -> Result<std::time::Duration, String> {
 }
 
 impl Command {
+    /// Who reads what the command logs: the daemons log for operators.
+    pub fn audience(&self) -> crate::log::Audience {
+        match self {
+            Command::Serve(_) | Command::Worker(_) => crate::log::Audience::Daemon,
+            Command::Poll(args) if args.every.is_some() && !args.once => {
+                crate::log::Audience::Daemon
+            }
+            _ => crate::log::Audience::Command,
+        }
+    }
+
     /// Whether the command works on a project, and so reads `vane.yaml`. The ones that only
     /// print something about vane itself work anywhere, even beside a broken configuration.
     pub fn reads_config(&self) -> bool {

@@ -54,6 +54,11 @@ pub fn main() -> ExitCode {
             });
         }
     };
+    crate::log::init(
+        cli.global.log_format,
+        cli.command.audience(),
+        cli.global.verbose,
+    );
     if cli.command.reads_config()
         && let Err(exit) = config::apply(&mut cli.global, &matches)
     {

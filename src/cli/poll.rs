@@ -5,7 +5,6 @@
 use super::args::GlobalArgs;
 use super::drain::Prepared;
 use super::{Exit, Outcome, invalid};
-use crate::cancel::CancelToken;
 use crate::config::Config;
 use crate::pipeline::{Until, drain};
 use crate::secrets::Masker;
@@ -75,12 +74,7 @@ pub fn poll(global: &GlobalArgs, args: &PollArgs) -> Outcome {
             exit
         });
     };
-    let stop = CancelToken::from_signals();
-    let pollers = Arc::new(poller)
-        .spawn(Some(every), stop.clone())
-        .map_err(|error| invalid(format!("cannot start the pollers: {error}")))?;
-    let exit = drain(&settings, &set, masker, queue, Until::Stopped(stop.clone()));
-    stop.cancel();
-    let _ = pollers.join();
-    Ok(exit.for_daemon())
+    Ok(crate::serve::run_poller(
+        poller, every, &settings, &set, masker, queue,
+    ))
 }

@@ -3,6 +3,7 @@
 use super::args::GlobalArgs;
 use super::{Exit, Outcome, invalid};
 use crate::secrets::Masker;
+use crate::serve::reload::Workflows;
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -14,6 +15,9 @@ pub struct ServeArgs {
     /// Runs at once, at most (default: `serve.workers` in vane.yaml, else the number of cores).
     #[arg(long, env = "VANE_PARALLEL", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub parallel: Option<u16>,
+    /// Reload the workflows when a workflow or template file changes (looked at every 2 s).
+    #[arg(long, env = "VANE_WATCH")]
+    pub watch: bool,
 }
 
 pub fn serve(global: &GlobalArgs, args: &ServeArgs) -> Outcome {
@@ -32,8 +36,16 @@ pub fn serve(global: &GlobalArgs, args: &ServeArgs) -> Outcome {
     })?;
     let prepared = super::drain::prepare(global, &masker, args.parallel, true)?;
     let listen = args.listen.clone().unwrap_or(config.serve.listen.clone());
-    let (settings, set, queue) = (&prepared.settings, &prepared.set, prepared.queue);
+    let (templates, revision) = (&global.templates, global.workflows_ref.as_deref());
+    let workflows = Workflows::for_daemon(
+        prepared.set,
+        &global.workflows,
+        templates,
+        revision,
+        args.watch,
+    );
+    let (settings, queue) = (&prepared.settings, prepared.queue);
     Ok(crate::serve::run_daemon(
-        config, settings, set, masker, queue, endpoints, listen,
+        config, settings, workflows, masker, queue, endpoints, listen,
     ))
 }

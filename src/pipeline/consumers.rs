@@ -6,6 +6,7 @@ use crate::engine::RunEvent;
 use crate::report::{Format, LiveReporter, ReportOptions, Reporter, github, progress};
 use crate::secrets::Masker;
 use crate::workflow::WorkflowSet;
+use std::collections::HashMap;
 use std::io::IsTerminal;
 
 pub fn attach<'a>(
@@ -15,6 +16,7 @@ pub fn attach<'a>(
     masker: &Masker,
     recorder: Recorder,
     on_recorded: Option<OnRecorded>,
+    log_runs: bool,
 ) {
     if settings.github {
         // Before anything else is printed, so that no later line can show a secret. Workflow
@@ -76,6 +78,75 @@ pub fn attach<'a>(
         }));
     }
     fanout.push(Box::new(Metrics));
+    if log_runs {
+        fanout.push(Box::new(RunLog {
+            set,
+            events: HashMap::new(),
+        }));
+    }
+}
+
+/// A daemon's log of its runs: each run started and finished, with its id.
+struct RunLog<'a> {
+    set: &'a WorkflowSet,
+    /// The id of each event in flight, by sequence.
+    events: HashMap<u64, String>,
+}
+
+impl Consumer for RunLog<'_> {
+    fn observe(&mut self, event: &RunEvent<'_>) {
+        let name = |workflow: usize| {
+            self.set
+                .workflows
+                .get(workflow)
+                .map_or("", |workflow| workflow.name.as_str())
+        };
+        match event {
+            RunEvent::Matched {
+                sequence, event, ..
+            } => {
+                self.events.insert(*sequence, event.id().to_string());
+            }
+            RunEvent::RunStarted {
+                sequence,
+                workflow,
+                run_id,
+            } => {
+                let event = self.events.get(sequence).map_or("", String::as_str);
+                let workflow = name(*workflow);
+                tracing::info!(
+                    run = run_id,
+                    workflow,
+                    event,
+                    revision = self.set.revision.as_deref().unwrap_or(""),
+                    "run {run_id} of `{workflow}` started for event {event}"
+                );
+            }
+            RunEvent::RunFinished {
+                sequence,
+                workflow,
+                record,
+            } => {
+                let event = self.events.get(sequence).map_or("", String::as_str);
+                let workflow = name(*workflow);
+                let status = record.status.as_str();
+                tracing::info!(
+                    run = %record.id,
+                    workflow,
+                    event,
+                    status,
+                    duration_ms = record.duration_ms,
+                    error = record.error.as_deref().unwrap_or(""),
+                    "run {} of `{workflow}` finished: {status}",
+                    record.id
+                );
+            }
+            RunEvent::EventFinished { sequence, .. } => {
+                self.events.remove(sequence);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The process's counters for `/metrics`.

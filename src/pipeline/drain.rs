@@ -41,6 +41,7 @@ pub fn drain(
     });
     let mut pipeline = Pipeline::new(settings, set, masker);
     // A daemon's runs are not cancelled by its shutdown: they finish, then it exits.
+    pipeline.log_runs = matches!(until, Until::Stopped(_));
     pipeline.cancel = match &until {
         Until::Empty => None,
         Until::Stopped(_) => Some(CancelToken::new()),
@@ -56,8 +57,8 @@ pub fn drain(
         if let Some(taken) = taken
             && let Err(message) = queue.done(&taken)
         {
-            eprintln!(
-                "error: event {}: its runs are recorded but it stays queued (it will be \
+            tracing::error!(
+                "event {}: its runs are recorded but it stays queued (it will be \
                  recognised as done): {message}",
                 taken.delivery
             );
@@ -125,7 +126,7 @@ impl Iterator for QueueEvents {
                 }
                 Ok(taken) => self.buffer.extend(taken),
                 Err(message) => {
-                    eprintln!("error: cannot take events from the queue: {message}");
+                    tracing::error!("cannot take events from the queue: {message}");
                     if matches!(self.until, Until::Empty) {
                         return None;
                     }

@@ -89,6 +89,8 @@ pub struct Pipeline<'a> {
     pub on_recorded: Option<OnRecorded>,
     /// What is recorded is a replay of this run.
     pub replay_of: Option<String>,
+    /// Log each run started and finished (a daemon's log).
+    pub log_runs: bool,
 }
 
 impl<'a> Pipeline<'a> {
@@ -100,6 +102,7 @@ impl<'a> Pipeline<'a> {
             cancel: None,
             on_recorded: None,
             replay_of: None,
+            log_runs: false,
         }
     }
 
@@ -113,6 +116,7 @@ impl<'a> Pipeline<'a> {
             cancel,
             on_recorded,
             replay_of,
+            log_runs,
         } = self;
         let cancel = cancel.unwrap_or_else(CancelToken::from_signals);
         let recorder = match recorder::Recorder::open(settings, &masker, &cancel, replay_of) {
@@ -140,7 +144,15 @@ impl<'a> Pipeline<'a> {
             },
             observer: &fanout,
         };
-        consumers::attach(&fanout, settings, set, &masker, recorder, on_recorded);
+        consumers::attach(
+            &fanout,
+            settings,
+            set,
+            &masker,
+            recorder,
+            on_recorded,
+            log_runs,
+        );
 
         let mut totals = Totals::default();
         let mut sequence = 0u64;
@@ -201,7 +213,7 @@ impl<'a> Pipeline<'a> {
             let locks = match locks::group_locks(settings, store, set.revision.clone()) {
                 Ok(locks) => locks,
                 Err(message) => {
-                    eprintln!("error: {message}");
+                    tracing::error!("{message}");
                     return Exit::Invalid;
                 }
             };

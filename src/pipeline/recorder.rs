@@ -50,7 +50,7 @@ impl Recorder {
             None
         } else {
             let store = Store::open(&settings.state, masker.clone()).map_err(|error| {
-                eprintln!("error: {error}");
+                tracing::error!("{error}");
                 Exit::Invalid
             })?;
             Some(Arc::new(Mutex::new(store)))
@@ -86,9 +86,7 @@ impl Recorder {
         };
         if let Err(error) = store.record(outcome, set, &options) {
             if self.failures == 0 {
-                crate::report::progress::suspend(|| {
-                    eprintln!("error: {}", self.masker.mask(&error.to_string()))
-                });
+                tracing::error!("{}", self.masker.mask(&error.to_string()));
             }
             self.failures += 1;
             return false;
@@ -99,8 +97,8 @@ impl Recorder {
     /// Exit status 2 when a record could not be written.
     fn exit(&self) -> Exit {
         if self.failures > 1 {
-            eprintln!(
-                "error: {} events' runs could not be recorded in the state store",
+            tracing::error!(
+                "{} events' runs could not be recorded in the state store",
                 self.failures
             );
         }

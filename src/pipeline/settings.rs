@@ -55,4 +55,58 @@ impl Settings {
             .map(|config| config.queue.clone())
             .unwrap_or_default()
     }
+
+    /// The queue as a log line names it: `sqlite .vane/state.db`, `nats nats://host:4222 stream
+    /// VANE_EVENTS` (a URL's user and password left out).
+    pub fn queue_label(&self) -> String {
+        match self.queue() {
+            crate::config::Queue::Sqlite => match &self.state {
+                StateLocation::File(path) => format!("sqlite {}", path.display()),
+                StateLocation::Memory => "sqlite :memory:".to_string(),
+            },
+            crate::config::Queue::Nats(queue) => {
+                let url = match (queue.url.split_once("://"), queue.url.rsplit_once('@')) {
+                    (Some((scheme, _)), Some((_, host))) => format!("{scheme}://{host}"),
+                    _ => queue.url.clone(),
+                };
+                format!("nats {url} stream {}", queue.stream)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queue_label_never_shows_a_password() {
+        let mut settings = Settings {
+            format: Format::Quiet,
+            color: false,
+            github: false,
+            output: OutputMode::All,
+            explain: false,
+            dry_run: false,
+            parallel: 1,
+            lock_timeout: Duration::ZERO,
+            workspace: PathBuf::from("."),
+            state: StateLocation::File(PathBuf::from(".vane/state.db")),
+            config: None,
+            verbose: 0,
+        };
+        assert_eq!(settings.queue_label(), "sqlite .vane/state.db");
+        let config = crate::config::Config {
+            queue: crate::config::Queue::Nats(Box::new(crate::config::NatsQueue {
+                url: "nats://vane:s3cret@127.0.0.1:4222".into(),
+                ..serde_yaml::from_str("{}").unwrap()
+            })),
+            ..Config::default()
+        };
+        settings.config = Some(Arc::new(config));
+        assert_eq!(
+            settings.queue_label(),
+            "nats nats://127.0.0.1:4222 stream VANE_EVENTS"
+        );
+    }
 }

@@ -204,9 +204,10 @@ impl JetStreamQueue {
         };
         if let Err(error) = published {
             // Not acknowledged: the message stays, unterminated; the next take retries.
-            eprintln!(
-                "error: event {}: cannot publish it to the dead-letter subject `{}`: {error}",
-                taken.delivery, self.settings.dead_letter
+            tracing::error!(
+                "event {}: cannot publish it to the dead-letter subject `{}`: {error}",
+                taken.delivery,
+                self.settings.dead_letter
             );
             let _ = message
                 .ack_with(async_nats::jetstream::AckKind::Nak(None))
@@ -216,12 +217,12 @@ impl JetStreamQueue {
         if let Ok(mut store) = self.store.lock()
             && let Err(error) = store.record_dead(&taken.delivery, &taken.event, &reason)
         {
-            eprintln!(
-                "error: event {} is dead but could not be recorded: {error}",
+            tracing::error!(
+                "event {} is dead but could not be recorded: {error}",
                 taken.delivery
             );
         }
-        eprintln!("warning: event {}: {reason}", taken.delivery);
+        tracing::warn!("event {}: {reason}", taken.delivery);
         let _ = message
             .double_ack_with(async_nats::jetstream::AckKind::Term)
             .await;

@@ -263,7 +263,7 @@ impl crate::pipeline::Consumer for Actions<'_> {
         match self.report.finish(&self.masker) {
             Ok(()) => crate::pipeline::Exit::Success,
             Err(error) => {
-                eprintln!("error: cannot write the GitHub Actions outputs: {error}");
+                tracing::error!("cannot write the GitHub Actions outputs: {error}");
                 crate::pipeline::Exit::Invalid
             }
         }

@@ -87,6 +87,9 @@ pub fn run_view(run: &StoredRun) -> String {
         None => fact("status", &summary.status),
     }
     fact("revision", summary.revision.as_deref().unwrap_or("-"));
+    if let Some(digest) = &summary.digest {
+        fact("digest", digest);
+    }
     let source = run.event["source"].as_str().unwrap_or("?");
     fact(
         "event",
@@ -227,6 +230,7 @@ mod tests {
             error: None,
             dry_run: false,
             replay_of: None,
+            digest: None,
         }
     }
 

@@ -556,7 +556,7 @@ impl<W: std::io::Write + Send> Consumer for LiveReporter<'_, W> {
                 place,
                 message,
             } => {
-                super::progress::suspend(|| eprintln!("{place}: error: {message}"));
+                tracing::error!(place, "{message}");
                 self.advance(sequence);
             }
         }

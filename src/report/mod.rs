@@ -167,7 +167,7 @@ impl<W: Write + Send> Consumer for Reporter<'_, W> {
         match event {
             RunEvent::EventFinished { outcome, .. } => self.event(outcome),
             RunEvent::BadInput { place, message, .. } => {
-                progress::suspend(|| eprintln!("{place}: error: {message}"));
+                tracing::error!(place, "{message}");
             }
             _ => {}
         }
@@ -179,7 +179,9 @@ impl<W: Write + Send> Consumer for Reporter<'_, W> {
         let line = totals.line(self.options.dry_run);
         progress::suspend(|| {
             match self.options.format {
-                Format::Json => eprintln!("{line}"),
+                Format::Json => {
+                    let _ = writeln!(std::io::stderr(), "{line}");
+                }
                 _ => {
                     let _ = writeln!(self.out, "{line}");
                 }

@@ -3,7 +3,8 @@
 //! queued through the same pipeline as `vane run`. A stop (SIGINT/SIGTERM) stops accepting,
 //! lets requests and runs in flight finish, gives events not started back to the queue.
 
-use super::{Endpoint, Server};
+use super::reload::{Workflows, drain_reloading, spawn_reloader};
+use super::{Endpoint, ReloadEndpoint, Server};
 use crate::cancel::CancelToken;
 use crate::config::{Config, SecretRef};
 use crate::pipeline::{Exit, Settings, Until, drain};
@@ -17,7 +18,7 @@ use std::time::Duration;
 pub fn run_daemon(
     config: Arc<Config>,
     settings: &Settings,
-    set: &WorkflowSet,
+    workflows: Arc<Workflows>,
     masker: Masker,
     queue: Arc<dyn Queue>,
     endpoints: Vec<(String, Endpoint)>,
@@ -30,17 +31,40 @@ pub fn run_daemon(
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("error: cannot start the HTTP runtime: {error}");
+            tracing::error!("cannot start the HTTP runtime: {error}");
             return Exit::Invalid;
         }
     };
     let listener = match runtime.block_on(tokio::net::TcpListener::bind(&listen)) {
         Ok(listener) => listener,
         Err(error) => {
-            eprintln!("error: cannot listen on {listen}: {error}");
+            tracing::error!("cannot listen on {listen}: {error}");
             return Exit::Invalid;
         }
     };
+    let reload_token = match &config.serve.reload_token {
+        Some(reference) => match reference.resolve() {
+            Ok(token) => {
+                masker.add(&token);
+                Some(token)
+            }
+            Err(message) => {
+                tracing::error!(place = %config.file.display(), "serve.reload-token: {message}");
+                return Exit::Invalid;
+            }
+        },
+        None => None,
+    };
+    let stop = CancelToken::from_signals();
+    // Before the first line: whoever reads it may send SIGHUP at once.
+    let reloader = match spawn_reloader(Arc::clone(&workflows), stop.clone()) {
+        Ok(reloader) => reloader,
+        Err(error) => {
+            tracing::error!("cannot start the reloader: {error}");
+            return Exit::Invalid;
+        }
+    };
+    let set = workflows.current();
     let address = listener
         .local_addr()
         .map_or(listen.clone(), |address| address.to_string());
@@ -48,27 +72,37 @@ pub fn run_daemon(
         .iter()
         .map(|(path, endpoint)| format!("{} {path}", endpoint.name()))
         .collect();
-    eprintln!(
-        "vane: listening on http://{address} ({}; /healthz, /metrics)",
+    let sources = source_names(Some(&config));
+    tracing::info!(
+        address = %format!("http://{address}"),
+        endpoints = %paths.join(", "),
+        sources = %sources,
+        queue = %settings.queue_label(),
+        workflows = set.len(),
+        watch = workflows.watch.is_some(),
+        "listening on http://{address} ({}; /healthz, /metrics, /-/reload)",
         if paths.is_empty() {
             "no webhooks".to_string()
         } else {
             paths.join(", ")
         }
     );
-    let stop = CancelToken::from_signals();
     // Pollers and schedules feed the same queue as the webhooks.
     let pollers = match crate::sources::spawn_pollers(
         Arc::clone(&config),
-        set,
+        &set,
         Arc::clone(&queue),
         &settings.state,
         masker.clone(),
         stop.clone(),
     ) {
-        Ok(pollers) => pollers,
+        Ok((poller, pollers)) => {
+            workflows.on_reload(Box::new(move |set| poller.reload_schedules(set)));
+            pollers
+        }
         Err(message) => {
-            eprintln!("error: {message}");
+            tracing::error!("{message}");
+            stop.cancel();
             return Exit::Invalid;
         }
     };
@@ -79,16 +113,20 @@ pub fn run_daemon(
         endpoints,
         queue: Arc::clone(&queue),
         max_body: config.serve.max_body,
+        reload: Some(ReloadEndpoint {
+            workflows: Arc::clone(&workflows),
+            token: reload_token,
+        }),
     };
     std::thread::scope(|threads| {
         let workers = threads.spawn(|| {
             yield_to_intake();
-            drain(
+            drain_reloading(
                 settings,
-                set,
+                &workflows,
                 masker.clone(),
                 Arc::clone(&queue),
-                Until::Stopped(stop.clone()),
+                stop.clone(),
             )
         });
         let shutdown = {
@@ -102,14 +140,17 @@ pub fn run_daemon(
         let served = runtime.block_on(crate::serve::run(server, listener, shutdown));
         // However the HTTP side ended, the pollers and workers stop too.
         stop.cancel();
+        tracing::info!("shutting down: no new deliveries; the runs in flight finish");
         let _ = pollers.join();
+        let _ = reloader.join();
         for subscription in subscriptions {
             let _ = subscription.join();
         }
         let worked = workers.join();
+        tracing::info!("stopped");
         match served {
             Err(error) => {
-                eprintln!("error: the HTTP server stopped: {error}");
+                tracing::error!("the HTTP server stopped: {error}");
                 Exit::Invalid
             }
             Ok(()) => match worked {
@@ -119,6 +160,104 @@ pub fn run_daemon(
             },
         }
     })
+}
+
+/// The names of `config`'s sources, as the startup log lists them (`git infra, nats alerts`).
+fn source_names(config: Option<&Config>) -> String {
+    config
+        .map(|config| {
+            config
+                .sources
+                .iter()
+                .map(|source| format!("{} {}", source.kind.key(), source.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+/// `vane worker`: the workers of `vane serve` without the HTTP side, and the subscription
+/// sources of vane.yaml (`nats:`, `mqtt:`), until SIGINT/SIGTERM. The first signal stops taking
+/// events and lets the runs in flight finish (a second exits at once).
+pub fn run_worker(
+    config: Option<Arc<Config>>,
+    settings: &Settings,
+    workflows: Arc<Workflows>,
+    masker: Masker,
+    queue: Arc<dyn Queue>,
+) -> Exit {
+    let stop = CancelToken::from_signals();
+    let reloader = match spawn_reloader(Arc::clone(&workflows), stop.clone()) {
+        Ok(reloader) => reloader,
+        Err(error) => {
+            tracing::error!("cannot start the reloader: {error}");
+            return Exit::Invalid;
+        }
+    };
+    let set = workflows.current();
+    let subscriptions = match &config {
+        Some(config) => {
+            crate::broker::spawn_subscriptions(Arc::clone(config), Arc::clone(&queue), stop.clone())
+        }
+        None => Vec::new(),
+    };
+    let subscribed: Vec<String> = config
+        .as_deref()
+        .map(crate::broker::subscription_sources)
+        .unwrap_or_default()
+        .iter()
+        .map(|source| format!("{} {}", source.kind.key(), source.name))
+        .collect();
+    tracing::info!(
+        queue = %settings.queue_label(),
+        sources = %subscribed.join(", "),
+        workflows = set.len(),
+        parallel = settings.parallel,
+        "worker started: running events from {}",
+        settings.queue_label()
+    );
+    let exit = drain_reloading(settings, &workflows, masker, queue, stop.clone());
+    stop.cancel();
+    let _ = reloader.join();
+    for subscription in subscriptions {
+        let _ = subscription.join();
+    }
+    tracing::info!("stopped");
+    exit.for_daemon()
+}
+
+/// `vane poll --every`: every source polled on `every`, the schedules fired on time, what they
+/// find run, until SIGINT/SIGTERM.
+pub fn run_poller(
+    poller: crate::sources::Poller,
+    every: Duration,
+    settings: &Settings,
+    set: &WorkflowSet,
+    masker: Masker,
+    queue: Arc<dyn Queue>,
+) -> Exit {
+    let sources = source_names(Some(poller.config()));
+    let stop = CancelToken::from_signals();
+    let pollers = match Arc::new(poller).spawn(Some(every), stop.clone()) {
+        Ok(handle) => handle,
+        Err(error) => {
+            tracing::error!("cannot start the pollers: {error}");
+            return Exit::Invalid;
+        }
+    };
+    tracing::info!(
+        every = %crate::duration::format_duration(every),
+        sources = %sources,
+        queue = %settings.queue_label(),
+        workflows = set.len(),
+        "polling every {}",
+        crate::duration::format_duration(every)
+    );
+    let exit = drain(settings, set, masker, queue, Until::Stopped(stop.clone()));
+    stop.cancel();
+    let _ = pollers.join();
+    tracing::info!("stopped");
+    exit.for_daemon()
 }
 
 /// The configured webhooks with their secrets resolved; every secret that cannot be read is a

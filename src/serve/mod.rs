@@ -8,9 +8,10 @@
 mod alertmanager;
 mod daemon;
 mod intake;
+pub mod reload;
 mod verify;
 
-pub use daemon::{endpoints, run_daemon};
+pub use daemon::{endpoints, run_daemon, run_poller, run_worker};
 pub use intake::{AlertAuth, Endpoint, event as request_event};
 pub use verify::sign;
 
@@ -30,11 +31,21 @@ pub struct Server {
     pub endpoints: Vec<(String, Endpoint)>,
     pub queue: Arc<dyn Queue>,
     pub max_body: usize,
+    /// `POST /-/reload`, where the daemon reloads.
+    pub reload: Option<ReloadEndpoint>,
+}
+
+/// `POST /-/reload`: the workflows to reload, and the bearer token it takes (`serve.reload-token`
+/// of vane.yaml); without a token only loopback addresses may ask.
+pub struct ReloadEndpoint {
+    pub workflows: Arc<reload::Workflows>,
+    pub token: Option<String>,
 }
 
 struct App {
     queue: Arc<dyn Queue>,
     max_body: usize,
+    reload: Option<ReloadEndpoint>,
 }
 
 /// Serves until `shutdown` completes, then stops accepting and lets requests in flight finish.
@@ -46,10 +57,12 @@ pub async fn run(
     let app = Arc::new(App {
         queue: server.queue,
         max_body: server.max_body,
+        reload: server.reload,
     });
     let mut router = Router::new()
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics_text));
+        .route("/metrics", get(metrics_text))
+        .route("/-/reload", post(reload_workflows));
     for (path, endpoint) in server.endpoints {
         let endpoint = Arc::new(endpoint);
         router = router.route(
@@ -63,9 +76,73 @@ pub async fn run(
         );
     }
     let router = router.with_state(app);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// `POST /-/reload`: 200 with the number of workflows, or 400 with every problem
+/// (`file:line:col: error: …`) and nothing changed; 401/403 for who may not ask.
+async fn reload_workflows(
+    State(app): State<Arc<App>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(reload) = &app.reload else {
+        return json(
+            StatusCode::NOT_FOUND,
+            &serde_json::json!({ "error": "this daemon does not reload" }),
+        );
+    };
+    match &reload.token {
+        Some(token) => {
+            let given = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.strip_prefix("Bearer "));
+            if verify::token(token, given).is_err() {
+                tracing::warn!(peer = %peer, "reload refused: no or wrong bearer token");
+                return json(
+                    StatusCode::UNAUTHORIZED,
+                    &serde_json::json!({ "error": "`Authorization: Bearer <serve.reload-token>` is required" }),
+                );
+            }
+        }
+        None if !peer.ip().is_loopback() => {
+            tracing::warn!(peer = %peer, "reload refused: not from a loopback address");
+            return json(
+                StatusCode::FORBIDDEN,
+                &serde_json::json!({ "error": "only loopback addresses may reload (or set serve.reload-token)" }),
+            );
+        }
+        None => {}
+    }
+    let workflows = Arc::clone(&reload.workflows);
+    let reloaded = tokio::task::spawn_blocking(move || workflows.reload("POST /-/reload")).await;
+    match reloaded {
+        Ok(Ok(reloaded)) => json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "status": "reloaded",
+                "workflows": reloaded.workflows,
+                "revision": reloaded.revision,
+            }),
+        ),
+        Ok(Err(problems)) => json(
+            StatusCode::BAD_REQUEST,
+            &serde_json::json!({
+                "error": format!("{} problem(s) in the workflows; nothing changed", problems.len()),
+                "problems": problems,
+            }),
+        ),
+        Err(_) => json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &serde_json::json!({ "error": "the reload did not finish" }),
+        ),
+    }
 }
 
 async fn healthz(State(app): State<Arc<App>>) -> Response {
@@ -101,8 +178,25 @@ fn json(status: StatusCode, body: &serde_json::Value) -> Response {
         .into_response()
 }
 
+/// Refuses a delivery: counted, logged with its reason (never its body, which may be anyone's
+/// bytes, nor the detail of what it lacks, which may quote them), answered with `message`.
 fn refuse(endpoint: &Endpoint, status: StatusCode, reason: &str, message: &str) -> Response {
     metrics::delivery(endpoint.name(), Delivery::Rejected(reason));
+    if status.is_server_error() {
+        tracing::error!(
+            endpoint = endpoint.name(),
+            reason,
+            status = status.as_u16(),
+            "delivery rejected: {reason}"
+        );
+    } else {
+        tracing::warn!(
+            endpoint = endpoint.name(),
+            reason,
+            status = status.as_u16(),
+            "delivery rejected: {reason}"
+        );
+    }
     json(status, &serde_json::json!({ "error": message }))
 }
 
@@ -191,6 +285,7 @@ async fn receive(
                     .all(|outcome| *outcome == Enqueued::Duplicate) =>
         {
             metrics::delivery(endpoint.name(), Delivery::Duplicate);
+            tracing::info!(endpoint = endpoint.name(), delivery = %id, status = 200, "delivery {id} accepted before: not queued again");
             json(
                 StatusCode::OK,
                 &serde_json::json!({ "id": id, "status": "duplicate" }),
@@ -198,13 +293,14 @@ async fn receive(
         }
         Ok(Ok(_)) => {
             metrics::delivery(endpoint.name(), Delivery::Accepted);
+            tracing::info!(endpoint = endpoint.name(), delivery = %id, status = 202, "delivery {id} accepted");
             json(
                 StatusCode::ACCEPTED,
                 &serde_json::json!({ "id": id, "status": "queued" }),
             )
         }
         Ok(Err(message)) => {
-            eprintln!("error: cannot queue delivery {id}: {message}");
+            tracing::error!("cannot queue delivery {id}: {message}");
             refuse(
                 &endpoint,
                 StatusCode::SERVICE_UNAVAILABLE,

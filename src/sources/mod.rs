@@ -106,7 +106,8 @@ pub fn is_polled(source: &Source) -> bool {
 /// Polls sources and fires schedules into a queue. Shared by `vane poll` and `vane serve`.
 pub struct Poller {
     config: Arc<Config>,
-    schedules: Vec<schedule::Schedule>,
+    /// Replaced when a daemon reloads its workflows.
+    schedules: std::sync::RwLock<Vec<schedule::Schedule>>,
     queue: Arc<dyn Queue>,
     /// Where git caches live: beside the state store, or a temporary folder for `:memory:`.
     cache_root: PathBuf,
@@ -156,7 +157,7 @@ impl Poller {
             .map_err(|error| format!("cannot build an HTTP client: {error}"))?;
         Ok(Poller {
             config,
-            schedules: schedule::Schedule::from_workflows(set),
+            schedules: std::sync::RwLock::new(schedule::Schedule::from_workflows(set)),
             queue,
             cache_root,
             temporary_cache,
@@ -164,6 +165,11 @@ impl Poller {
             client,
             explain: false,
         })
+    }
+
+    /// The configuration whose sources this poller polls.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// This poller, printing why each `registry` source's tag won (a table per poll, on stderr).
@@ -183,13 +189,15 @@ impl Poller {
                 continue;
             }
             match self.poll(source) {
-                Ok(polled) if verbose => eprintln!(
+                Ok(polled) if verbose => tracing::info!(
                     "source `{}`: {} new event(s), {} queued",
-                    source.name, polled.found, polled.queued
+                    source.name,
+                    polled.found,
+                    polled.queued
                 ),
                 Ok(_) => {}
                 Err(error) => {
-                    eprintln!("error: {error}");
+                    tracing::error!("{error}");
                     ok = false;
                 }
             }
@@ -197,7 +205,7 @@ impl Poller {
         if names.is_empty()
             && let Err(error) = self.fire_schedules(now())
         {
-            eprintln!("error: {error}");
+            tracing::error!("{error}");
             ok = false;
         }
         ok
@@ -212,7 +220,28 @@ impl Poller {
 
     /// Whether there are schedules to fire.
     pub fn has_schedules(&self) -> bool {
-        !self.schedules.is_empty()
+        !self.schedules().is_empty()
+    }
+
+    fn schedules(&self) -> Vec<schedule::Schedule> {
+        self.schedules.read().map_or_else(
+            |poisoned| poisoned.into_inner().clone(),
+            |held| held.clone(),
+        )
+    }
+
+    /// Takes the schedules of a reloaded set and fires what is due at once: a schedule whose
+    /// workflow stays keeps its cursor (nothing fires twice, nothing is skipped), a new one
+    /// counts from now.
+    pub fn reload_schedules(&self, set: &WorkflowSet) {
+        let schedules = schedule::Schedule::from_workflows(set);
+        match self.schedules.write() {
+            Ok(mut held) => *held = schedules,
+            Err(poisoned) => *poisoned.into_inner() = schedules,
+        }
+        if let Err(error) = self.fire_schedules(now()) {
+            tracing::error!("{error}");
+        }
     }
 
     /// Polls one source: what changed since its cursor is queued, with the new cursor.
@@ -271,7 +300,7 @@ impl Poller {
         }
         .map_err(failed)?;
         if let Some(note) = &found.note {
-            eprintln!("source `{}`: {note}", source.name);
+            tracing::info!(source = %source.name, "source `{}`: {note}", source.name);
         }
         self.store(&source.name, found).map_err(failed)
     }
@@ -281,7 +310,7 @@ impl Poller {
     pub fn fire_schedules(&self, now: DateTime<Utc>) -> Result<Polled, SourceError> {
         let mut total = Polled::default();
         let mut first_error = None;
-        for schedule in &self.schedules {
+        for schedule in &self.schedules() {
             let key = schedule::cursor_key(&schedule.workflow);
             let result = self
                 .queue
@@ -370,12 +399,13 @@ impl Poller {
                                 if let Err(error) = poller.poll_until(source, &stop)
                                     && !stop.is_cancelled()
                                 {
-                                    eprintln!("error: {error}");
+                                    tracing::error!("{error}");
                                 }
                             });
                         });
                     }
-                    if self.has_schedules() {
+                    // Always, in a daemon: a reload may bring the first schedule.
+                    if self.has_schedules() || every.is_none() {
                         let (poller, stop) = (&self, stop.clone());
                         threads.spawn(move || fire_on_time(poller, &stop));
                     }
@@ -415,7 +445,7 @@ fn fire_on_time(poller: &Poller, stop: &CancelToken) {
         if last_minute != Some(minute) {
             last_minute = Some(minute);
             if let Err(error) = poller.fire_schedules(now) {
-                eprintln!("error: {error}");
+                tracing::error!("{error}");
             }
         }
         std::thread::sleep(TICK);
@@ -432,10 +462,11 @@ pub fn spawn_pollers(
     state: &StateLocation,
     masker: Masker,
     stop: CancelToken,
-) -> Result<JoinHandle<()>, String> {
+) -> Result<(Arc<Poller>, JoinHandle<()>), String> {
     let poller = Arc::new(Poller::new(config, set, queue, state, masker)?);
-    poller
+    Arc::clone(&poller)
         .spawn(None, stop)
+        .map(|handle| (poller, handle))
         .map_err(|error| format!("cannot start the pollers: {error}"))
 }
 

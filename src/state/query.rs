@@ -48,6 +48,10 @@ pub struct RunSummary {
     pub dry_run: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replay_of: Option<String>,
+    /// The definition the run ran: `sha256:` of its workflow file's text (absent in runs
+    /// recorded before vane recorded it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 /// One run with everything recorded about it, as `show` prints it.
@@ -83,7 +87,7 @@ pub struct StoredStep {
 }
 
 const SUMMARY_COLUMNS: &str = "id, workflow, status, revision, event_id, event_type, started, \
-     finished, duration_ms, file, error, dry_run, replay_of";
+     finished, duration_ms, file, error, dry_run, replay_of, digest";
 
 fn summary(row: &Row) -> rusqlite::Result<RunSummary> {
     Ok(RunSummary {
@@ -100,6 +104,7 @@ fn summary(row: &Row) -> rusqlite::Result<RunSummary> {
         error: row.get(10)?,
         dry_run: row.get(11)?,
         replay_of: row.get(12)?,
+        digest: row.get(13)?,
     })
 }
 
@@ -150,7 +155,7 @@ impl Store {
                 .query_row(
                     &format!("SELECT {SUMMARY_COLUMNS}, event FROM runs WHERE id = ?1"),
                     [&id],
-                    |row| Ok((summary(row)?, row.get::<_, String>(13)?)),
+                    |row| Ok((summary(row)?, row.get::<_, String>(14)?)),
                 )
                 .optional()?;
             let Some((summary, event)) = found else {

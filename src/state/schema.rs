@@ -88,6 +88,9 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE queue ADD COLUMN claim_expires_ms INTEGER;  -- Unix ms; renewed while it runs
     ALTER TABLE locks ADD COLUMN instance TEXT;
     ALTER TABLE runs ADD COLUMN instance TEXT;",
+    // 6: which definition a run ran: the content digest of its workflow file (`sha256:<hex>`),
+    // beside the revision — a daemon that reloads its workflows runs several definitions.
+    "ALTER TABLE runs ADD COLUMN digest TEXT;",
 ];
 
 /// The schema version this vane writes and reads.

@@ -50,6 +50,8 @@ struct RunRow {
     finished: String,
     duration_ms: i64,
     error: Option<String>,
+    /// The content digest of the workflow file the run ran.
+    digest: String,
     steps: Vec<StepRow>,
 }
 
@@ -69,8 +71,8 @@ struct StepRow {
 }
 
 const INSERT_RUN: &str = "INSERT OR REPLACE INTO runs (id, workflow, file, revision, event_id, event_type, event, \
-     status, started, finished, duration_ms, error, dry_run, replay_of) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+     status, started, finished, duration_ms, error, dry_run, replay_of, digest) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 const INSERT_STEP: &str = "INSERT INTO steps (run_id, position, job, step_id, name, kind, status, \
      rendered, outputs, exit_code, attempts, duration_ms, error, log) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
@@ -102,13 +104,15 @@ impl Store {
             .iter()
             .map(|(index, run)| {
                 let workflow = &set.workflows[*index];
-                run_row(
+                let mut row = run_row(
                     run,
                     &workflow.name,
                     &workflow.file.display().to_string(),
                     options.interrupted,
                     &self.masker,
-                )
+                );
+                row.digest = workflow.digest();
+                row
             })
             .collect();
         self.write("recording runs", |transaction| {
@@ -130,6 +134,7 @@ impl Store {
                     row.error,
                     options.dry_run,
                     options.replay_of,
+                    row.digest,
                 ])?;
                 for (position, step) in row.steps.iter().enumerate() {
                     insert_step.execute(params![
@@ -173,6 +178,7 @@ fn run_row(
         finished: timestamp(finished),
         duration_ms: run.duration_ms as i64,
         error: run.error.as_deref().map(|error| masker.mask(error)),
+        digest: String::new(),
         steps: run
             .steps
             .iter()

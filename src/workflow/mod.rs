@@ -70,6 +70,16 @@ pub struct Job {
 }
 
 impl Workflow {
+    /// The definition this workflow is: `sha256:<hex>` of its file's text, recorded with every
+    /// run beside the revision (a reloading daemon runs more than one definition of a file).
+    pub fn digest(&self) -> String {
+        use sha2::Digest;
+        format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(self.source.as_bytes()))
+        )
+    }
+
     /// Where a path of this workflow is in its file.
     pub fn locate(&self, path: &YamlPath) -> Option<Position> {
         crate::yaml::locate(&self.source, path, false)
