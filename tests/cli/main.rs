@@ -19,6 +19,7 @@ mod nats;
 mod output;
 mod poll;
 mod progress;
+mod prometheus;
 mod registry;
 mod revision;
 mod safety;
