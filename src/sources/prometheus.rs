@@ -98,7 +98,10 @@ pub fn check(source: &PrometheusSource) -> Vec<(&'static str, String)> {
     {
         problems.push(("for", message));
     }
-    if source.hysteresis.is_some_and(|band| band.is_nan() || band < 0.0) {
+    if source
+        .hysteresis
+        .is_some_and(|band| band.is_nan() || band < 0.0)
+    {
         problems.push(("hysteresis", "must be zero or more".to_string()));
     }
     problems
