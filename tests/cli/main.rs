@@ -20,6 +20,7 @@ mod output;
 mod poll;
 mod progress;
 mod prometheus;
+mod publish;
 mod registry;
 mod revision;
 mod safety;
