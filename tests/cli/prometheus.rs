@@ -170,3 +170,58 @@ fn a_crossing_is_one_event_an_empty_result_an_error_and_changed_is_quiet() {
         ]
     );
 }
+
+/// The gallery's `scale-on-prometheus` end to end: a real Prometheus's total request rate →
+/// `scale` (a total, 50 per replica) → `apply`, with a stand-in `kubectl` that reports 2 replicas
+/// and records what it is asked.
+#[test]
+fn the_gallery_scales_on_a_prometheus_query() {
+    let (exporter, value, _requests) = exporter();
+    value.store(120f64.to_bits(), Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let (_prometheus, prom) = prometheus(dir.path(), exporter.trim_start_matches("http://"));
+    wait_for_value(&prom, "vane_test_load", 120.0);
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = dir.path().join("kubectl.log");
+    let kubectl = bin.join("kubectl");
+    std::fs::write(
+        &kubectl,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> {}\n[ \"$1\" = get ] && printf 2\nexit 0\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&kubectl, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let project = Project::new(&format!(
+        "sources:\n  - name: api-rps\n    prometheus: {{ url: \"{prom}\", query: \"sum(vane_test_load)\", \
+         series: one }}\n"
+    ));
+    let gallery =
+        std::fs::read_to_string(crate::support::root().join("workflows/scale-on-prometheus.yaml"))
+            .unwrap();
+    project.workflow("scale-on-prometheus.yaml", &gallery);
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = project
+        .vane(&["poll", "--once", "--json"])
+        .env("PATH", &path)
+        .run();
+    assert_eq!(run.code(), 0, "{}\n{}", run.stdout(), run.stderr());
+    let lines = run.json_lines();
+    let decide =
+        &crate::support::workflow_entry(&lines[0], "scale-on-prometheus")["run"]["steps"][1];
+    assert_eq!(
+        decide["outputs"]["reason"], "ceil(120 / 50) = 3; within [0, 20]; scale up 2 → 3",
+        "{decide}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "get deployment/api -o jsonpath={.spec.replicas}\nscale deployment/api --replicas=3\n"
+    );
+}
