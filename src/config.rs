@@ -338,6 +338,9 @@ pub struct MqttSource {
     pub client_id: Option<String>,
     pub username: Option<String>,
     pub password: Option<SecretRef>,
+    /// For `mqtts://`: the CA certificate (PEM) the broker's certificate is checked against;
+    /// default: the system's trusted roots.
+    pub ca_file: Option<PathBuf>,
     /// The shared-subscription group (`$share/<group>/<filter>`): the vane processes subscribed
     /// with one group get each message once between them. `false` subscribes every process to
     /// every message.
@@ -845,6 +848,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
             source.mqtt.as_mut().and_then(|mqtt| mqtt.password.as_mut()),
         ];
         tokens.into_iter().flatten().for_each(anchor);
+        if let Some(ca_file) = source.mqtt.as_mut().and_then(|mqtt| mqtt.ca_file.as_mut())
+            && ca_file.is_relative()
+        {
+            *ca_file = folder.join(&*ca_file);
+        }
         if let Some(credentials) = source
             .registry
             .as_mut()
@@ -1365,7 +1373,7 @@ queue: sqlite
     #[test]
     fn jetstream_and_subscription_settings_are_checked_at_load() {
         let problems = parsed(
-            "version: 1\nsources:\n  - name: s\n    mqtt: { url: mqtts://h, topics: [t] }\n  - name: n\n    nats: { url: nats://h, subject: \"\" }\nqueue: nats://127.0.0.1:4222\njetstream: { stream: a.b, max-deliver: 0, locks: \"x y\", ack-wait: 0s }\n",
+            "version: 1\nsources:\n  - name: s\n    mqtt: { url: ssl://h, topics: [t] }\n  - name: n\n    nats: { url: nats://h, subject: \"\" }\nqueue: nats://127.0.0.1:4222\njetstream: { stream: a.b, max-deliver: 0, locks: \"x y\", ack-wait: 0s }\n",
         )
         .unwrap_err();
         let joined = problems.join("\n");

@@ -66,6 +66,9 @@ pub struct MqttPublish {
     pub password: Option<String>,
     /// Default `vane-publish-<random>`.
     pub client_id: Option<String>,
+    /// For `mqtts://`: the CA certificate (PEM) the broker's certificate is checked against
+    /// (relative to the workspace); default: the system's trusted roots.
+    pub ca_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -263,6 +266,12 @@ fn publish_mqtt(
         .clone()
         .unwrap_or_else(|| format!("vane-publish-{}", uuid::Uuid::new_v4().simple()));
     let mut options = MqttOptions::new(client_id, host, port);
+    let ca_file = settings
+        .ca_file
+        .as_ref()
+        .map(|file| context.workspace.join(file));
+    crate::broker::apply_tls(&mut options, &settings.url, ca_file.as_deref())
+        .map_err(|message| StepError::new(format!("publish: {message}")))?;
     options
         .set_clean_session(true)
         .set_keep_alive(Duration::from_secs(10));

@@ -15,6 +15,7 @@ mod gitops;
 mod init;
 mod jobs;
 mod mqtt;
+mod mqtts;
 mod nats;
 mod output;
 mod poll;
