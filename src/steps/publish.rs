@@ -40,7 +40,9 @@ pub struct PublishKeys {
     description = "One message to an MQTT broker (`mqtt:`) or a NATS server (`nats:`); `request:` waits for a NATS reply. Outputs `published`, `reply`."
 )]
 pub struct PublishConfig {
+    /// Publish to an MQTT broker.
     pub mqtt: Option<MqttPublish>,
+    /// Publish to a NATS server (or its JetStream).
     pub nats: Option<NatsPublish>,
     /// NATS request-reply: wait this long for one reply (`outputs.reply`); no responders fails
     /// at once.
@@ -52,6 +54,7 @@ pub struct PublishConfig {
 pub struct MqttPublish {
     /// `mqtt://host:1883`.
     pub url: String,
+    /// The topic (no wildcards): `devices/{{ vars.device }}/commands`.
     pub topic: String,
     /// 0 (at most once) or 1 (at least once: success after the broker's PUBACK); default 1.
     pub qos: Option<u8>,
@@ -61,6 +64,7 @@ pub struct MqttPublish {
     /// Text, or any value (sent as JSON).
     #[serde(default)]
     pub payload: Json,
+    /// The broker login's user name.
     pub username: Option<String>,
     /// `{{ secrets.MQTT_PASSWORD }}`.
     pub password: Option<String>,
@@ -76,7 +80,9 @@ pub struct MqttPublish {
 pub struct NatsPublish {
     /// `nats://host:4222`.
     pub url: String,
+    /// The subject (no wildcards): `devices.{{ vars.device }}.commands`.
     pub subject: String,
+    /// Message headers (name → text).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// Text, or any value (sent as JSON).
