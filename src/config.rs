@@ -78,6 +78,7 @@ pub enum SourceKind {
     Mqtt(MqttSource),
     Nats(NatsSource),
     Registry(RegistrySource),
+    Prometheus(PrometheusSource),
 }
 
 impl SourceKind {
@@ -90,6 +91,7 @@ impl SourceKind {
             SourceKind::Mqtt(_) => "mqtt",
             SourceKind::Nats(_) => "nats",
             SourceKind::Registry(_) => "registry",
+            SourceKind::Prometheus(_) => "prometheus",
         }
     }
 }
@@ -261,6 +263,64 @@ pub struct RegistryCredentials {
     pub password: SecretRef,
 }
 
+/// A Prometheus instant query, polled: its value as `metric.<source>` events.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PrometheusSource {
+    /// Prometheus's base URL (`http://prometheus:9090`); the query goes to `/api/v1/query`.
+    pub url: String,
+    /// PromQL, evaluated as an instant query.
+    pub query: String,
+    #[serde(default)]
+    pub emit: MetricEmit,
+    /// `emit: crossing`: the value crossed.
+    pub threshold: Option<f64>,
+    /// `emit: crossing`: how long the value stays across before the crossing is emitted.
+    #[serde(rename = "for")]
+    pub hold: Option<String>,
+    /// `emit: crossing`: once above, the value must fall to `threshold − hysteresis` to be below.
+    pub hysteresis: Option<f64>,
+    #[serde(default)]
+    pub series: SeriesMode,
+    #[serde(default)]
+    pub empty: EmptyResult,
+    /// Request headers (an `Authorization` for a Prometheus behind a proxy); values may name a
+    /// secret.
+    #[serde(default)]
+    pub headers: BTreeMap<String, HeaderValue>,
+    /// How often to query, here or beside `prometheus:`.
+    pub every: Option<String>,
+}
+
+/// When a metric is an event: every poll, when its value changed, or when it crosses a threshold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MetricEmit {
+    #[default]
+    Always,
+    Changed,
+    Crossing,
+}
+
+/// One event per series, one for their sum, or one for the only series (more is an error).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SeriesMode {
+    #[default]
+    Each,
+    Sum,
+    One,
+}
+
+/// What an empty result is: an error event (default), or the value 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EmptyResult {
+    #[default]
+    Error,
+    Zero,
+}
+
 /// MQTT topic filters, each message one event.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -278,6 +338,9 @@ pub struct MqttSource {
     pub client_id: Option<String>,
     pub username: Option<String>,
     pub password: Option<SecretRef>,
+    /// For `mqtts://`: the CA certificate (PEM) the broker's certificate is checked against;
+    /// default: the system's trusted roots.
+    pub ca_file: Option<PathBuf>,
     /// The shared-subscription group (`$share/<group>/<filter>`): the vane processes subscribed
     /// with one group get each message once between them. `false` subscribes every process to
     /// every message.
@@ -687,6 +750,7 @@ struct SourceFile {
     mqtt: Option<MqttSource>,
     nats: Option<NatsSource>,
     registry: Option<RegistrySource>,
+    prometheus: Option<PrometheusSource>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -795,6 +859,11 @@ fn check(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
             source.mqtt.as_mut().and_then(|mqtt| mqtt.password.as_mut()),
         ];
         tokens.into_iter().flatten().for_each(anchor);
+        if let Some(ca_file) = source.mqtt.as_mut().and_then(|mqtt| mqtt.ca_file.as_mut())
+            && ca_file.is_relative()
+        {
+            *ca_file = folder.join(&*ca_file);
+        }
         if let Some(credentials) = source
             .registry
             .as_mut()
@@ -803,6 +872,13 @@ fn check(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
             anchor(&mut credentials.password);
             if let HeaderValue::Secret(secret) = &mut credentials.username {
                 anchor(secret);
+            }
+        }
+        if let Some(prometheus) = source.prometheus.as_mut() {
+            for value in prometheus.headers.values_mut() {
+                if let HeaderValue::Secret(secret) = value {
+                    anchor(secret);
+                }
             }
         }
         if let Some(http) = source.http.as_mut() {
@@ -867,7 +943,13 @@ fn check(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
                 ),
             ));
         }
-        let every = match &source.every {
+        let every_text = source.every.clone().or_else(|| {
+            source
+                .prometheus
+                .as_ref()
+                .and_then(|prometheus| prometheus.every.clone())
+        });
+        let every = match &every_text {
             Some(text_value) => match crate::duration::parse_duration(text_value) {
                 Ok(every) if every.is_zero() => {
                     problems.push(Diagnostic::error(
@@ -896,12 +978,13 @@ fn check(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
         kinds.extend(source.mqtt.map(SourceKind::Mqtt));
         kinds.extend(source.nats.map(SourceKind::Nats));
         kinds.extend(source.registry.map(SourceKind::Registry));
+        kinds.extend(source.prometheus.map(SourceKind::Prometheus));
         if kinds.len() != 1 {
             problems.push(Diagnostic::error(
                 path,
                 position,
                 format!(
-                    "sources[{index}] (`{}`): give exactly one of `git`, `http`, `github`, `registry`, `mqtt`, `nats`{}",
+                    "sources[{index}] (`{}`): give exactly one of `git`, `http`, `github`, `registry`, `prometheus`, `mqtt`, `nats`{}",
                     source.name,
                     if kinds.is_empty() {
                         String::new()
@@ -930,6 +1013,7 @@ fn check(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
                 | SourceKind::Http(_)
                 | SourceKind::Github(_)
                 | SourceKind::Registry(_)
+                | SourceKind::Prometheus(_)
         );
         if !polled && every.is_some() {
             problems.push(Diagnostic::error(
@@ -1090,6 +1174,9 @@ fn check_polled(kind: &SourceKind) -> Vec<(&'static str, String)> {
         }
         SourceKind::Registry(registry) => {
             problems.extend(crate::sources::registry::check(registry));
+        }
+        SourceKind::Prometheus(prometheus) => {
+            problems.extend(crate::sources::prometheus::check(prometheus));
         }
         SourceKind::Mqtt(_) | SourceKind::Nats(_) => {}
     }
@@ -1298,7 +1385,7 @@ queue: sqlite
     #[test]
     fn jetstream_and_subscription_settings_are_checked_at_load() {
         let problems = parsed(
-            "version: 1\nsources:\n  - name: s\n    mqtt: { url: mqtts://h, topics: [t] }\n  - name: n\n    nats: { url: nats://h, subject: \"\" }\nqueue: nats://127.0.0.1:4222\njetstream: { stream: a.b, max-deliver: 0, locks: \"x y\", ack-wait: 0s }\n",
+            "version: 1\nsources:\n  - name: s\n    mqtt: { url: ssl://h, topics: [t] }\n  - name: n\n    nats: { url: nats://h, subject: \"\" }\nqueue: nats://127.0.0.1:4222\njetstream: { stream: a.b, max-deliver: 0, locks: \"x y\", ack-wait: 0s }\n",
         )
         .unwrap_err();
         let joined = problems.join("\n");

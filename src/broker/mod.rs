@@ -14,7 +14,7 @@ mod subscriptions;
 
 pub use group_locks::KvGroupLocks;
 pub use jetstream::{JetStream, JetStreamError, kv_key};
-pub use mqtt::{mqtt_event, parse_mqtt_url};
+pub use mqtt::{apply_tls, mqtt_event, parse_mqtt_url};
 pub use nats::nats_event;
 pub use subscriptions::{spawn_subscriptions, subscription_sources};
 

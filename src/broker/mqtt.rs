@@ -19,11 +19,18 @@ pub const DEFAULT_MQTT_TYPE: &str = "mqtt.message";
 /// How long one wait for a packet lasts before the stop flag is looked at again.
 const POLL: Duration = Duration::from_millis(200);
 
-/// `mqtt://host[:port]` → host and port (1883 by default). TLS (`mqtts://`) is not built in.
+/// `mqtt://host[:port]` (1883 by default) or `mqtts://host[:port]` (TLS, 8883 by default) →
+/// host and port.
 pub fn parse_mqtt_url(url: &str) -> Result<(String, u16), String> {
-    let rest = url.strip_prefix("mqtt://").ok_or_else(|| {
-        format!("`{url}`: only `mqtt://host:port` is supported (no TLS in this build)")
-    })?;
+    let (rest, default_port) = match (url.strip_prefix("mqtt://"), url.strip_prefix("mqtts://")) {
+        (Some(rest), _) => (rest, 1883),
+        (None, Some(rest)) => (rest, 8883),
+        (None, None) => {
+            return Err(format!(
+                "`{url}` is not an `mqtt://host:port` or `mqtts://host:port` URL"
+            ));
+        }
+    };
     let authority = rest.split('/').next().unwrap_or_default();
     if authority.is_empty() {
         return Err(format!("`{url}`: no host"));
@@ -36,8 +43,30 @@ pub fn parse_mqtt_url(url: &str) -> Result<(String, u16), String> {
             Ok((host.to_string(), port))
         }
         Some(_) => Err(format!("`{url}`: no host")),
-        None => Ok((authority.to_string(), 1883)),
+        None => Ok((authority.to_string(), default_port)),
     }
+}
+
+/// For an `mqtts://` URL, TLS on `options`: verified against the CA certificate (PEM) in
+/// `ca_file`, else the system's trusted roots. `mqtt://` is left as it is.
+pub fn apply_tls(
+    options: &mut MqttOptions,
+    url: &str,
+    ca_file: Option<&std::path::Path>,
+) -> Result<(), String> {
+    if !url.starts_with("mqtts://") {
+        return Ok(());
+    }
+    let config = match ca_file {
+        Some(path) => rumqttc::TlsConfiguration::SimpleNative {
+            ca: std::fs::read(path)
+                .map_err(|error| format!("ca-file `{}`: {error}", path.display()))?,
+            client_auth: None,
+        },
+        None => rumqttc::TlsConfiguration::Native,
+    };
+    options.set_transport(rumqttc::Transport::tls_with_config(config));
+    Ok(())
 }
 
 /// The event one message carries. MQTT messages have no id of their own, and the same reading
@@ -90,6 +119,10 @@ pub(super) fn run(source: &Source, settings: &MqttSource, queue: &dyn Queue, sto
         }
     };
     let mut options = MqttOptions::new(client_id(source, settings), host, port);
+    if let Err(message) = apply_tls(&mut options, &settings.url, settings.ca_file.as_deref()) {
+        eprintln!("error: source `{}`: {message}", source.name);
+        return;
+    }
     options
         .set_clean_session(false)
         .set_keep_alive(Duration::from_secs(15))
@@ -173,7 +206,11 @@ mod tests {
             parse_mqtt_url("mqtt://broker").unwrap(),
             ("broker".to_string(), 1883)
         );
-        assert!(parse_mqtt_url("mqtts://broker").is_err());
+        assert_eq!(
+            parse_mqtt_url("mqtts://broker").unwrap(),
+            ("broker".to_string(), 8883)
+        );
+        assert!(parse_mqtt_url("ssl://broker").is_err());
         assert!(parse_mqtt_url("mqtt://").is_err());
     }
 

@@ -14,6 +14,7 @@
 pub mod git;
 pub mod github;
 pub mod http;
+pub mod prometheus;
 pub mod rate_limit;
 pub mod registry;
 pub mod schedule;
@@ -99,7 +100,11 @@ fn token(token: Option<&crate::config::SecretRef>) -> Result<Option<String>, Str
 pub fn is_polled(source: &Source) -> bool {
     matches!(
         source.kind,
-        SourceKind::Git(_) | SourceKind::Http(_) | SourceKind::Github(_) | SourceKind::Registry(_)
+        SourceKind::Git(_)
+            | SourceKind::Http(_)
+            | SourceKind::Github(_)
+            | SourceKind::Registry(_)
+            | SourceKind::Prometheus(_)
     )
 }
 
@@ -280,6 +285,9 @@ impl Poller {
             }
             SourceKind::Github(config) => {
                 github::poll(&source.name, config, &self.client, cursor, now())
+            }
+            SourceKind::Prometheus(config) => {
+                prometheus::poll(&source.name, config, &self.client, cursor, now())
             }
             SourceKind::Registry(config) => {
                 registry::poll(&source.name, config, &self.client, cursor, now()).map(

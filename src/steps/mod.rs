@@ -12,6 +12,7 @@ pub mod emit;
 pub mod gitops;
 pub mod http;
 pub mod notify;
+pub mod publish;
 pub mod registry;
 pub mod render;
 pub mod run;

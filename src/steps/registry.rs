@@ -2,7 +2,7 @@
 //! have beside the common ones, the step's JSON Schema and the loader's per-kind compile all come
 //! from it; the engine calls the compiled steps it produced.
 
-use super::{StepKind, StepSite, emit, gitops, http, notify, render, run, scale};
+use super::{StepKind, StepSite, emit, gitops, http, notify, publish, render, run, scale};
 use crate::yaml::YamlError;
 use schemars::{Schema, SchemaGenerator};
 use serde_json::{Map, Value as Json};
@@ -17,6 +17,7 @@ pub static BUILTIN: &[&dyn StepKind] = &[
     &gitops::GitopsKind,
     &scale::ScaleKind,
     &emit::EmitKind,
+    &publish::PublishKind,
 ];
 
 /// The step kinds a workflow set is loaded with.
@@ -203,7 +204,7 @@ mod tests {
 
     #[test]
     fn a_step_has_exactly_one_action_and_only_known_keys() {
-        let rule = "a step needs exactly one action (`run`, `http`, `notify`, `render`, `gitops`, `scale`, `emit`)";
+        let rule = "a step needs exactly one action (`run`, `http`, `notify`, `render`, `gitops`, `scale`, `emit`, `publish`)";
         assert_eq!(
             compile("id: a", &[]).unwrap_err(),
             format!("2:5: {rule}, found none")

@@ -87,6 +87,13 @@ fn check_durations(
     let Some(scale) = scale else {
         return Ok(());
     };
+    if let Some(cooldown) = scale.cooldown.as_deref()
+        && !crate::template::is_template(cooldown)
+        && let Err(message) = parse_duration(cooldown)
+    {
+        let at = path.key("cooldown");
+        return Err(site.at_value(&at, format!("{at}: {message}")));
+    }
     for (key, behavior) in [
         ("scale-up", &scale.scale_up),
         ("scale-down", &scale.scale_down),
@@ -267,6 +274,17 @@ pub struct ScaleConfig {
     /// No change while `|metric / target − 1|` is at most this (default 0.1).
     #[schemars(with = "Option<NumberOrTemplate>")]
     pub tolerance: Option<Json>,
+    /// `metric` is a total over all replicas (KEDA's `AverageValue`: queue length, requests per
+    /// second of the service), divided by `current` to compare with `target`; default false.
+    pub total: Option<bool>,
+    /// At or below this metric the workload is idle: scale to `min` (to 0 with `min: 0`, once
+    /// `cooldown` has passed); above it, scale from 0 (KEDA's activation threshold).
+    #[schemars(with = "Option<NumberOrTemplate>")]
+    pub activation: Option<Json>,
+    /// With `activation` and `min: 0`: how long the metric stays at or below `activation` before
+    /// scaling to 0 (default `5m`, KEDA's `cooldownPeriod`).
+    #[schemars(with = "Option<crate::workflow::schema::Duration>")]
+    pub cooldown: Option<String>,
     /// Scaling up: stabilization window (default `0s`) and the most replicas added at once.
     pub scale_up: Option<BehaviorConfig>,
     /// Scaling down: stabilization window (default `5m`) and the most replicas removed at once.
@@ -315,7 +333,17 @@ pub struct ScaleInput {
     pub tolerance: f64,
     pub up: Behavior,
     pub down: Behavior,
+    /// `metric` is a total over the replicas.
+    pub total: bool,
+    pub activation: Option<f64>,
+    pub cooldown: Duration,
+    /// Since when the metric has been at or below `activation`, as far as the store knows (the
+    /// last reading above it, else the first reading remembered); `None`: no cooldown kept.
+    pub idle_since_ms: Option<i64>,
 }
+
+/// KEDA's default `cooldownPeriod`.
+pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -369,6 +397,29 @@ pub fn decide(
     if config.key.trim().is_empty() {
         return Err(StepError::new("scale: `key` is empty"));
     }
+    let mut input = input;
+    if input.activation.is_some() && input.min == 0 {
+        // Each reading leaves a mark: 1 above activation, 0 at or below. Kept for two cooldowns,
+        // so that a run of idle readings always reaches back one cooldown.
+        let marks = recommendations
+            .record(
+                &format!("{}#activity", config.key),
+                now_ms,
+                u32::from(input.active()),
+                input.cooldown.saturating_mul(2),
+            )
+            .map_err(|error| StepError::new(format!("scale: {error}")))?;
+        let last_active = marks
+            .iter()
+            .filter(|mark| mark.replicas == 1)
+            .map(|mark| mark.at_ms)
+            .max();
+        input.idle_since_ms = Some(
+            last_active
+                .or_else(|| marks.first().map(|mark| mark.at_ms))
+                .unwrap_or(now_ms),
+        );
+    }
     let earlier = match input.recommendation() {
         Some(replicas) => recommendations
             .record(&config.key, now_ms, replicas, input.longest_window())
@@ -416,6 +467,15 @@ impl ScaleConfig {
                 format_number(tolerance)
             )));
         }
+        let activation = match &self.activation {
+            Some(value) => Some(number("activation", value)?),
+            None => None,
+        };
+        let cooldown = match self.cooldown.as_deref() {
+            Some(text) => parse_duration(text)
+                .map_err(|message| StepError::new(format!("scale: `cooldown`: {message}")))?,
+            None => DEFAULT_COOLDOWN,
+        };
         Ok(ScaleInput {
             current,
             metric,
@@ -423,6 +483,10 @@ impl ScaleConfig {
             min,
             max,
             tolerance,
+            total: self.total.unwrap_or(false),
+            activation,
+            cooldown,
+            idle_since_ms: None,
             up: behavior("scale-up", self.scale_up.as_ref(), Duration::ZERO)?,
             down: behavior(
                 "scale-down",
@@ -530,21 +594,61 @@ impl ScaleInput {
         self.up.stabilization.max(self.down.stabilization)
     }
 
-    fn within_tolerance(&self) -> bool {
-        snap((self.metric / self.target - 1.0).abs()) <= self.tolerance
+    /// Whether the metric is above `activation` (always, without one).
+    pub fn active(&self) -> bool {
+        self.activation
+            .is_none_or(|activation| self.metric > activation)
     }
 
-    /// `ceil(current × metric / target)`, saturating at `u32::MAX` (the bounds cut it anyway).
+    /// The metric per replica: the metric, or with `total` the metric over `current`.
+    fn per_replica(&self) -> f64 {
+        if self.total {
+            self.metric / f64::from(self.current)
+        } else {
+            self.metric
+        }
+    }
+
+    /// From zero there is no ratio to hold (HPA: `currentReplicas == 0` skips the tolerance).
+    fn within_tolerance(&self) -> bool {
+        self.current > 0 && snap((self.per_replica() / self.target - 1.0).abs()) <= self.tolerance
+    }
+
+    /// `ceil(current × metric / target)` — `ceil(metric / target)` for a total, or from zero —
+    /// saturating at `u32::MAX` (the bounds cut it anyway).
     fn proportional(&self) -> u32 {
-        let replicas = snap(f64::from(self.current) * self.metric / self.target).ceil();
+        let replicas = if self.total || self.current == 0 {
+            snap(self.metric / self.target).ceil()
+        } else {
+            snap(f64::from(self.current) * self.metric / self.target).ceil()
+        };
         replicas.min(f64::from(u32::MAX)) as u32
+    }
+
+    /// The arithmetic of [`ScaleInput::proportional`], as the reason shows it.
+    fn arithmetic(&self, raw: u32) -> String {
+        if self.total || self.current == 0 {
+            format!(
+                "ceil({} / {}) = {raw}",
+                format_number(self.metric),
+                format_number(self.target)
+            )
+        } else {
+            format!(
+                "ceil({} × {} / {}) = {raw}",
+                self.current,
+                format_number(self.metric),
+                format_number(self.target)
+            )
+        }
     }
 
     /// What this decision recommends before stabilization, as the windows will remember it: the
     /// current count within the tolerance. `None` when the current count is outside `[min, max]`,
     /// which HPA corrects without looking at the metric, and does not remember.
     pub fn recommendation(&self) -> Option<u32> {
-        if self.current < self.min || self.current > self.max {
+        if self.current < self.min || self.current > self.max || self.current == 0 || !self.active()
+        {
             None
         } else if self.within_tolerance() {
             Some(self.current)
@@ -566,6 +670,92 @@ impl ScaleInput {
             },
             reason,
         };
+        let min = self.min;
+        // Kubernetes HPA: a target scaled to 0 by hand while `minReplicas > 0` is not autoscaled
+        // ("scaling is disabled since the replica count of the target is zero"), unless an
+        // `activation` says when to wake it.
+        if current == 0 && min > 0 && self.activation.is_none() {
+            return decision(
+                0,
+                format!(
+                    "current is 0 and min is {min}: scaling is disabled while the target is at 0 \
+                     (give `activation` to scale from zero): stay at 0"
+                ),
+            );
+        }
+        if let Some(activation) = self.activation
+            && !self.active()
+        {
+            let quiet = format!(
+                "metric {} is at or below activation {}",
+                format_number(self.metric),
+                format_number(activation)
+            );
+            if current == 0 {
+                return decision(0, format!("{quiet}: stay at 0"));
+            }
+            if min > 0 {
+                let action = match min.cmp(&current) {
+                    std::cmp::Ordering::Less => format!("scale down {current} → {min} (min)"),
+                    std::cmp::Ordering::Greater => format!("scale up {current} → {min} (min)"),
+                    std::cmp::Ordering::Equal => format!("stay at {current} (min)"),
+                };
+                return decision(min, format!("{quiet}: {action}"));
+            }
+            let idle_ms = self
+                .idle_since_ms
+                .map_or(0, |since| now_ms.saturating_sub(since));
+            let cooldown_ms = i64::try_from(self.cooldown.as_millis()).unwrap_or(i64::MAX);
+            if idle_ms >= cooldown_ms {
+                return decision(
+                    0,
+                    format!(
+                        "{quiet} for {} (cooldown {}): scale down {current} → 0",
+                        format_duration(Duration::from_millis(idle_ms as u64)),
+                        format_duration(self.cooldown)
+                    ),
+                );
+            }
+            let floor = 1.min(self.max);
+            let action = if current > floor {
+                format!("scale down {current} → {floor}")
+            } else {
+                format!("stay at {current}")
+            };
+            return decision(
+                floor.min(current),
+                format!(
+                    "{quiet} for {} of cooldown {}: {action} before 0",
+                    format_duration(Duration::from_millis(idle_ms as u64)),
+                    format_duration(self.cooldown)
+                ),
+            );
+        }
+        if current == 0 {
+            // Scale from zero, HPA's `currentReplicas == 0` branch: `ceil(metric / target)`, the
+            // tolerance not applied, at least one replica, within `[min, max]`.
+            let raw = self.proportional();
+            let floor = min.max(1);
+            let mut desired = raw.clamp(floor, self.max.max(floor)).min(self.max);
+            let mut rule = format!("within [{min}, {}]", self.max);
+            if let Some(step) = self.up.max_step
+                && desired > step
+            {
+                desired = step.max(floor.min(self.max));
+                rule = format!("limited to +{step} by scale-up max-step");
+            } else if raw > self.max {
+                rule = format!("clamped to max {}", self.max);
+            } else if raw < floor {
+                rule = format!("raised to {floor}");
+            }
+            return decision(
+                desired,
+                format!(
+                    "scale from zero: {} (tolerance not applied); {rule}; scale up 0 → {desired}",
+                    self.arithmetic(raw)
+                ),
+            );
+        }
         if current > self.max {
             let max = self.max;
             return decision(
@@ -573,30 +763,33 @@ impl ScaleInput {
                 format!("current {current} is above max {max}: scale down {current} → {max}"),
             );
         }
-        if current < self.min {
-            let min = self.min;
+        if current < min {
             return decision(
                 min,
                 format!("current {current} is below min {min}: scale up {current} → {min}"),
             );
         }
         if self.within_tolerance() {
+            let per = if self.total {
+                format!(
+                    "{} / {current} = {}",
+                    format_number(self.metric),
+                    format_number(snap(self.per_replica()))
+                )
+            } else {
+                format_number(self.metric)
+            };
             return decision(
                 current,
                 format!(
-                    "metric {} is within {}% of target {}: stay at {current}",
-                    format_number(self.metric),
+                    "metric {per} is within {}% of target {}: stay at {current}",
                     format_number(snap(self.tolerance * 100.0)),
                     format_number(self.target)
                 ),
             );
         }
         let raw = self.proportional();
-        let arithmetic = format!(
-            "ceil({current} × {} / {}) = {raw}",
-            format_number(self.metric),
-            format_number(self.target)
-        );
+        let arithmetic = self.arithmetic(raw);
 
         // Stabilization, as HPA's `stabilizeRecommendationWithBehaviors`: the new recommendation
         // counts in both windows; a window of 0s holds only the new one.
@@ -757,6 +950,10 @@ mod tests {
                 stabilization: DEFAULT_SCALE_DOWN_WINDOW,
                 max_step: None,
             },
+            total: false,
+            activation: None,
+            cooldown: DEFAULT_COOLDOWN,
+            idle_since_ms: None,
         }
     }
 
@@ -1062,5 +1259,137 @@ mod tests {
         )
         .unwrap();
         assert_eq!(other.desired, 2);
+    }
+
+    fn from_zero(metric: f64, target: f64, min: u32, max: u32) -> ScaleInput {
+        ScaleInput {
+            activation: Some(0.0),
+            ..input(0, metric, target, min, max)
+        }
+    }
+
+    /// Kubernetes' zero-replica rules (`horizontal.go`, `replica_calculator.go`), each with the
+    /// answer the controller gives.
+    #[test]
+    fn the_three_hpa_zero_replica_cases() {
+        // 1. Scale up from zero, min 0, an activation: an external metric with an AverageValue
+        //    target (a total) of 12 against 5 per replica is ceil(12 / 5) = 3 replicas
+        //    (`GetExternalPerPodMetricReplicas` with 0 replicas: the usage ratio is infinite).
+        let total = ScaleInput {
+            total: true,
+            ..from_zero(12.0, 5.0, 0, 10)
+        };
+        let decision = total.decide(&[], 0);
+        assert_eq!((decision.desired, decision.direction), (3, Direction::Up));
+        assert_eq!(
+            decision.reason,
+            "scale from zero: ceil(12 / 5) = 3 (tolerance not applied); within [0, 10]; scale up 0 → 3"
+        );
+        // 2. From zero the tolerance is not applied (`getUsageRatioReplicaCount`: with
+        //    `currentReplicas == 0` it returns `ceil(usageRatio)`): 1.05 against 1 is within 10%
+        //    yet gives 2 replicas.
+        let decision = from_zero(1.05, 1.0, 0, 10).decide(&[], 0);
+        assert_eq!((decision.desired, decision.direction), (2, Direction::Up));
+        // 3. `current: 0` with `min > 0` and no activation: autoscaling is disabled, the target
+        //    stays at 0 (`TestZeroReplicas`: minReplicas 3, maxReplicas 5, spec replicas 0 → 0).
+        let decision = input(0, 100.0, 90.0, 3, 5).decide(&[], 0);
+        assert_eq!((decision.desired, decision.direction), (0, Direction::None));
+        assert_eq!(
+            decision.reason,
+            "current is 0 and min is 3: scaling is disabled while the target is at 0 (give \
+             `activation` to scale from zero): stay at 0"
+        );
+        // …unless `activation` says otherwise: above it, from 0 to at least min.
+        let decision = from_zero(100.0, 90.0, 3, 5).decide(&[], 0);
+        assert_eq!(decision.desired, 3);
+    }
+
+    #[test]
+    fn a_total_is_divided_by_the_replicas() {
+        // 30 requests/s over 3 replicas against 5 per replica: ceil(30 / 5) = 6.
+        let total = ScaleInput {
+            total: true,
+            ..input(3, 30.0, 5.0, 1, 20)
+        };
+        let decision = total.decide(&[], 0);
+        assert_eq!(decision.desired, 6);
+        assert_eq!(
+            decision.reason,
+            "ceil(30 / 5) = 6; within [1, 20]; scale up 3 → 6"
+        );
+        // 31 over 6 is 5.17 per replica: within 10% of 5.
+        let within = ScaleInput {
+            total: true,
+            ..input(6, 31.0, 5.0, 1, 20)
+        };
+        assert_eq!(
+            within.decide(&[], 0).reason,
+            "metric 31 / 6 = 5.166666667 is within 10% of target 5: stay at 6"
+        );
+    }
+
+    #[test]
+    fn below_activation_scales_to_min_and_to_zero_only_after_the_cooldown() {
+        let idle = ScaleInput {
+            activation: Some(1.0),
+            ..input(4, 0.5, 5.0, 2, 10)
+        };
+        let decision = idle.decide(&[], 0);
+        assert_eq!(decision.desired, 2);
+        assert_eq!(
+            decision.reason,
+            "metric 0.5 is at or below activation 1: scale down 4 → 2 (min)"
+        );
+        let minute = 60_000;
+        let to_zero = ScaleInput {
+            min: 0,
+            idle_since_ms: Some(0),
+            ..idle
+        };
+        let waiting = to_zero.decide(&[], 2 * minute);
+        assert_eq!((waiting.desired, waiting.direction), (1, Direction::Down));
+        assert_eq!(
+            waiting.reason,
+            "metric 0.5 is at or below activation 1 for 2m of cooldown 5m: scale down 4 → 1 before 0"
+        );
+        let done = to_zero.decide(&[], 5 * minute);
+        assert_eq!(done.desired, 0);
+        assert_eq!(
+            done.reason,
+            "metric 0.5 is at or below activation 1 for 5m (cooldown 5m): scale down 4 → 0"
+        );
+        // At 0 and still idle: nothing to do.
+        let asleep = ScaleInput {
+            current: 0,
+            ..to_zero
+        };
+        assert_eq!(asleep.decide(&[], 9 * minute).desired, 0);
+    }
+
+    #[test]
+    fn the_cooldown_counts_from_the_last_active_reading_in_the_store() {
+        let recommendations = Recommendations::in_memory();
+        let minute = 60_000;
+        let config = |current: u32, metric: f64| {
+            config(json!({
+                "key": "q", "current": current, "metric": metric, "target": 10, "min": 0,
+                "max": 10, "activation": 0, "total": true, "cooldown": "5m",
+            }))
+        };
+        let at = |ms: i64, current: u32, metric: f64| {
+            super::decide(&config(current, metric), &recommendations, ms)
+                .unwrap()
+                .desired
+        };
+        assert_eq!(at(0, 0, 25.0), 3, "woken from zero");
+        assert_eq!(at(minute, 3, 0.0), 1, "idle, cooldown running");
+        assert_eq!(at(4 * minute, 1, 0.0), 1, "idle 4m of 5m");
+        assert_eq!(
+            at(5 * minute, 1, 0.0),
+            0,
+            "idle 5m since the active reading at 0"
+        );
+        assert_eq!(at(6 * minute, 0, 0.0), 0, "asleep");
+        assert_eq!(at(7 * minute, 0, 4.0), 1, "woken again");
     }
 }

@@ -306,3 +306,63 @@ steps:
         assert!(stderr.contains("autoscale.yaml:"), "{extra}: {stderr}");
     }
 }
+
+/// Kubernetes' zero-replica answers through the binary: from zero with `min: 0` and an
+/// activation (a total, tolerance not applied), and `current: 0` with `min > 0` disabled.
+#[test]
+fn scale_from_zero_with_activation_and_disabled_at_zero_without_one() {
+    let workflow = r#"version: 1
+name: autoscale
+on: { metric.queue: {} }
+steps:
+  - id: decide
+    scale:
+      key: "worker-{{ event.data.case }}"
+      current: "{{ event.data.replicas }}"
+      metric: "{{ event.data.depth }}"
+      total: true
+      target: 10
+      min: "{{ event.data.min }}"
+      max: 20
+      activation: "{{ event.data.activation | default(0) }}"
+      cooldown: 10m
+"#;
+    let vane = Vane::new().workflow("autoscale.yaml", workflow);
+    let event =
+        |data: Value| json!({"type": "metric.queue", "source": "cli", "data": data}).to_string();
+    let run = again(
+        &vane,
+        &["run", "--json"],
+        &event(json!({"case": "a", "replicas": 0, "depth": 10.5, "min": 0})),
+    )
+    .expect_code(0);
+    assert_eq!(
+        decide(&run)["outputs"],
+        json!({
+            "desired": 2, "current": 0, "direction": "up",
+            "reason": "scale from zero: ceil(10.5 / 10) = 2 (tolerance not applied); within [0, 20]; scale up 0 → 2",
+        })
+    );
+    // Idle right after: the cooldown (10m) holds one replica before 0.
+    let run = again(
+        &vane,
+        &["run", "--json"],
+        &event(json!({"case": "a", "replicas": 2, "depth": 0, "min": 0})),
+    )
+    .expect_code(0);
+    assert_eq!(decide(&run)["outputs"]["desired"], 1);
+    let workflow_disabled = workflow.replace(
+        "      activation: \"{{ event.data.activation | default(0) }}\"\n",
+        "",
+    );
+    let disabled = Vane::new().workflow("autoscale.yaml", &workflow_disabled);
+    let run = again(
+        &disabled,
+        &["run", "--json"],
+        &event(json!({"case": "b", "replicas": 0, "depth": 500, "min": 2})),
+    )
+    .expect_code(0);
+    let outputs = &decide(&run)["outputs"];
+    assert_eq!(outputs["desired"], 0);
+    assert_eq!(outputs["direction"], "none");
+}
