@@ -9,6 +9,7 @@ mod config;
 mod dispatch;
 mod events;
 mod examples;
+mod explain;
 mod git_http;
 mod gitops;
 mod init;
