@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-PEERS=$(cd ../shared/peers/webhook 2>/dev/null && pwd || true)
+PEERS=$(cd "${PEERS:-../shared/peers}/webhook" 2>/dev/null && pwd || true)
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-50}
 THREADS=${THREADS:-2}
@@ -20,7 +20,7 @@ for tool in wrk webhook; do
   command -v "$tool" >/dev/null || apt-get install -y "$tool" >/dev/null
 done
 cargo build --release --quiet
-VANE=$ROOT/target/release/vane
+VANE=${CARGO_TARGET_DIR:-$ROOT/target}/release/vane
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 

@@ -17,12 +17,32 @@ pub enum Selection {
     Broken(String),
 }
 
-/// The workflows that match `event`, in file order. Only candidates from the set's index are
-/// examined; the others cannot match and are explained on demand by `explain`.
+/// The workflows that match `event` or break on it, in file order. Only candidates from the set's
+/// index are examined. A workflow that does not match is left out, and so is its reason: building
+/// "`…` is false" for every workflow an event does not select was a tenth of a dry run's
+/// instructions (issue 15), and only `--explain`, JSON and `vane test` read it — they ask
+/// `explain` for it, which gives the same text as it always did.
 pub fn select(set: &WorkflowSet, event: &Event, event_value: &Value) -> Vec<(usize, Selection)> {
+    // What every condition sees but its own `workflow` is the same for all of an event's
+    // workflows: built once, and only when a condition is evaluated at all (`now` as RFC 3339
+    // per workflow was a quarter of a dry run's instructions).
+    let mut scope: Option<Scope> = None;
     set.candidates(event)
         .into_iter()
-        .map(|index| (index, explain(&set.workflows[index], event, event_value)))
+        .filter_map(|index| {
+            let workflow = &set.workflows[index];
+            if match_triggers(workflow, event).is_err() {
+                return None;
+            }
+            let Some(condition) = &workflow.condition else {
+                return Some((index, Selection::Matched));
+            };
+            let scope = scope.get_or_insert_with(|| Scope::new(event, event_value));
+            match evaluate(workflow, condition, scope) {
+                Selection::NotMatched(_) => None,
+                selection => Some((index, selection)),
+            }
+        })
         .collect()
 }
 
@@ -34,15 +54,46 @@ pub fn explain(workflow: &Workflow, event: &Event, event_value: &Value) -> Selec
     let Some(condition) = &workflow.condition else {
         return Selection::Matched;
     };
+    match evaluate(workflow, condition, &Scope::new(event, event_value)) {
+        Selection::NotMatched(_) => {
+            Selection::NotMatched(format!("if: `{}` is false", condition.source))
+        }
+        selection => selection,
+    }
+}
+
+/// The variables a workflow's `if` sees that do not depend on the workflow.
+struct Scope {
+    event: Value,
+    inputs: Value,
+    now: Value,
+}
+
+impl Scope {
+    fn new(event: &Event, event_value: &Value) -> Scope {
+        Scope {
+            event: event_value.clone(),
+            inputs: inputs_value(event, event_value),
+            now: Value::from(crate::event::now_rfc3339()),
+        }
+    }
+}
+
+/// The `if` verdict; a false one carries no reason (`explain` words it).
+fn evaluate(
+    workflow: &Workflow,
+    condition: &crate::workflow::Condition,
+    scope: &Scope,
+) -> Selection {
     let context = minijinja::context! {
-        event => event_value.clone(),
-        inputs => inputs_value(event, event_value),
+        event => scope.event.clone(),
+        inputs => scope.inputs.clone(),
         workflow => workflow_value(workflow, None),
-        now => crate::event::now_rfc3339(),
+        now => scope.now.clone(),
     };
     match Templates::eval(&condition.expression, &context) {
         Ok(value) if value.is_true() => Selection::Matched,
-        Ok(_) => Selection::NotMatched(format!("if: `{}` is false", condition.source)),
+        Ok(_) => Selection::NotMatched(String::new()),
         Err(error) => Selection::Broken(format!(
             "{}: if: {}",
             workflow.place(&condition.path),

@@ -13,6 +13,7 @@ mod dispatch;
 mod docs;
 mod events;
 mod examples;
+mod explain;
 mod git_http;
 mod gitops;
 mod hardening;
