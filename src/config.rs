@@ -28,6 +28,8 @@ pub struct Config {
     pub sources: Vec<Source>,
     pub serve: Serve,
     pub queue: Queue,
+    /// `max-emitted`: how many events one input may cause through `emit` steps, in all.
+    pub max_emitted: Option<usize>,
 }
 
 /// Where a secret's value is read from, at the moment it is needed (never stored).
@@ -337,7 +339,16 @@ pub struct Serve {
     pub workers: Option<usize>,
     /// The largest body accepted, in bytes (413 above).
     pub max_body: usize,
+    /// How long accepted delivery ids are remembered (a replay within it gets 200, no run).
+    pub dedup_window: Duration,
+    /// How long a finished run keeps its event's payload (for `history --json`, `replay`).
+    pub payload_retention: Duration,
 }
+
+/// Delivery ids are remembered this long by default: GitHub lets users redeliver for 3 days.
+pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Finished runs keep their event's payload this long by default.
+pub const DEFAULT_PAYLOAD_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
 impl Default for Serve {
     fn default() -> Serve {
@@ -346,6 +357,8 @@ impl Default for Serve {
             webhooks: Webhooks::default(),
             workers: None,
             max_body: crate::event::DEFAULT_MAX_EVENT_SIZE,
+            dedup_window: DEFAULT_DEDUP_WINDOW,
+            payload_retention: DEFAULT_PAYLOAD_RETENTION,
         }
     }
 }
@@ -629,6 +642,7 @@ struct ConfigFile {
     serve: Option<ServeFile>,
     queue: Option<String>,
     jetstream: Option<NatsQueue>,
+    max_emitted: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -652,6 +666,16 @@ struct ServeFile {
     webhooks: Webhooks,
     workers: Option<usize>,
     max_body: Option<usize>,
+    #[serde(default, deserialize_with = "optional_duration")]
+    dedup_window: Option<Duration>,
+    #[serde(default, deserialize_with = "optional_duration")]
+    payload_retention: Option<Duration>,
+}
+
+fn optional_duration<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
+    duration_text(deserializer).map(Some)
 }
 
 /// The config file to read: `--config`, else `./vane.yaml` where it exists, else none.
@@ -878,6 +902,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
             max_body: serve
                 .max_body
                 .unwrap_or(crate::event::DEFAULT_MAX_EVENT_SIZE),
+            dedup_window: serve.dedup_window.unwrap_or(DEFAULT_DEDUP_WINDOW),
+            payload_retention: serve.payload_retention.unwrap_or(DEFAULT_PAYLOAD_RETENTION),
         },
         None => Serve::default(),
     };
@@ -934,6 +960,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
         sources,
         serve,
         queue,
+        max_emitted: file.max_emitted,
     })
 }
 

@@ -57,6 +57,13 @@ fn stored_event(
     let run = store
         .find_run(prefix)
         .map_err(|error| fail(error.to_string()))?;
+    if run.event.get("payload_pruned").is_some() {
+        return Err(fail(format!(
+            "run `{}`: its event's payload was removed after `serve.payload-retention`; \
+             it cannot be replayed",
+            run.summary.id
+        )));
+    }
     let event =
         event::from_text(&run.event.to_string(), &InputOptions::default()).map_err(|error| {
             fail(format!(

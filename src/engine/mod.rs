@@ -34,6 +34,8 @@ pub struct EngineOptions {
     pub workspace: PathBuf,
     /// The state store's folder, where `gitops` keeps its clones; `None` for `--state :memory:`.
     pub state_folder: Option<PathBuf>,
+    /// How many events one input may cause through `emit` steps, in all.
+    pub max_emitted: usize,
 }
 
 #[derive(Clone)]

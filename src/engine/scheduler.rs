@@ -92,7 +92,8 @@ struct Group {
 }
 
 enum Message {
-    Input(Result<Event, EventError>),
+    /// Boxed: an event is large, and this message is sent for every input.
+    Input(Box<Result<Event, EventError>>),
     InputEnd,
     Done {
         slot: u64,
@@ -179,7 +180,7 @@ pub fn run_stream<I>(
                     input_credits.take();
                     match inputs.next() {
                         Some(item) => {
-                            if input_sender.send(Message::Input(item)).is_err() {
+                            if input_sender.send(Message::Input(Box::new(item))).is_err() {
                                 return;
                             }
                         }
@@ -237,25 +238,27 @@ impl<'a, 'e> State<'a, 'e> {
             let Ok(message) = receiver.recv() else { return };
             match message {
                 Message::Input(_) if self.input_done => {}
-                Message::Input(Ok(event)) => {
-                    if self.engine.cancel.is_cancelled() {
-                        self.input_done = true;
-                        continue;
+                Message::Input(item) => match *item {
+                    Ok(event) => {
+                        if self.engine.cancel.is_cancelled() {
+                            self.input_done = true;
+                            continue;
+                        }
+                        self.admit(event, 0, true);
                     }
-                    self.admit(event, 0, true);
-                }
-                Message::Input(Err(error)) => {
-                    self.slots.push_back(Slot {
-                        event: None,
-                        depth: 0,
-                        selections: Vec::new(),
-                        runs: Vec::new(),
-                        emitted: Vec::new(),
-                        outstanding: 0,
-                        bad: Some(error),
-                        from_input: true,
-                    });
-                }
+                    Err(error) => {
+                        self.slots.push_back(Slot {
+                            event: None,
+                            depth: 0,
+                            selections: Vec::new(),
+                            runs: Vec::new(),
+                            emitted: Vec::new(),
+                            outstanding: 0,
+                            bad: Some(error),
+                            from_input: true,
+                        });
+                    }
+                },
                 Message::InputEnd => self.input_done = true,
                 Message::Done {
                     slot,

@@ -125,6 +125,7 @@ impl<'a> Pipeline<'a> {
                 dry_run: settings.dry_run,
                 workspace: settings.workspace.clone(),
                 state_folder: state_folder(&settings.state),
+                max_emitted: settings.max_emitted,
             },
             masker: masker.clone(),
             cancel: cancel.clone(),

@@ -72,6 +72,14 @@ pub fn run_daemon(
             return Exit::Invalid;
         }
     };
+    // Delivery ids and run payloads are forgotten on schedule.
+    let pruner = super::retention::spawn_pruner(
+        &settings.state,
+        masker.clone(),
+        config.serve.dedup_window,
+        config.serve.payload_retention,
+        stop.clone(),
+    );
     // Broker subscriptions (NATS, MQTT) feed the same queue.
     let subscriptions =
         crate::broker::spawn_subscriptions(Arc::clone(&config), Arc::clone(&queue), stop.clone());
@@ -103,6 +111,9 @@ pub fn run_daemon(
         // However the HTTP side ended, the pollers and workers stop too.
         stop.cancel();
         let _ = pollers.join();
+        if let Some(pruner) = pruner {
+            let _ = pruner.join();
+        }
         for subscription in subscriptions {
             let _ = subscription.join();
         }

@@ -7,6 +7,7 @@
 
 mod daemon;
 mod intake;
+mod retention;
 mod verify;
 
 pub use daemon::{endpoints, run_daemon};

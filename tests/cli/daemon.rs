@@ -205,3 +205,146 @@ fn vane_as_pid_1_killed_under_load_and_restarted_runs_every_accepted_delivery() 
         assert!(ran.contains(delivery), "accepted {delivery} never ran");
     }
 }
+
+/// Six `emit` steps, each re-emitting the event they ran for: 6^8 events without a bound.
+const FAN_OUT: &str = "version: 1
+name: fan
+on: { fan: {} }
+steps:
+  - emit: { type: fan, data: { n: 1 } }
+  - emit: { type: fan, data: { n: 2 } }
+  - emit: { type: fan, data: { n: 3 } }
+  - emit: { type: fan, data: { n: 4 } }
+  - emit: { type: fan, data: { n: 5 } }
+  - emit: { type: fan, data: { n: 6 } }
+";
+
+#[test]
+fn one_inputs_emitted_events_are_bounded_and_the_run_beyond_the_bound_fails() {
+    let run = crate::support::Vane::new()
+        .workflow("fan.yaml", FAN_OUT)
+        .args(&["run", "--state", "state.db", "--max-emitted", "5"])
+        .stdin(r#"{"type":"fan","source":"test","data":{}}"#)
+        .run();
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    let dir = run.dir.clone();
+    let connection = rusqlite::Connection::open(dir.join("state.db")).unwrap();
+    let runs: i64 = connection
+        .query_row("SELECT count(*) FROM runs", [], |row| row.get(0))
+        .unwrap();
+    // The input's run and the 5 events it emitted; the 6th emit failed the first run.
+    assert_eq!(runs, 6);
+    let error: String = connection
+        .query_row(
+            "SELECT error FROM steps WHERE error IS NOT NULL LIMIT 1",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(
+        error.contains(
+            "emit: the input event has already caused 5 emitted events (`--max-emitted`, \
+             `max-emitted` in vane.yaml); `fan` is not emitted"
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_fan_out_under_serve_is_bounded_by_default_and_sigterm_stops_it_within_seconds() {
+    let dir = project(FAN_OUT, "");
+    std::fs::write(
+        dir.path().join("workflows/on-push.yaml"),
+        "version: 1\nname: on-push\non: { push: {} }\nsteps:\n  - emit: { type: fan }\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("workflows/fan.yaml"), FAN_OUT).unwrap();
+    let payload = std::fs::read(fixture("github/push.branch.json")).unwrap();
+    let mut daemon = Serve::start(dir.path(), &[], &[]);
+    assert_eq!(post(&daemon.url, "fan-1", &payload).unwrap(), 202);
+    // The push's run, the `fan` it emitted, and 999 more: 1,000 emitted in all, and no more.
+    wait_for("the cascade to end", Duration::from_secs(120), || {
+        count(
+            dir.path(),
+            "SELECT count(*) FROM runs WHERE status != 'running'",
+        ) >= 1001
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(count(dir.path(), "SELECT count(*) FROM runs"), 1001);
+    assert!(
+        count(
+            dir.path(),
+            "SELECT count(*) FROM steps WHERE error LIKE '%has already caused 1000 emitted events%'"
+        ) > 0
+    );
+    // A second cascade, stopped in the middle.
+    assert_eq!(post(&daemon.url, "fan-2", &payload).unwrap(), 202);
+    wait_for(
+        "the second cascade to start",
+        Duration::from_secs(60),
+        || count(dir.path(), "SELECT count(*) FROM runs") > 1050,
+    );
+    let stopping = Instant::now();
+    signal(daemon.child.id(), "TERM");
+    assert_eq!(daemon.wait(Duration::from_secs(30)), Some(0));
+    let took = stopping.elapsed();
+    assert!(took < Duration::from_secs(10), "SIGTERM took {took:?}");
+    assert!(count(dir.path(), "SELECT count(*) FROM runs") <= 2002);
+}
+
+#[test]
+fn delivery_ids_and_run_payloads_are_forgotten_after_their_windows() {
+    let dir = project(
+        "version: 1\nname: on-push\non: { push: {} }\nsteps:\n  - run: echo ran\n",
+        "  dedup-window: 2s\n  payload-retention: 2s\n",
+    );
+    let payload = std::fs::read(fixture("github/push.branch.json")).unwrap();
+    let daemon = Serve::start(dir.path(), &[], &[]);
+    assert_eq!(post(&daemon.url, "old-1", &payload).unwrap(), 202);
+    assert_eq!(post(&daemon.url, "old-1", &payload).unwrap(), 200);
+    wait_for("the run", Duration::from_secs(30), || {
+        count(
+            dir.path(),
+            "SELECT count(*) FROM runs WHERE status = 'success'",
+        ) == 1
+    });
+    assert_eq!(count(dir.path(), "SELECT count(*) FROM deliveries"), 1);
+    assert_eq!(
+        count(
+            dir.path(),
+            "SELECT count(*) FROM runs WHERE json_extract(event, '$.data') IS NOT NULL"
+        ),
+        1
+    );
+    wait_for("the pruning", Duration::from_secs(15), || {
+        count(dir.path(), "SELECT count(*) FROM deliveries") == 0
+            && count(
+                dir.path(),
+                "SELECT count(*) FROM runs WHERE json_extract(event, '$.data') IS NULL \
+                 AND json_extract(event, '$.payload_pruned') = 1",
+            ) == 1
+    });
+    // Past the window the id is new again.
+    assert_eq!(post(&daemon.url, "old-1", &payload).unwrap(), 202);
+    drop(daemon);
+    let run = strings(
+        dir.path(),
+        "SELECT id FROM runs WHERE json_extract(event, '$.payload_pruned') = 1",
+    );
+    let replay = crate::support::Vane::new()
+        .args(&[
+            "replay",
+            &run[0],
+            "--state",
+            state(dir.path()).to_str().unwrap(),
+        ])
+        .run();
+    assert_eq!(replay.code(), 2, "{}", replay.stderr());
+    assert!(
+        replay
+            .stderr()
+            .contains("its event's payload was removed after `serve.payload-retention`"),
+        "{}",
+        replay.stderr()
+    );
+}
