@@ -343,7 +343,14 @@ pub struct Serve {
     pub dedup_window: Duration,
     /// How long a finished run keeps its event's payload (for `history --json`, `replay`).
     pub payload_retention: Duration,
+    /// Connections served at once; beyond it a new one gets 503 (default: from the fd limit).
+    pub max_connections: Option<usize>,
+    /// How long a connection may take to send a request's headers, or sit idle between requests.
+    pub header_timeout: Duration,
 }
+
+/// A request's headers must arrive within this by default (idle keep-alive connections too).
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Delivery ids are remembered this long by default: GitHub lets users redeliver for 3 days.
 pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -359,6 +366,8 @@ impl Default for Serve {
             max_body: crate::event::DEFAULT_MAX_EVENT_SIZE,
             dedup_window: DEFAULT_DEDUP_WINDOW,
             payload_retention: DEFAULT_PAYLOAD_RETENTION,
+            max_connections: None,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
         }
     }
 }
@@ -670,6 +679,9 @@ struct ServeFile {
     dedup_window: Option<Duration>,
     #[serde(default, deserialize_with = "optional_duration")]
     payload_retention: Option<Duration>,
+    max_connections: Option<usize>,
+    #[serde(default, deserialize_with = "optional_duration")]
+    header_timeout: Option<Duration>,
 }
 
 fn optional_duration<'de, D: serde::Deserializer<'de>>(
@@ -904,9 +916,21 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
                 .unwrap_or(crate::event::DEFAULT_MAX_EVENT_SIZE),
             dedup_window: serve.dedup_window.unwrap_or(DEFAULT_DEDUP_WINDOW),
             payload_retention: serve.payload_retention.unwrap_or(DEFAULT_PAYLOAD_RETENTION),
+            max_connections: serve.max_connections,
+            header_timeout: serve
+                .header_timeout
+                .filter(|timeout| !timeout.is_zero())
+                .unwrap_or(DEFAULT_HEADER_TIMEOUT),
         },
         None => Serve::default(),
     };
+    if serve.max_connections == Some(0) {
+        problems.push(Diagnostic::error(
+            path,
+            at(&root.key("serve").key("max-connections"), false),
+            "serve.max-connections: must be at least 1",
+        ));
+    }
     if serve.workers == Some(0) {
         problems.push(Diagnostic::error(
             path,

@@ -23,6 +23,8 @@ struct Registry {
     runs: BTreeMap<String, u64>,
     /// step kind → histogram.
     steps: BTreeMap<String, Histogram>,
+    /// Connections answered 503 because `serve.max-connections` were open.
+    connections_refused: u64,
 }
 
 #[derive(Default, Clone)]
@@ -67,6 +69,11 @@ pub fn delivery(endpoint: &str, outcome: Delivery) {
     });
 }
 
+/// Counts a connection refused over `serve.max-connections`.
+pub fn connection_refused() {
+    with_registry(|registry| registry.connections_refused += 1);
+}
+
 /// Counts an event's finished runs and their steps.
 pub fn outcome(outcome: &EventOutcome) {
     if outcome.runs.is_empty() {
@@ -109,6 +116,7 @@ pub fn render(queue_depth: Option<u64>) -> String {
                 rejected: registry.rejected.clone(),
                 runs: registry.runs.clone(),
                 steps: registry.steps.clone(),
+                connections_refused: registry.connections_refused,
             })
         })
         .unwrap_or_default();
@@ -150,6 +158,12 @@ pub fn render(queue_depth: Option<u64>) -> String {
                 *count,
             )
         }),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP vane_connections_refused_total Connections answered 503 over serve.max-connections.\n\
+         # TYPE vane_connections_refused_total counter\nvane_connections_refused_total {}",
+        registry.connections_refused
     );
     if let Some(depth) = queue_depth {
         let _ = writeln!(

@@ -87,6 +87,13 @@ pub fn run_daemon(
         endpoints,
         queue: Arc::clone(&queue),
         max_body: config.serve.max_body,
+        limits: super::Limits {
+            max_connections: config
+                .serve
+                .max_connections
+                .unwrap_or_else(super::connections::default_max_connections),
+            header_timeout: config.serve.header_timeout,
+        },
     };
     std::thread::scope(|threads| {
         let workers = threads.spawn(|| {

@@ -5,11 +5,13 @@
 //! queue and only then answered — 202, or 200 for a delivery id accepted before (no second run).
 //! Nothing refused is ever written anywhere.
 
+mod connections;
 mod daemon;
 mod intake;
 mod retention;
 mod verify;
 
+pub use connections::Limits;
 pub use daemon::{endpoints, run_daemon};
 pub use intake::Endpoint;
 pub use verify::sign;
@@ -25,12 +27,17 @@ use axum::routing::{get, post};
 use std::future::Future;
 use std::sync::Arc;
 
-/// What the server needs: its endpoints (path → how to read it), the queue, the body limit.
+/// What the server needs: its endpoints (path → how to read it), the queue, the body limit,
+/// the connection limits.
 pub struct Server {
     pub endpoints: Vec<(String, Endpoint)>,
     pub queue: Arc<dyn Queue>,
     pub max_body: usize,
+    pub limits: Limits,
 }
+
+/// How long `/healthz` and `/metrics` wait for the queue before answering without it.
+const HEALTH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 struct App {
     queue: Arc<dyn Queue>,
@@ -63,28 +70,46 @@ pub async fn run(
         );
     }
     let router = router.with_state(app);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    connections::serve(listener, router, server.limits, shutdown).await
+}
+
+/// The queue's health and depth, or why it is degraded — within [`HEALTH_WAIT`] whatever the
+/// queue does (a broker that is down must not hold the answer).
+async fn queue_state(queue: &Arc<dyn Queue>) -> (Result<(), String>, Option<u64>) {
+    let queue = Arc::clone(queue);
+    // Reading the store may wait for a writer: not on the threads that answer webhooks.
+    let checked = tokio::task::spawn_blocking(move || match queue.health() {
+        Ok(()) => (Ok(()), queue.depth()),
+        Err(reason) => (Err(reason), None),
+    });
+    match tokio::time::timeout(HEALTH_WAIT, checked).await {
+        Ok(Ok(state)) => state,
+        Ok(Err(_)) => (Err("the queue check failed".to_string()), None),
+        Err(_) => (
+            Err(format!(
+                "the queue did not answer within {} s",
+                HEALTH_WAIT.as_secs()
+            )),
+            None,
+        ),
+    }
 }
 
 async fn healthz(State(app): State<Arc<App>>) -> Response {
-    let queue = Arc::clone(&app.queue);
-    // Reading the store may wait for a writer: not on the threads that answer webhooks.
-    let depth = tokio::task::spawn_blocking(move || queue.depth())
-        .await
-        .ok()
-        .flatten();
-    let body = serde_json::json!({ "status": "ok", "queue_depth": depth });
-    json(StatusCode::OK, &body)
+    match queue_state(&app.queue).await {
+        (Ok(()), depth) => json(
+            StatusCode::OK,
+            &serde_json::json!({ "status": "ok", "queue_depth": depth }),
+        ),
+        (Err(reason), depth) => json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &serde_json::json!({ "status": "degraded", "reason": reason, "queue_depth": depth }),
+        ),
+    }
 }
 
 async fn metrics_text(State(app): State<Arc<App>>) -> Response {
-    let queue = Arc::clone(&app.queue);
-    let depth = tokio::task::spawn_blocking(move || queue.depth())
-        .await
-        .ok()
-        .flatten();
+    let (_, depth) = queue_state(&app.queue).await;
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         metrics::render(depth),

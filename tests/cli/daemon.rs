@@ -348,3 +348,177 @@ fn delivery_ids_and_run_payloads_are_forgotten_after_their_windows() {
         replay.stderr()
     );
 }
+
+const ECHO: &str = "version: 1\nname: on-push\non: { push: {} }\nsteps:\n  - run: echo ran\n";
+
+/// Whether the server closed `stream` (read end of file, or a reset) within its read timeout.
+fn closed_by_server(stream: &mut std::net::TcpStream) -> bool {
+    use std::io::Read;
+    let mut buffer = [0u8; 256];
+    match stream.read(&mut buffer) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(error) => !matches!(
+            error.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
+#[test]
+fn idle_connections_are_capped_and_timed_out_and_the_webhook_stays_reachable() {
+    use std::io::{Read, Write};
+    let dir = project(ECHO, "  max-connections: 8\n  header-timeout: 1s\n");
+    let daemon = Serve::start(dir.path(), &[], &[]);
+    let address = daemon.url.trim_start_matches("http://").to_string();
+    // Eight connections that never send a byte take every slot.
+    let mut idle: Vec<std::net::TcpStream> = (0..8)
+        .map(|_| std::net::TcpStream::connect(&address).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // The ninth is answered 503 at once, not left waiting.
+    let started = Instant::now();
+    let mut ninth = std::net::TcpStream::connect(&address).unwrap();
+    ninth
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    ninth
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: vane\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    let _ = ninth.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer:?}");
+    assert!(
+        answer.contains("too many connections; retry later"),
+        "{answer}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // The idle ones are closed after the header timeout (1 s), which frees their slots.
+    for stream in &mut idle {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        assert!(closed_by_server(stream), "an idle connection stayed open");
+    }
+    let payload = std::fs::read(fixture("github/push.branch.json")).unwrap();
+    assert_eq!(post(&daemon.url, "reachable-1", &payload).unwrap(), 202);
+    // A request whose headers stop half-way is cut off too.
+    let mut slow = std::net::TcpStream::connect(&address).unwrap();
+    slow.write_all(b"POST /hooks/github HTTP/1.1\r\nHost: vane\r\nX-GitHub-")
+        .unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let cut = Instant::now();
+    assert!(closed_by_server(&mut slow));
+    assert!(cut.elapsed() < Duration::from_secs(4));
+    let metrics = reqwest::blocking::get(format!("{}/metrics", daemon.url))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("vane_connections_refused_total 1"),
+        "{metrics}"
+    );
+}
+
+/// A NATS server with JetStream of the test's own (the shared one must stay up), on `port`,
+/// storing in `store`; killed when dropped.
+struct Nats {
+    child: Child,
+}
+
+impl Nats {
+    fn start(port: u16, store: &Path) -> Nats {
+        let child = std::process::Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(store)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nats-server runs");
+        wait_for("nats-server to listen", Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        Nats { child }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `/healthz`: its status, its body, and how long it took.
+fn health(url: &str) -> (u16, serde_json::Value, Duration) {
+    let started = Instant::now();
+    let response = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+        .get(format!("{url}/healthz"))
+        .send()
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = response.json().unwrap();
+    (status, body, started.elapsed())
+}
+
+#[test]
+fn with_the_broker_down_healthz_says_degraded_at_once_and_a_retried_503_runs_once() {
+    let port = crate::support::free_port();
+    let broker_store = tempfile::tempdir().unwrap();
+    let broker = Nats::start(port, broker_store.path());
+    let dir = project(ECHO, &format!("queue: nats://127.0.0.1:{port}\n"));
+    let daemon = Serve::start(dir.path(), &[], &[]);
+    let (status, body, _) = health(&daemon.url);
+    assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+    let payload = std::fs::read(fixture("github/push.branch.json")).unwrap();
+    assert_eq!(post(&daemon.url, "up-1", &payload).unwrap(), 202);
+    wait_for("the run", Duration::from_secs(30), || {
+        count(
+            dir.path(),
+            "SELECT count(*) FROM runs WHERE status = 'success'",
+        ) == 1
+    });
+    drop(broker);
+    // Degraded, said at once, with the reason.
+    let mut last = (0, serde_json::Value::Null);
+    wait_for("healthz to say degraded", Duration::from_secs(15), || {
+        let (status, body, took) = health(&daemon.url);
+        assert!(took < Duration::from_secs(3), "healthz took {took:?}");
+        last = (status, body);
+        last.0 == 503
+    });
+    assert_eq!(last.1["status"], "degraded");
+    let reason = last.1["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!(
+            "the NATS server nats://127.0.0.1:{port} is not connected"
+        )),
+        "{reason}"
+    );
+    // A delivery now is answered 503 (the queue cannot confirm it).
+    assert_eq!(post(&daemon.url, "down-1", &payload).unwrap(), 503);
+    // The broker is back: the sender's retry of that delivery runs it once.
+    let _broker = Nats::start(port, broker_store.path());
+    wait_for("healthz to say ok", Duration::from_secs(30), || {
+        health(&daemon.url).0 == 200
+    });
+    let retried = post(&daemon.url, "down-1", &payload).unwrap();
+    assert!(retried == 202 || retried == 200, "{retried}");
+    wait_for("the retried run", Duration::from_secs(30), || {
+        count(
+            dir.path(),
+            "SELECT count(*) FROM runs WHERE event_id = 'down-1' AND status = 'success'",
+        ) >= 1
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        count(
+            dir.path(),
+            "SELECT count(*) FROM runs WHERE event_id = 'down-1'"
+        ),
+        1
+    );
+}
