@@ -36,6 +36,7 @@ pub fn attach<'a>(
         recorder,
         set,
         on_recorded,
+        unrecorded: Vec::new(),
     }));
     let options = ReportOptions {
         format: settings.format,

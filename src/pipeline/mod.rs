@@ -7,6 +7,7 @@
 mod consumers;
 mod drain;
 mod exit;
+pub mod intake;
 mod locks;
 mod recorder;
 mod settings;
@@ -87,6 +88,8 @@ pub struct Pipeline<'a> {
     pub on_recorded: Option<OnRecorded>,
     /// What is recorded is a replay of this run.
     pub replay_of: Option<String>,
+    /// While this says so, no run starts (a queue drain whose store cannot be written).
+    pub hold: Option<crate::engine::Hold>,
 }
 
 impl<'a> Pipeline<'a> {
@@ -98,6 +101,7 @@ impl<'a> Pipeline<'a> {
             cancel: None,
             on_recorded: None,
             replay_of: None,
+            hold: None,
         }
     }
 
@@ -111,6 +115,7 @@ impl<'a> Pipeline<'a> {
             cancel,
             on_recorded,
             replay_of,
+            hold,
         } = self;
         let cancel = cancel.unwrap_or_else(CancelToken::from_signals);
         let recorder = match recorder::Recorder::open(settings, &masker, &cancel, replay_of) {
@@ -206,6 +211,7 @@ impl<'a> Pipeline<'a> {
             };
             let options = crate::engine::StreamOptions {
                 parallel: settings.parallel,
+                hold,
             };
             crate::engine::run_stream(&engine, events, &options, locks.as_ref(), &mut |item| {
                 match item {

@@ -76,6 +76,14 @@ pub async fn run(
 /// The queue's health and depth, or why it is degraded — within [`HEALTH_WAIT`] whatever the
 /// queue does (a broker that is down must not hold the answer).
 async fn queue_state(queue: &Arc<dyn Queue>) -> (Result<(), String>, Option<u64>) {
+    if let Some(reason) = crate::pipeline::intake::paused() {
+        return (
+            Err(format!(
+                "the state store cannot be written ({reason}); no events are taken"
+            )),
+            None,
+        );
+    }
     let queue = Arc::clone(queue);
     // Reading the store may wait for a writer: not on the threads that answer webhooks.
     let checked = tokio::task::spawn_blocking(move || match queue.health() {

@@ -230,6 +230,20 @@ impl Store {
             .map_err(|source| self.sqlite_error("look up an event's runs", source))
     }
 
+    /// Whether the store can be written now: a write of 64 KiB, undone in the same transaction
+    /// (SQLite still has to find room for it).
+    pub fn probe_write(&mut self) -> Result<(), StateError> {
+        self.write("probe the store", |transaction| {
+            transaction.execute(
+                "INSERT OR REPLACE INTO cursors (source, value, updated_ms) \
+                 VALUES (' vane probe', hex(zeroblob(32768)), 0)",
+                [],
+            )?;
+            transaction.execute("DELETE FROM cursors WHERE source = ' vane probe'", [])
+        })
+        .map(|_| ())
+    }
+
     /// A source's cursor, as its poller stored it.
     pub fn cursor(&self, source: &str) -> Result<Option<String>, StateError> {
         self.connection

@@ -98,15 +98,23 @@ fn state(dir: &Path) -> PathBuf {
 
 /// One number from the store (0 where it does not exist yet).
 fn count(dir: &Path, sql: &str) -> i64 {
-    if !state(dir).exists() {
+    count_in(&state(dir), sql)
+}
+
+fn count_in(db: &Path, sql: &str) -> i64 {
+    if !db.exists() {
         return 0;
     }
-    let connection = rusqlite::Connection::open(state(dir)).unwrap();
+    let connection = rusqlite::Connection::open(db).unwrap();
     connection.query_row(sql, [], |row| row.get(0)).unwrap()
 }
 
 fn strings(dir: &Path, sql: &str) -> Vec<String> {
-    let connection = rusqlite::Connection::open(state(dir)).unwrap();
+    strings_in(&state(dir), sql)
+}
+
+fn strings_in(db: &Path, sql: &str) -> Vec<String> {
+    let connection = rusqlite::Connection::open(db).unwrap();
     let mut statement = connection.prepare(sql).unwrap();
     statement
         .query_map([], |row| row.get(0))
@@ -521,4 +529,125 @@ fn with_the_broker_down_healthz_says_degraded_at_once_and_a_retried_503_runs_onc
         ),
         1
     );
+}
+
+/// A small tmpfs mounted on a fresh folder (as root), unmounted when dropped: a disk that fills.
+struct SmallDisk {
+    path: PathBuf,
+    _folder: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> SmallDisk {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("disk");
+        std::fs::create_dir(&path).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mounting a tmpfs needs root");
+        SmallDisk {
+            path,
+            _folder: folder,
+        }
+    }
+
+    /// Writes a filler file until the disk is full.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut filler = std::fs::File::create(self.path.join("filler")).unwrap();
+        let chunk = vec![b'x'; 16 * 1024];
+        while filler.write_all(&chunk).is_ok() {}
+        let _ = filler.sync_all();
+    }
+
+    fn free(&self) {
+        std::fs::remove_file(self.path.join("filler")).unwrap();
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
+    }
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_worker_whose_store_is_full_takes_no_work_until_it_can_record_and_runs_nothing_twice() {
+    let disk = SmallDisk::mount("4m");
+    let outside = tempfile::tempdir().unwrap();
+    let ran = outside.path().join("ran.log");
+    // Each run writes 200 kB of output (its 64 KiB tail is recorded), then says it ran.
+    let dir = project(
+        &format!(
+            "version: 1\nname: on-push\non: {{ push: {{}} }}\nsteps:\n  - run: sleep 1; head -c 200000 /dev/zero | tr '\\0' v; echo {{{{ event.id }}}} >> {}\n",
+            ran.display()
+        ),
+        &format!("state: {}\n", disk.path.join("state.db").display()),
+    );
+    let db = disk.path.join("state.db");
+    let payload = std::fs::read(fixture("github/push.branch.json")).unwrap();
+    let (child, url) =
+        crate::support::spawn_serve(dir.path(), &["--parallel", "1"], &[("HOOK_SECRET", SECRET)]);
+    let mut daemon = Serve { child, url };
+    let deliveries: Vec<String> = (0..4).map(|index| format!("full-{index}")).collect();
+    for delivery in &deliveries {
+        assert_eq!(post(&daemon.url, delivery, &payload).unwrap(), 202);
+    }
+    disk.fill();
+    // The first run cannot be recorded: the daemon says so and takes nothing more.
+    let mut reason = String::new();
+    wait_for("healthz to say degraded", Duration::from_secs(20), || {
+        let (status, body, _) = health(&daemon.url);
+        reason = body["reason"].as_str().unwrap_or_default().to_string();
+        status == 503
+    });
+    assert!(
+        reason.starts_with("the state store cannot be written ("),
+        "{reason}"
+    );
+    let metrics = reqwest::blocking::get(format!("{}/metrics", daemon.url))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(metrics.contains("vane_intake_paused 1"), "{metrics}");
+    let before = lines(&ran);
+    std::thread::sleep(Duration::from_secs(3));
+    let during = lines(&ran);
+    assert_eq!(before, during, "events ran while nothing could be recorded");
+    assert!(during.len() < deliveries.len(), "{during:?}");
+    // Room again: the worker records what it ran and takes the rest.
+    disk.free();
+    wait_for("every delivery to run", Duration::from_secs(60), || {
+        lines(&ran).len() >= deliveries.len()
+    });
+    wait_for("the queue to empty", Duration::from_secs(30), || {
+        count_in(&db, "SELECT count(*) FROM queue") == 0
+    });
+    wait_for("healthz to say ok", Duration::from_secs(10), || {
+        health(&daemon.url).0 == 200
+    });
+    signal(daemon.child.id(), "TERM");
+    assert_eq!(daemon.wait(Duration::from_secs(20)), Some(0));
+    let mut all = lines(&ran);
+    all.sort();
+    assert_eq!(all, deliveries, "each delivery ran once");
+    let recorded = strings_in(
+        &db,
+        "SELECT event_id FROM runs WHERE status = 'success' ORDER BY event_id",
+    );
+    assert_eq!(recorded, deliveries);
 }
