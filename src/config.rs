@@ -28,6 +28,8 @@ pub struct Config {
     pub sources: Vec<Source>,
     pub serve: Serve,
     pub queue: Queue,
+    /// `max-emitted`: how many events one input may cause through `emit` steps, in all.
+    pub max_emitted: Option<usize>,
 }
 
 /// Where a secret's value is read from, at the moment it is needed (never stored).
@@ -402,7 +404,23 @@ pub struct Serve {
     pub max_body: usize,
     /// The bearer token `POST /-/reload` takes from any address (without one: loopback only).
     pub reload_token: Option<SecretRef>,
+    /// How long accepted delivery ids are remembered (a replay within it gets 200, no run).
+    pub dedup_window: Duration,
+    /// How long a finished run keeps its event's payload (for `history --json`, `replay`).
+    pub payload_retention: Duration,
+    /// Connections served at once; beyond it a new one gets 503 (default: from the fd limit).
+    pub max_connections: Option<usize>,
+    /// How long a connection may take to send a request's headers, or sit idle between requests.
+    pub header_timeout: Duration,
 }
+
+/// A request's headers must arrive within this by default (idle keep-alive connections too).
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Delivery ids are remembered this long by default: GitHub lets users redeliver for 3 days.
+pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Finished runs keep their event's payload this long by default.
+pub const DEFAULT_PAYLOAD_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
 impl Default for Serve {
     fn default() -> Serve {
@@ -412,6 +430,10 @@ impl Default for Serve {
             workers: None,
             max_body: crate::event::DEFAULT_MAX_EVENT_SIZE,
             reload_token: None,
+            dedup_window: DEFAULT_DEDUP_WINDOW,
+            payload_retention: DEFAULT_PAYLOAD_RETENTION,
+            max_connections: None,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
         }
     }
 }
@@ -737,6 +759,7 @@ struct ConfigFile {
     serve: Option<ServeFile>,
     queue: Option<String>,
     jetstream: Option<NatsQueue>,
+    max_emitted: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -762,6 +785,19 @@ struct ServeFile {
     workers: Option<usize>,
     max_body: Option<usize>,
     reload_token: Option<SecretRef>,
+    #[serde(default, deserialize_with = "optional_duration")]
+    dedup_window: Option<Duration>,
+    #[serde(default, deserialize_with = "optional_duration")]
+    payload_retention: Option<Duration>,
+    max_connections: Option<usize>,
+    #[serde(default, deserialize_with = "optional_duration")]
+    header_timeout: Option<Duration>,
+}
+
+fn optional_duration<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
+    duration_text(deserializer).map(Some)
 }
 
 /// The config file to read: `--config`, else `./vane.yaml` where it exists, else none.
@@ -1041,9 +1077,23 @@ fn check(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
                 .max_body
                 .unwrap_or(crate::event::DEFAULT_MAX_EVENT_SIZE),
             reload_token: serve.reload_token,
+            dedup_window: serve.dedup_window.unwrap_or(DEFAULT_DEDUP_WINDOW),
+            payload_retention: serve.payload_retention.unwrap_or(DEFAULT_PAYLOAD_RETENTION),
+            max_connections: serve.max_connections,
+            header_timeout: serve
+                .header_timeout
+                .filter(|timeout| !timeout.is_zero())
+                .unwrap_or(DEFAULT_HEADER_TIMEOUT),
         },
         None => Serve::default(),
     };
+    if serve.max_connections == Some(0) {
+        problems.push(Diagnostic::error(
+            path,
+            at(&root.key("serve").key("max-connections"), false),
+            "serve.max-connections: must be at least 1",
+        ));
+    }
     if serve.workers == Some(0) {
         problems.push(Diagnostic::error(
             path,
@@ -1097,6 +1147,7 @@ fn check(path: &Path, text: &str) -> Result<Config, Vec<Diagnostic>> {
         sources,
         serve,
         queue,
+        max_emitted: file.max_emitted,
     })
 }
 

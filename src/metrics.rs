@@ -26,6 +26,10 @@ struct Registry {
     runs: BTreeMap<String, u64>,
     /// step kind → histogram.
     steps: BTreeMap<String, Histogram>,
+    /// Connections answered 503 because `serve.max-connections` were open.
+    connections_refused: u64,
+    /// Whether this process takes no events now (its state store cannot be written).
+    intake_paused: bool,
 }
 
 #[derive(Default, Clone)]
@@ -70,6 +74,16 @@ pub fn delivery(endpoint: &str, outcome: Delivery) {
     });
 }
 
+/// Whether this process has stopped taking events (its state store cannot be written).
+pub fn intake_paused(paused: bool) {
+    with_registry(|registry| registry.intake_paused = paused);
+}
+
+/// Counts a connection refused over `serve.max-connections`.
+pub fn connection_refused() {
+    with_registry(|registry| registry.connections_refused += 1);
+}
+
 /// Counts an event's finished runs and their steps.
 pub fn outcome(outcome: &EventOutcome) {
     if outcome.runs.is_empty() {
@@ -112,6 +126,8 @@ pub fn render(queue_depth: Option<u64>) -> String {
                 rejected: registry.rejected.clone(),
                 runs: registry.runs.clone(),
                 steps: registry.steps.clone(),
+                connections_refused: registry.connections_refused,
+                intake_paused: registry.intake_paused,
             })
         })
         .unwrap_or_default();
@@ -153,6 +169,18 @@ pub fn render(queue_depth: Option<u64>) -> String {
                 *count,
             )
         }),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP vane_connections_refused_total Connections answered 503 over serve.max-connections.\n\
+         # TYPE vane_connections_refused_total counter\nvane_connections_refused_total {}",
+        registry.connections_refused
+    );
+    let _ = writeln!(
+        out,
+        "# HELP vane_intake_paused 1 while the workers take no events (the state store cannot be written).\n\
+         # TYPE vane_intake_paused gauge\nvane_intake_paused {}",
+        u8::from(registry.intake_paused)
     );
     if let Some(depth) = queue_depth {
         let _ = writeln!(

@@ -60,6 +60,10 @@ pub struct GlobalArgs {
         value_name = "PATH"
     )]
     pub state: PathBuf,
+    /// How many events one input may cause through `emit` steps, in all (default: `max-emitted`
+    /// in vane.yaml, else 1000); beyond it the emitting run fails.
+    #[arg(long, global = true, env = "VANE_MAX_EMITTED", value_name = "N")]
+    pub max_emitted: Option<usize>,
     /// One JSON object per event on stdout, nothing else.
     #[arg(long, global = true, env = "VANE_JSON", conflicts_with = "quiet")]
     pub json: bool,

@@ -27,6 +27,13 @@ pub fn replay(global: &GlobalArgs, args: &ReplayArgs) -> Outcome {
     let masker = Masker::new();
     let location = StateLocation::from_flag(&global.state);
     let run = Store::find_run_at(&location, masker.clone(), &args.run).map_err(invalid)?;
+    if run.event.get("payload_pruned").is_some() {
+        let id = &run.summary.id;
+        return Err(invalid(format!(
+            "run `{id}`: its event's payload was removed after `serve.payload-retention`; \
+             it cannot be replayed"
+        )));
+    }
     let event =
         event::from_text(&run.event.to_string(), &InputOptions::default()).map_err(|error| {
             let id = &run.summary.id;

@@ -31,6 +31,10 @@ pub fn resolve(global: &GlobalArgs, events: Option<&EventArgs>, dry_run: bool) -
         lock_timeout: events.map_or(std::time::Duration::from_secs(600), |args| {
             args.lock_timeout
         }),
+        max_emitted: global
+            .max_emitted
+            .or_else(|| global.loaded.as_ref().and_then(|config| config.max_emitted))
+            .unwrap_or(crate::steps::emit::DEFAULT_MAX_EMITTED),
         workspace: global.workspace.clone(),
         state: StateLocation::from_flag(&global.state),
         config: global.loaded.clone(),

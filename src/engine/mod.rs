@@ -14,7 +14,7 @@ pub use overrides::Overrides;
 pub use record::{RunRecord, RunStatus, StepRecord, StepStatus};
 pub use renewer::Renewer;
 pub use scheduler::{
-    GroupLease, GroupLocks, LocalOnly, StreamItem, StreamOptions, run_stream, wait_until,
+    GroupLease, GroupLocks, Hold, LocalOnly, StreamItem, StreamOptions, run_stream, wait_until,
 };
 
 use crate::cancel::CancelToken;
@@ -34,6 +34,8 @@ pub struct EngineOptions {
     pub workspace: PathBuf,
     /// The state store's folder, where `gitops` keeps its clones; `None` for `--state :memory:`.
     pub state_folder: Option<PathBuf>,
+    /// How many events one input may cause through `emit` steps, in all.
+    pub max_emitted: usize,
 }
 
 #[derive(Clone)]
@@ -50,6 +52,7 @@ pub struct Engine<'a> {
 }
 
 /// Everything that happened for one event.
+#[derive(Clone)]
 pub struct EventOutcome {
     pub event: Arc<Event>,
     /// How deep in an `emit` chain the event is (0: it came from outside).

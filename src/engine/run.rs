@@ -575,6 +575,7 @@ fn run_job(
         let step_context = StepContext {
             event,
             depth,
+            max_emitted: engine.options.max_emitted,
             values: &context,
             workspace: &engine.options.workspace,
             env: &env,

@@ -15,11 +15,20 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// How a stream is run.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StreamOptions {
     /// Runs at once, at most.
     pub parallel: usize,
+    /// While this says so, no waiting run starts (a queue worker whose store cannot be written);
+    /// asked again every 200 ms.
+    pub hold: Option<Hold>,
 }
+
+/// See [`StreamOptions::hold`].
+pub type Hold = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// How often a held stream asks again.
+const HOLD_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Something the stream produced, in input order.
 pub enum StreamItem {
@@ -92,7 +101,8 @@ struct Group {
 }
 
 enum Message {
-    Input(Result<Event, EventError>),
+    /// Boxed: an event is large, and this message is sent for every input.
+    Input(Box<Result<Event, EventError>>),
     InputEnd,
     Done {
         slot: u64,
@@ -179,7 +189,7 @@ pub fn run_stream<I>(
                     input_credits.take();
                     match inputs.next() {
                         Some(item) => {
-                            if input_sender.send(Message::Input(item)).is_err() {
+                            if input_sender.send(Message::Input(Box::new(item))).is_err() {
                                 return;
                             }
                         }
@@ -201,6 +211,7 @@ pub fn run_stream<I>(
             running: 0,
             input_done: false,
             work: work_sender,
+            hold: options.hold.clone(),
         };
         state.main_loop(&receiver, &credits, sink);
         // Dropping the state closes the work queue; the workers finish and the scope joins them.
@@ -219,6 +230,7 @@ struct State<'a, 'e> {
     input_done: bool,
     /// Tickets for the worker pool.
     work: Sender<(Ticket, Arc<Event>, usize)>,
+    hold: Option<Hold>,
 }
 
 impl<'a, 'e> State<'a, 'e> {
@@ -229,33 +241,47 @@ impl<'a, 'e> State<'a, 'e> {
         sink: &mut dyn FnMut(StreamItem),
     ) {
         loop {
-            self.start_waiting();
+            // Finished events first: their records are written before the next run starts (and
+            // a record that fails can hold the stream before it does).
             self.flush(credits, sink);
+            self.start_waiting();
             if self.input_done && self.slots.is_empty() && self.running == 0 {
                 return;
             }
-            let Ok(message) = receiver.recv() else { return };
+            let message = match &self.hold {
+                None => match receiver.recv() {
+                    Ok(message) => message,
+                    Err(_) => return,
+                },
+                Some(_) => match receiver.recv_timeout(HOLD_POLL) {
+                    Ok(message) => message,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                },
+            };
             match message {
                 Message::Input(_) if self.input_done => {}
-                Message::Input(Ok(event)) => {
-                    if self.engine.cancel.is_cancelled() {
-                        self.input_done = true;
-                        continue;
+                Message::Input(item) => match *item {
+                    Ok(event) => {
+                        if self.engine.cancel.is_cancelled() {
+                            self.input_done = true;
+                            continue;
+                        }
+                        self.admit(event, 0, true);
                     }
-                    self.admit(event, 0, true);
-                }
-                Message::Input(Err(error)) => {
-                    self.slots.push_back(Slot {
-                        event: None,
-                        depth: 0,
-                        selections: Vec::new(),
-                        runs: Vec::new(),
-                        emitted: Vec::new(),
-                        outstanding: 0,
-                        bad: Some(error),
-                        from_input: true,
-                    });
-                }
+                    Err(error) => {
+                        self.slots.push_back(Slot {
+                            event: None,
+                            depth: 0,
+                            selections: Vec::new(),
+                            runs: Vec::new(),
+                            emitted: Vec::new(),
+                            outstanding: 0,
+                            bad: Some(error),
+                            from_input: true,
+                        });
+                    }
+                },
                 Message::InputEnd => self.input_done = true,
                 Message::Done {
                     slot,
@@ -417,6 +443,9 @@ impl<'a, 'e> State<'a, 'e> {
 
     /// Starts waiting tickets while there is capacity and their group is free.
     fn start_waiting(&mut self) {
+        if self.waiting.is_empty() || self.hold.as_ref().is_some_and(|hold| hold()) {
+            return;
+        }
         let mut index = 0;
         while self.running < self.parallel && index < self.waiting.len() {
             let group_busy = self.waiting[index].group.as_ref().is_some_and(|name| {

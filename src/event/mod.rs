@@ -19,7 +19,8 @@ pub use stream::EventStream;
 
 use serde::Serialize;
 use serde::ser::SerializeStruct;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// The largest event vane accepts by default: GitHub's own cap on webhook payloads.
 pub const DEFAULT_MAX_EVENT_SIZE: usize = 25 * 1024 * 1024;
@@ -45,6 +46,43 @@ pub struct Event {
     pub parent: Option<String>,
     /// The payload exactly as received.
     pub data: Payload,
+    /// How many events the input this one came from has caused through `emit` steps.
+    pub emit_chain: EmitChain,
+}
+
+/// The count of events emitted from one input, shared by every event of its `emit` chain, so that
+/// one input's whole fan-out is bounded (`--max-emitted`). Bookkeeping, not part of the event: it
+/// is never serialized and never makes two events unequal.
+#[derive(Debug, Clone, Default)]
+pub struct EmitChain(OnceLock<Arc<AtomicUsize>>);
+
+impl PartialEq for EmitChain {
+    fn eq(&self, _other: &EmitChain) -> bool {
+        true
+    }
+}
+
+impl EmitChain {
+    fn counter(&self) -> &Arc<AtomicUsize> {
+        self.0.get_or_init(Arc::default)
+    }
+
+    /// Counts one more emitted event, unless the chain already has `limit` of them.
+    pub fn spend(&self, limit: usize) -> bool {
+        let counter = self.counter();
+        if counter.fetch_add(1, Ordering::SeqCst) >= limit {
+            counter.fetch_sub(1, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// The same chain, for an event emitted from this one.
+    pub fn share(&self) -> EmitChain {
+        let shared = OnceLock::new();
+        let _ = shared.set(Arc::clone(self.counter()));
+        EmitChain(shared)
+    }
 }
 
 impl Event {
@@ -66,6 +104,7 @@ impl Event {
             files: None,
             parent: None,
             data: data.into(),
+            emit_chain: EmitChain::default(),
         }
     }
 

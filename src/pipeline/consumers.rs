@@ -38,6 +38,7 @@ pub fn attach<'a>(
         recorder,
         set,
         on_recorded,
+        unrecorded: Vec::new(),
     }));
     let options = ReportOptions {
         format: settings.format,

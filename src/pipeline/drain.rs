@@ -32,14 +32,31 @@ pub fn drain(
     until: Until,
 ) -> Exit {
     let in_flight: Arc<Mutex<HashMap<String, Taken>>> = Arc::default();
+    let probe = Arc::new(StoreProbe {
+        state: settings.state.clone(),
+        masker: masker.clone(),
+        store: Mutex::new(None),
+        last: Mutex::new(None),
+    });
     let events: Events = Box::new(QueueEvents {
         queue: Arc::clone(&queue),
         buffer: VecDeque::new(),
         in_flight: Arc::clone(&in_flight),
         until: until.clone(),
         batch: settings.parallel.max(1) * 2,
+        probe: Arc::clone(&probe),
+        paused: false,
     });
     let mut pipeline = Pipeline::new(settings, set, masker);
+    // Runs taken before the store filled wait too; a stop lets them go (what they cannot record
+    // is run again by the next process).
+    pipeline.hold = Some(Arc::new({
+        let until = until.clone();
+        move || {
+            let stopping = matches!(&until, Until::Stopped(token) if token.is_cancelled());
+            !stopping && probe.held()
+        }
+    }));
     // A daemon's runs are not cancelled by its shutdown: they finish, then it exits.
     pipeline.log_runs = matches!(until, Until::Stopped(_));
     pipeline.cancel = match &until {
@@ -76,11 +93,64 @@ struct QueueEvents {
     in_flight: Arc<Mutex<HashMap<String, Taken>>>,
     until: Until,
     batch: usize,
+    probe: Arc<StoreProbe>,
+    /// Whether this drain has said that it paused.
+    paused: bool,
+}
+
+/// Tells, while intake is paused, whether the store still cannot be written: a probe write at
+/// most every [`IDLE_WAIT`]; the first that succeeds resumes intake.
+struct StoreProbe {
+    state: crate::state::StateLocation,
+    masker: Masker,
+    store: Mutex<Option<crate::state::Store>>,
+    last: Mutex<Option<std::time::Instant>>,
+}
+
+impl StoreProbe {
+    fn held(&self) -> bool {
+        if crate::pipeline::intake::paused().is_none() {
+            return false;
+        }
+        if let Ok(mut last) = self.last.lock() {
+            if last.is_some_and(|last| last.elapsed() < IDLE_WAIT) {
+                return true;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        let Ok(mut store) = self.store.lock() else {
+            return true;
+        };
+        if store.is_none() {
+            *store = crate::state::Store::open(&self.state, self.masker.clone()).ok();
+        }
+        let writable = store
+            .as_mut()
+            .is_some_and(|store| store.probe_write().is_ok());
+        if writable {
+            crate::pipeline::intake::resume();
+        }
+        !writable
+    }
 }
 
 impl QueueEvents {
     fn stopped(&self) -> bool {
         matches!(&self.until, Until::Stopped(token) if token.is_cancelled())
+    }
+
+    /// While the store cannot be written: gives back what was taken and says so, once.
+    fn pause(&mut self, reason: &str) {
+        if !self.paused {
+            self.paused = true;
+            crate::metrics::intake_paused(true);
+            eprintln!(
+                "error: the state store cannot be written ({reason}); taking no more events \
+                 until it can"
+            );
+            let rest: Vec<Taken> = self.buffer.drain(..).collect();
+            self.queue.give_back(&rest);
+        }
     }
 }
 
@@ -93,6 +163,18 @@ impl Iterator for QueueEvents {
                 let rest: Vec<Taken> = self.buffer.drain(..).collect();
                 self.queue.give_back(&rest);
                 return None;
+            }
+            if let Some(reason) = crate::pipeline::intake::paused() {
+                self.pause(&reason);
+                if self.probe.held() {
+                    std::thread::sleep(IDLE_WAIT);
+                    continue;
+                }
+            }
+            if self.paused {
+                self.paused = false;
+                crate::metrics::intake_paused(false);
+                eprintln!("vane: the state store can be written again; taking events");
             }
             if let Some(taken) = self.buffer.pop_front() {
                 if self.queue.already_recorded(&taken) {

@@ -8,6 +8,7 @@ mod consumers;
 mod drain;
 mod exit;
 mod input;
+pub mod intake;
 mod locks;
 mod recorder;
 mod settings;
@@ -91,6 +92,8 @@ pub struct Pipeline<'a> {
     pub replay_of: Option<String>,
     /// Log each run started and finished (a daemon's log).
     pub log_runs: bool,
+    /// While this says so, no run starts (a queue drain whose store cannot be written).
+    pub hold: Option<crate::engine::Hold>,
 }
 
 impl<'a> Pipeline<'a> {
@@ -103,6 +106,7 @@ impl<'a> Pipeline<'a> {
             on_recorded: None,
             replay_of: None,
             log_runs: false,
+            hold: None,
         }
     }
 
@@ -117,6 +121,7 @@ impl<'a> Pipeline<'a> {
             on_recorded,
             replay_of,
             log_runs,
+            hold,
         } = self;
         let cancel = cancel.unwrap_or_else(CancelToken::from_signals);
         let recorder = match recorder::Recorder::open(settings, &masker, &cancel, replay_of) {
@@ -131,6 +136,7 @@ impl<'a> Pipeline<'a> {
                 dry_run: settings.dry_run,
                 workspace: settings.workspace.clone(),
                 state_folder: state_folder(&settings.state),
+                max_emitted: settings.max_emitted,
             },
             masker: masker.clone(),
             cancel: cancel.clone(),
@@ -219,6 +225,7 @@ impl<'a> Pipeline<'a> {
             };
             let options = crate::engine::StreamOptions {
                 parallel: settings.parallel,
+                hold,
             };
             crate::engine::run_stream(&engine, events, &options, locks.as_ref(), &mut |item| {
                 match item {

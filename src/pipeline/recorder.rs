@@ -85,6 +85,7 @@ impl Recorder {
             dry_run: false,
         };
         if let Err(error) = store.record(outcome, set, &options) {
+            super::intake::pause(&self.masker.mask(&error.to_string()));
             if self.failures == 0 {
                 tracing::error!("{}", self.masker.mask(&error.to_string()));
             }
@@ -115,19 +116,58 @@ pub struct Recording<'a> {
     pub recorder: Recorder,
     pub set: &'a WorkflowSet,
     pub on_recorded: Option<OnRecorded>,
+    /// Outcomes of a queue's events that could not be recorded (the store could not be
+    /// written), oldest first: recorded, and only then taken off the queue, once it can.
+    pub unrecorded: Vec<EventOutcome>,
+}
+
+impl Recording<'_> {
+    /// Records `outcome`; an event of a queue that could not be recorded is kept to retry.
+    fn record(&mut self, outcome: &EventOutcome) -> bool {
+        if !self.recorder.record(outcome, self.set) {
+            if self.on_recorded.is_some() {
+                self.unrecorded.push(outcome.clone());
+            }
+            return false;
+        }
+        if let Some(on_recorded) = self.on_recorded.as_mut() {
+            on_recorded(outcome);
+        }
+        true
+    }
+
+    /// Records what could not be recorded before, oldest first; true when nothing is left.
+    fn retry(&mut self) -> bool {
+        while !self.unrecorded.is_empty() {
+            let outcome = self.unrecorded.remove(0);
+            if !self.recorder.record(&outcome, self.set) {
+                self.unrecorded.insert(0, outcome);
+                return false;
+            }
+            // Recorded after all: not a failure of the exit status.
+            self.recorder.failures = self.recorder.failures.saturating_sub(1);
+            if let Some(on_recorded) = self.on_recorded.as_mut() {
+                on_recorded(&outcome);
+            }
+        }
+        true
+    }
 }
 
 impl Consumer for Recording<'_> {
     fn observe(&mut self, event: &RunEvent<'_>) {
-        if let RunEvent::EventFinished { outcome, .. } = event
-            && self.recorder.record(outcome, self.set)
-            && let Some(on_recorded) = self.on_recorded.as_mut()
-        {
-            on_recorded(outcome);
+        if let RunEvent::EventFinished { outcome, .. } = event {
+            let retried = self.retry();
+            if self.record(outcome) && retried {
+                super::intake::resume();
+            }
         }
     }
 
     fn finish(&mut self, _totals: &Totals) -> Exit {
+        if !self.unrecorded.is_empty() && self.retry() {
+            super::intake::resume();
+        }
         self.recorder.exit()
     }
 }

@@ -35,6 +35,8 @@ pub struct Settings {
     pub parallel: usize,
     /// How long a run waits for its concurrency group held by another process.
     pub lock_timeout: Duration,
+    /// How many events one input may cause through `emit` steps, in all.
+    pub max_emitted: usize,
     pub workspace: PathBuf,
     pub state: StateLocation,
     /// `vane.yaml`, where there is one: its queue decides where concurrency groups are locked.

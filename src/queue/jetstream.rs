@@ -410,6 +410,16 @@ impl Queue for JetStreamQueue {
                 .unwrap_or(false)
     }
 
+    fn health(&self) -> Result<(), String> {
+        match self.broker.client.connection_state() {
+            async_nats::connection::State::Connected => Ok(()),
+            state => Err(format!(
+                "the NATS server {} is not connected ({state:?})",
+                self.settings.url
+            )),
+        }
+    }
+
     fn depth(&self) -> Option<u64> {
         // Work-queue retention: what is in the stream is waiting or running.
         crate::broker::runtime()

@@ -64,6 +64,12 @@ pub trait Queue: Send + Sync {
     /// Events waiting or running, where the queue can tell.
     fn depth(&self) -> Option<u64>;
 
+    /// Whether events can be stored and taken now, or why not (a broker that is down); answers
+    /// at once, without a round trip.
+    fn health(&self) -> Result<(), String> {
+        Ok(())
+    }
+
     /// A source's cursor, as its poller stored it with [`Queue::push`].
     fn cursor(&self, source: &str) -> Result<Option<String>, String>;
 }

@@ -106,6 +106,14 @@ pub fn run_daemon(
             return Exit::Invalid;
         }
     };
+    // Delivery ids and run payloads are forgotten on schedule.
+    let pruner = super::retention::spawn_pruner(
+        &settings.state,
+        masker.clone(),
+        config.serve.dedup_window,
+        config.serve.payload_retention,
+        stop.clone(),
+    );
     // Broker subscriptions (NATS, MQTT) feed the same queue.
     let subscriptions =
         crate::broker::spawn_subscriptions(Arc::clone(&config), Arc::clone(&queue), stop.clone());
@@ -117,6 +125,13 @@ pub fn run_daemon(
             workflows: Arc::clone(&workflows),
             token: reload_token,
         }),
+        limits: super::Limits {
+            max_connections: config
+                .serve
+                .max_connections
+                .unwrap_or_else(super::connections::default_max_connections),
+            header_timeout: config.serve.header_timeout,
+        },
     };
     std::thread::scope(|threads| {
         let workers = threads.spawn(|| {
@@ -143,6 +158,9 @@ pub fn run_daemon(
         tracing::info!("shutting down: no new deliveries; the runs in flight finish");
         let _ = pollers.join();
         let _ = reloader.join();
+        if let Some(pruner) = pruner {
+            let _ = pruner.join();
+        }
         for subscription in subscriptions {
             let _ = subscription.join();
         }

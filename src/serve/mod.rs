@@ -6,11 +6,14 @@
 //! Nothing refused is ever written anywhere.
 
 mod alertmanager;
+mod connections;
 mod daemon;
 mod intake;
 pub mod reload;
+mod retention;
 mod verify;
 
+pub use connections::Limits;
 pub use daemon::{endpoints, run_daemon, run_poller, run_worker};
 pub use intake::{AlertAuth, Endpoint, event as request_event};
 pub use verify::sign;
@@ -26,11 +29,13 @@ use axum::routing::{get, post};
 use std::future::Future;
 use std::sync::Arc;
 
-/// What the server needs: its endpoints (path → how to read it), the queue, the body limit.
+/// What the server needs: its endpoints (path → how to read it), the queue, the body limit,
+/// the connection limits.
 pub struct Server {
     pub endpoints: Vec<(String, Endpoint)>,
     pub queue: Arc<dyn Queue>,
     pub max_body: usize,
+    pub limits: Limits,
     /// `POST /-/reload`, where the daemon reloads.
     pub reload: Option<ReloadEndpoint>,
 }
@@ -41,6 +46,9 @@ pub struct ReloadEndpoint {
     pub workflows: Arc<reload::Workflows>,
     pub token: Option<String>,
 }
+
+/// How long `/healthz` and `/metrics` wait for the queue before answering without it.
+const HEALTH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 struct App {
     queue: Arc<dyn Queue>,
@@ -76,12 +84,7 @@ pub async fn run(
         );
     }
     let router = router.with_state(app);
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    connections::serve(listener, router, server.limits, shutdown).await
 }
 
 /// `POST /-/reload`: 200 with the number of workflows, or 400 with every problem
@@ -145,23 +148,51 @@ async fn reload_workflows(
     }
 }
 
-async fn healthz(State(app): State<Arc<App>>) -> Response {
-    let queue = Arc::clone(&app.queue);
+/// The queue's health and depth, or why it is degraded — within [`HEALTH_WAIT`] whatever the
+/// queue does (a broker that is down must not hold the answer).
+async fn queue_state(queue: &Arc<dyn Queue>) -> (Result<(), String>, Option<u64>) {
+    if let Some(reason) = crate::pipeline::intake::paused() {
+        return (
+            Err(format!(
+                "the state store cannot be written ({reason}); no events are taken"
+            )),
+            None,
+        );
+    }
+    let queue = Arc::clone(queue);
     // Reading the store may wait for a writer: not on the threads that answer webhooks.
-    let depth = tokio::task::spawn_blocking(move || queue.depth())
-        .await
-        .ok()
-        .flatten();
-    let body = serde_json::json!({ "status": "ok", "queue_depth": depth });
-    json(StatusCode::OK, &body)
+    let checked = tokio::task::spawn_blocking(move || match queue.health() {
+        Ok(()) => (Ok(()), queue.depth()),
+        Err(reason) => (Err(reason), None),
+    });
+    match tokio::time::timeout(HEALTH_WAIT, checked).await {
+        Ok(Ok(state)) => state,
+        Ok(Err(_)) => (Err("the queue check failed".to_string()), None),
+        Err(_) => (
+            Err(format!(
+                "the queue did not answer within {} s",
+                HEALTH_WAIT.as_secs()
+            )),
+            None,
+        ),
+    }
+}
+
+async fn healthz(State(app): State<Arc<App>>) -> Response {
+    match queue_state(&app.queue).await {
+        (Ok(()), depth) => json(
+            StatusCode::OK,
+            &serde_json::json!({ "status": "ok", "queue_depth": depth }),
+        ),
+        (Err(reason), depth) => json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &serde_json::json!({ "status": "degraded", "reason": reason, "queue_depth": depth }),
+        ),
+    }
 }
 
 async fn metrics_text(State(app): State<Arc<App>>) -> Response {
-    let queue = Arc::clone(&app.queue);
-    let depth = tokio::task::spawn_blocking(move || queue.depth())
-        .await
-        .ok()
-        .flatten();
+    let (_, depth) = queue_state(&app.queue).await;
     (
         [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         metrics::render(depth),

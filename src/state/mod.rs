@@ -16,7 +16,7 @@ pub use coordination::{Coordinator, DEFAULT_LEASE, instance_id};
 pub use dead::DEAD_WORKFLOW;
 pub use error::StateError;
 pub use query::{HistoryFilter, RUN_STATUSES, RunSummary, StoredRun, StoredStep, parse_since};
-pub use queue::{Claimed, Claimer, DELIVERY_MEMORY_MS, Enqueued, QueueItem};
+pub use queue::{Claimed, Claimer, Enqueued, QueueItem};
 pub use recommendations::{Recommendation, Recommendations};
 pub use schema::SCHEMA_VERSION;
 pub use store::{StateLocation, Store};

@@ -65,9 +65,6 @@ impl Claimer {
     }
 }
 
-/// How long accepted delivery ids are remembered: GitHub lets users redeliver for 3 days.
-pub const DELIVERY_MEMORY_MS: i64 = 7 * 24 * 3600 * 1000;
-
 impl Store {
     /// Queues `items` in one transaction, each unless its delivery id was accepted before, and
     /// moves `cursor` (a source's name and new value) in the same transaction: a poller's cursor
@@ -233,6 +230,20 @@ impl Store {
             .map_err(|source| self.sqlite_error("look up an event's runs", source))
     }
 
+    /// Whether the store can be written now: a write of 64 KiB, undone in the same transaction
+    /// (SQLite still has to find room for it).
+    pub fn probe_write(&mut self) -> Result<(), StateError> {
+        self.write("probe the store", |transaction| {
+            transaction.execute(
+                "INSERT OR REPLACE INTO cursors (source, value, updated_ms) \
+                 VALUES (' vane probe', hex(zeroblob(32768)), 0)",
+                [],
+            )?;
+            transaction.execute("DELETE FROM cursors WHERE source = ' vane probe'", [])
+        })
+        .map(|_| ())
+    }
+
     /// A source's cursor, as its poller stored it.
     pub fn cursor(&self, source: &str) -> Result<Option<String>, StateError> {
         self.connection
@@ -245,12 +256,39 @@ impl Store {
             .map_err(|source| self.sqlite_error("read a source's cursor", source))
     }
 
-    /// Forgets delivery ids older than [`DELIVERY_MEMORY_MS`].
-    pub fn forget_old_deliveries(&mut self) -> Result<usize, StateError> {
-        let before = now_ms() - DELIVERY_MEMORY_MS;
+    /// Forgets delivery ids accepted longer than `window` ago: a replay after that is a new
+    /// delivery.
+    pub fn forget_old_deliveries(
+        &mut self,
+        window: std::time::Duration,
+    ) -> Result<usize, StateError> {
+        let before = now_ms() - window.as_millis() as i64;
         self.write("forget old delivery ids", |transaction| {
             transaction.execute(
                 "DELETE FROM deliveries WHERE received_ms < ?1",
+                params![before],
+            )
+        })
+    }
+
+    /// Drops the payload of every run that finished longer than `retention` ago: its recorded
+    /// event keeps only its id, type and source, marked `payload_pruned` (a replay says so).
+    pub fn forget_old_payloads(
+        &mut self,
+        retention: std::time::Duration,
+    ) -> Result<usize, StateError> {
+        let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+        let before = chrono::Utc::now()
+            .checked_sub_signed(retention)
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+        let before = super::timestamp(before);
+        self.write("forget old run payloads", |transaction| {
+            transaction.execute(
+                "UPDATE runs SET event = json_object('id', json_extract(event, '$.id'),
+                   'type', json_extract(event, '$.type'), 'source', json_extract(event, '$.source'),
+                   'payload_pruned', json('true'))
+                 WHERE status != 'running' AND finished < ?1
+                   AND json_extract(event, '$.payload_pruned') IS NULL",
                 params![before],
             )
         })

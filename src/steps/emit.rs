@@ -13,6 +13,9 @@ use serde_json::Value as Json;
 /// SPEC §2.3: a chain of emitted events deeper than this is an error (a loop, almost always).
 pub const MAX_EMIT_DEPTH: usize = 8;
 
+/// The events one input may cause through `emit` steps, in all, unless `--max-emitted` says.
+pub const DEFAULT_MAX_EMITTED: usize = 1000;
+
 /// The keys of an `emit` step besides the common ones.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -61,7 +64,8 @@ impl CompiledStep for EmitStep {
 
     fn execute(&self, rendered: &Json, context: &StepContext) -> Result<StepSuccess, StepError> {
         let config: EmitConfig = super::typed("emit", &rendered["emit"])?;
-        let (event, mut success) = build(config, context.event, context.depth)?;
+        let (event, mut success) =
+            build(config, context.event, context.depth, context.max_emitted)?;
         success.emitted.push(event);
         Ok(success)
     }
@@ -85,11 +89,13 @@ pub struct EmitConfig {
 }
 
 /// Builds the emitted event: `source: vane`, `parent` = the emitting event. `depth` is the
-/// emitting event's own depth in its chain (0 for an event from outside).
+/// emitting event's own depth in its chain (0 for an event from outside); the chain's input may
+/// cause `max_emitted` events in all.
 pub fn build(
     config: EmitConfig,
     parent: &Event,
     depth: usize,
+    max_emitted: usize,
 ) -> Result<(Event, StepSuccess), StepError> {
     if depth + 1 > MAX_EMIT_DEPTH {
         return Err(StepError::new(format!(
@@ -100,9 +106,17 @@ pub fn build(
     if config.kind.trim().is_empty() {
         return Err(StepError::new("emit: `type` is empty"));
     }
+    if !parent.emit_chain.spend(max_emitted) {
+        return Err(StepError::new(format!(
+            "emit: the input event has already caused {max_emitted} emitted events \
+             (`--max-emitted`, `max-emitted` in vane.yaml); `{}` is not emitted",
+            config.kind
+        )));
+    }
     let mut event = Event::new("vane", &config.kind, config.data);
     event.subject = config.subject;
     event.parent = Some(parent.id().to_string());
+    event.emit_chain = parent.emit_chain.share();
     // Two identical emits from different parents are different events.
     event.set_id(crate::event::content_id(&serde_json::json!({"parent": parent.id(), "type": event.kind, "subject": event.subject, "data": event.data.value()})));
     let mut outputs = Outputs::new();

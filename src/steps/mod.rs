@@ -101,6 +101,8 @@ pub struct StepContext<'a> {
     pub event: &'a Event,
     /// How deep in an `emit` chain the event is (0: it came from outside).
     pub depth: usize,
+    /// How many events one input may cause through `emit` steps, in all.
+    pub max_emitted: usize,
     /// The template context the action was rendered in (`event`, `vars`, `steps`…): `render`
     /// renders its file in it, `scale` its `apply`, `gitops` its `template:` files.
     pub values: &'a minijinja::Value,

@@ -917,6 +917,7 @@ mod tests {
         let context = StepContext {
             event: &event,
             depth: 0,
+            max_emitted: 1,
             values: &values,
             workspace: std::path::Path::new("."),
             env: &[],

@@ -161,6 +161,7 @@ steps:
                 dry_run,
                 workspace: workspace.to_path_buf(),
                 state_folder: None,
+                max_emitted: crate::steps::emit::DEFAULT_MAX_EMITTED,
             },
             masker: Masker::new(),
             cancel: CancelToken::new(),

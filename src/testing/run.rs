@@ -51,6 +51,7 @@ pub fn run_case(case: &TestCase, set: &WorkflowSet, workspace: &Path) -> Vec<Fai
             dry_run: true,
             workspace: workspace.to_path_buf(),
             state_folder: None,
+            max_emitted: crate::steps::emit::DEFAULT_MAX_EMITTED,
         },
         // Nothing is printed from the records that a test did not write itself: the secrets in
         // them are the case's own made-up values.
