@@ -23,6 +23,8 @@ struct Registry {
     runs: BTreeMap<String, u64>,
     /// step kind → histogram.
     steps: BTreeMap<String, Histogram>,
+    /// (workflow, gate) → events a gate dropped or refused.
+    gate_suppressed: BTreeMap<(String, String), u64>,
 }
 
 #[derive(Default, Clone)]
@@ -96,6 +98,16 @@ pub fn outcome(outcome: &EventOutcome) {
     });
 }
 
+/// Counts an event a gate of `workflow` dropped or refused.
+pub fn gate_suppressed(workflow: &str, gate: &str) {
+    with_registry(|registry| {
+        *registry
+            .gate_suppressed
+            .entry((workflow.to_string(), gate.to_string()))
+            .or_default() += 1;
+    });
+}
+
 /// The registry as Prometheus text; `queue_depth` is read by the caller at scrape time.
 pub fn render(queue_depth: Option<u64>) -> String {
     let registry = REGISTRY
@@ -109,6 +121,7 @@ pub fn render(queue_depth: Option<u64>) -> String {
                 rejected: registry.rejected.clone(),
                 runs: registry.runs.clone(),
                 steps: registry.steps.clone(),
+                gate_suppressed: registry.gate_suppressed.clone(),
             })
         })
         .unwrap_or_default();
@@ -165,6 +178,17 @@ pub fn render(queue_depth: Option<u64>) -> String {
             .runs
             .iter()
             .map(|(status, count)| (format!("status=\"{status}\""), *count)),
+    );
+    counter(
+        &mut out,
+        "vane_gate_suppressed_total",
+        "Events a gate dropped (or refused over max-keys), by workflow and gate.",
+        registry
+            .gate_suppressed
+            .iter()
+            .map(|((workflow, gate), count)| {
+                (format!("workflow=\"{workflow}\",gate=\"{gate}\""), *count)
+            }),
     );
     let _ = writeln!(
         out,

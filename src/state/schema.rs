@@ -81,6 +81,26 @@ const MIGRATIONS: &[&str] = &[
         value       TEXT NOT NULL,              -- JSON, the source's own shape
         updated_ms  INTEGER NOT NULL
     ) WITHOUT ROWID;",
+    // 5: gates (`throttle`, `debounce`, `window`, `correlate`): one row per workflow and key, with
+    // the key's next deadline, and the keys refused over `max-keys`.
+    "CREATE TABLE gates (
+        workflow    TEXT NOT NULL,
+        key         TEXT NOT NULL,              -- the gate's key, as rendered for the event
+        kind        TEXT NOT NULL,              -- throttle, debounce, window, correlate
+        state       TEXT NOT NULL,              -- JSON: the kind's own state (events kept, runs)
+        due_ms      INTEGER,                    -- Unix milliseconds of the next timer; NULL: none
+        suppressed  INTEGER NOT NULL DEFAULT 0, -- events dropped since the key's last run
+        updated_ms  INTEGER NOT NULL,
+        PRIMARY KEY (workflow, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX gates_due ON gates (due_ms) WHERE due_ms IS NOT NULL;
+    CREATE TABLE gate_refusals (
+        workflow    TEXT PRIMARY KEY NOT NULL,
+        count       INTEGER NOT NULL,           -- new keys refused over `max-keys`
+        last_key    TEXT NOT NULL,
+        last_ms     INTEGER NOT NULL,
+        reason      TEXT NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this vane writes and reads.

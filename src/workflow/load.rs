@@ -286,11 +286,20 @@ fn load_one(
     let error = |diagnostics: &mut Vec<Diagnostic>, error: YamlError| {
         diagnostics.push(Diagnostic::error(file, error.position, error.message));
     };
-    let config: WorkflowConfig = match yaml::from_str(&text) {
+    let mut config: WorkflowConfig = match yaml::from_str(&text) {
         Ok(config) => config,
         Err(yaml_error) => {
             error(diagnostics, yaml_error);
             return None;
+        }
+    };
+    let gate = match crate::gates::compile_gate(&mut config, templates, &text) {
+        Ok(gate) => gate.map(Arc::new),
+        Err(errors) => {
+            for yaml_error in errors {
+                error(diagnostics, yaml_error);
+            }
+            None
         }
     };
     let root = YamlPath::default();
@@ -506,6 +515,7 @@ fn load_one(
         env,
         concurrency,
         timeout,
+        gate,
         jobs,
     })
 }
