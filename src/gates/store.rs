@@ -188,7 +188,10 @@ impl GateStore {
 
     /// Fires every timer due at now into the store's queue (one transaction per key, under a
     /// deterministic id): what debounces, `flush: end` windows and timed-out correlations owe.
-    pub fn fire_due(&self, set: &WorkflowSet) -> Result<FireOutcome, String> {
+    pub fn fire_due(
+        &self,
+        gate_of: &dyn Fn(&str) -> Option<Arc<super::Gate>>,
+    ) -> Result<FireOutcome, String> {
         let Backend::Store(store) = &*self.backend else {
             return Ok(FireOutcome::default());
         };
@@ -196,8 +199,8 @@ impl GateStore {
         let mut outcome = FireOutcome::default();
         for (workflow, key, row) in self.due(now) {
             let Some(due_ms) = row.due_ms else { continue };
-            let gate = set.get(&workflow).and_then(|found| found.gate.as_deref());
-            let owed = gate.and_then(|gate| super::fire(gate, &key, &row));
+            let gate = gate_of(&workflow);
+            let owed = gate.and_then(|gate| super::fire(&gate, &key, &row));
             let item = owed.map(|(context, kept)| {
                 let id = super::fire_id(&workflow, &key, due_ms);
                 QueueItem {

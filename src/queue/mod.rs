@@ -64,6 +64,12 @@ pub trait Queue: Send + Sync {
     /// Events waiting or running, where the queue can tell.
     fn depth(&self) -> Option<u64>;
 
+    /// Whether the queue is the state store's own table: then a gate's timer queues the run it
+    /// owes in the same transaction as its decision.
+    fn in_store(&self) -> bool {
+        false
+    }
+
     /// A source's cursor, as its poller stored it with [`Queue::push`].
     fn cursor(&self, source: &str) -> Result<Option<String>, String>;
 }

@@ -9,6 +9,7 @@ mod config;
 mod dispatch;
 mod events;
 mod examples;
+mod gates;
 mod git_http;
 mod gitops;
 mod init;
