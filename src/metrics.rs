@@ -235,4 +235,14 @@ mod tests {
         assert!(text.contains("vane_queue_depth 3"));
         assert!(text.contains("# TYPE vane_step_duration_seconds histogram"));
     }
+
+    #[test]
+    fn gate_drops_are_counted_by_workflow_and_gate() {
+        gate_suppressed("metrics-gate-test", "throttle");
+        gate_suppressed("metrics-gate-test", "throttle");
+        let text = render(None);
+        assert!(text.contains(
+            "vane_gate_suppressed_total{workflow=\"metrics-gate-test\",gate=\"throttle\"} 2"
+        ));
+    }
 }

@@ -459,3 +459,47 @@ fn the_gallery_gates_pass_their_timed_tests() {
         run.stdout()
     );
 }
+
+#[test]
+fn serve_counts_what_a_gate_drops_in_metrics() {
+    const SECRET: &str = "gate-metrics";
+    let dir = project(&[("page.yaml", THROTTLE)]);
+    std::fs::write(
+        dir.path().join("vane.yaml"),
+        "version: 1\nserve:\n  webhooks:\n    generic: { hmac: { header: X-Signature, secret: { env: HOOK_SECRET } }, type: alert }\n",
+    )
+    .unwrap();
+    let (mut daemon, url) =
+        crate::support::spawn_serve(dir.path(), &[], &[("HOOK_SECRET", SECRET)]);
+    let client = reqwest::blocking::Client::new();
+    for i in 0..4 {
+        let body = "{\"alert\":\"web-1\",\"status\":\"firing\"}";
+        let status = client
+            .post(format!("{url}/hooks/generic"))
+            .header(
+                "X-Signature",
+                vane::serve::sign(SECRET.as_bytes(), body.as_bytes()),
+            )
+            .header("X-Delivery-Id", format!("alert-{i}"))
+            .body(body)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16();
+        assert_eq!(status, 202);
+    }
+    let wanted = "vane_gate_suppressed_total{workflow=\"alert-page\",gate=\"throttle\"} 3";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut metrics = String::new();
+    while !metrics.contains(wanted) {
+        assert!(Instant::now() < deadline, "no {wanted:?} in\n{metrics}");
+        std::thread::sleep(Duration::from_millis(100));
+        metrics = reqwest::blocking::get(format!("{url}/metrics"))
+            .unwrap()
+            .text()
+            .unwrap();
+    }
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    assert_eq!(runs(dir.path()).len(), 1);
+}
