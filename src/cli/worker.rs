@@ -33,6 +33,19 @@ pub fn worker(global: &GlobalArgs, args: &WorkerArgs) -> Exit {
         ),
         None => Vec::new(),
     };
+    let timer_stop = CancelToken::new();
+    let timers = match crate::gates::store::spawn_timers(
+        &prepared.set,
+        &prepared.settings.state,
+        prepared.queue.as_ref(),
+        timer_stop.clone(),
+    ) {
+        Ok(timers) => timers,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Exit::Invalid;
+        }
+    };
     let until = Until::Stopped(stop);
     let exit = drain(
         &prepared.settings,
@@ -43,6 +56,10 @@ pub fn worker(global: &GlobalArgs, args: &WorkerArgs) -> Exit {
     );
     for subscription in subscriptions {
         let _ = subscription.join();
+    }
+    timer_stop.cancel();
+    if let Some(timers) = timers {
+        let _ = timers.join();
     }
     exit.for_daemon()
 }

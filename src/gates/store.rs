@@ -475,3 +475,42 @@ impl GateStore {
         Ok((decision, key, Some(run_id)))
     }
 }
+
+/// For `vane worker`: fires the gates' due timers every 100 ms into the store's queue, until
+/// `stop`; `None` where there is nothing to fire (no gated workflow, `:memory:`, or a queue that
+/// is not the store's).
+pub fn spawn_timers(
+    set: &WorkflowSet,
+    state: &StateLocation,
+    queue: &dyn crate::queue::Queue,
+    stop: crate::cancel::CancelToken,
+) -> Result<Option<std::thread::JoinHandle<()>>, String> {
+    let gated: Vec<(String, Arc<super::Gate>)> = set
+        .workflows
+        .iter()
+        .filter_map(|workflow| Some((workflow.name.clone(), workflow.gate.clone()?)))
+        .collect();
+    if gated.is_empty() || !queue.in_store() || matches!(state, StateLocation::Memory) {
+        return Ok(None);
+    }
+    let store = Store::open(state, crate::secrets::Masker::new()).map_err(|e| e.to_string())?;
+    let gates = GateStore::in_store(Arc::new(Mutex::new(store)));
+    std::thread::Builder::new()
+        .name("vane-gate-timers".to_string())
+        .spawn(move || {
+            while !stop.is_cancelled() {
+                let lookup = |workflow: &str| {
+                    gated
+                        .iter()
+                        .find(|(name, _)| name == workflow)
+                        .map(|(_, gate)| Arc::clone(gate))
+                };
+                if let Err(error) = gates.fire_due(&lookup) {
+                    eprintln!("error: gates: {error}");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        })
+        .map(Some)
+        .map_err(|error| format!("cannot start the gate timers: {error}"))
+}

@@ -503,3 +503,60 @@ fn serve_counts_what_a_gate_drops_in_metrics() {
     daemon.wait().unwrap();
     assert_eq!(runs(dir.path()).len(), 1);
 }
+
+#[test]
+fn a_worker_fires_a_due_debounce_from_the_store_once() {
+    let dir = project(&[("sensor.yaml", DEBOUNCE)]);
+    let events: String = (0..2)
+        .map(|i| format!("{{\"type\":\"sensor\",\"source\":\"mqtt\",\"data\":{{\"device\":\"d1\",\"value\":{i}}}}}\n"))
+        .collect();
+    let (_, stdout, _) = in_dir(
+        dir.path(),
+        &["run"],
+        &[("VANE_NOW", "2026-12-04T10:00:00Z")],
+        &events,
+    );
+    assert_eq!(
+        last_line(&stdout),
+        "2 events, 0 runs, 0 succeeded, 0 failed"
+    );
+    let start = || {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin!("vane"))
+            .current_dir(dir.path())
+            .arg("worker")
+            .env_remove("VANE_STATE")
+            .env_remove("VANE_WORKFLOWS")
+            .env("VANE_NOW", "2026-12-04T10:01:00Z")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // Two workers on one store: the fire's id and its transaction make one run.
+    let (mut first, mut second) = (start(), start());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while runs(dir.path())
+        .iter()
+        .filter(|(_, status)| status == "success")
+        .count()
+        < 1
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the worker never fired the debounce"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    for worker in [&mut first, &mut second] {
+        std::process::Command::new("kill")
+            .args(["-TERM", &worker.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(worker.wait().unwrap().success());
+    }
+    assert_eq!(
+        runs(dir.path()),
+        vec![("sensor".to_string(), "success".to_string())]
+    );
+}
