@@ -15,8 +15,11 @@ events=${1:-100000}
 keys=${2:-1000}
 runs=${3:-1}
 root=$(cd "$(dirname "$0")/.." && pwd)
-cargo build --release --quiet --manifest-path "$root/Cargo.toml"
-vane="${CARGO_TARGET_DIR:-$root/target}/release/vane"
+# VANE=path/to/vane measures that binary instead of building the release one.
+if [ -z "${VANE:-}" ]; then
+  cargo build --release --quiet --manifest-path "$root/Cargo.toml"
+fi
+vane="${VANE:-${CARGO_TARGET_DIR:-$root/target}/release/vane}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

@@ -192,6 +192,8 @@ pub struct Arrival<'a> {
     /// Whether the id was given (a delivery id) rather than derived from the content: only then
     /// is the same id again a redelivery, not a repeat.
     pub explicit_id: bool,
+    /// The key already keeps an event of this (given) id: a redelivery, not counted again.
+    pub seen: bool,
     /// The envelope.
     pub envelope: &'a Json,
     /// `unless-changed` / `distinct`, rendered.
@@ -236,13 +238,18 @@ fn keep_event(state: &mut GateState, arrival: &Arrival) {
     }
 }
 
-/// Whether the event is already in the state (a redelivery of the same delivery id).
-fn seen(state: &GateState, arrival: &Arrival) -> bool {
-    arrival.explicit_id
-        && state
-            .events
-            .iter()
-            .any(|event| event["id"].as_str() == Some(arrival.event_id))
+/// Whether the event is already kept by the key (a redelivery of the same delivery id).
+fn seen(arrival: &Arrival) -> bool {
+    arrival.explicit_id && arrival.seen
+}
+
+/// Whether a key's kept events include one of this id (for [`Arrival::seen`], where the events
+/// are in memory).
+pub fn keeps(state: &GateState, event_id: &str) -> bool {
+    state
+        .events
+        .iter()
+        .any(|event| event["id"].as_str() == Some(event_id))
 }
 
 /// Decides what `gate` does with one event, given the key's row (`None`: a new key).
@@ -289,7 +296,7 @@ pub fn decide(gate: &Gate, row: Option<&GateRow>, arrival: &Arrival) -> Decision
                     ..GateState::default()
                 };
             }
-            if !seen(&state, arrival) {
+            if !(row.is_some() && !expired && seen(arrival)) {
                 keep_event(&mut state, arrival);
                 if let Some(value) = &arrival.value
                     && !state.distinct.contains(value)
@@ -372,7 +379,7 @@ pub fn decide(gate: &Gate, row: Option<&GateRow>, arrival: &Arrival) -> Decision
                     ..GateState::default()
                 };
             }
-            if !seen(&state, arrival) {
+            if !(row.is_some() && !overdue && seen(arrival)) {
                 keep_event(&mut state, arrival);
             }
             let mut due = now + ms(*quiet);

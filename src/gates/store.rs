@@ -99,14 +99,15 @@ impl GateStore {
         workflow: &str,
         key: &str,
         kind: &str,
-        decide: &mut dyn FnMut(Option<&GateRow>, u64) -> Decision,
+        decide: &mut dyn FnMut(Option<&GateRow>, u64, bool) -> Decision,
         running: Option<&RunningRow>,
+        event: (&str, &Json),
     ) -> Result<Decision, String> {
         match &*self.backend {
             Backend::Store(store) => store
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .gate_decide(workflow, key, kind, decide, running)
+                .gate_decide(workflow, key, kind, decide, running, event)
                 .map_err(|error| error.to_string()),
             Backend::Overlay { base, rows } => {
                 let mut rows = rows.lock().unwrap_or_else(PoisonError::into_inner);
@@ -136,7 +137,10 @@ impl GateStore {
                 } else {
                     0
                 };
-                let decision = decide(row.as_ref(), live);
+                let seen = row
+                    .as_ref()
+                    .is_some_and(|row| super::keeps(&row.state, event.0));
+                let decision = decide(row.as_ref(), live, seen);
                 if decision.verdict != Verdict::Refused {
                     rows.insert(id, decision.row.clone());
                 }
@@ -199,6 +203,12 @@ impl GateStore {
         let mut outcome = FireOutcome::default();
         for (workflow, key, row) in self.due(now) {
             let Some(due_ms) = row.due_ms else { continue };
+            let mut row = row;
+            row.state.events = store
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .gate_events(&workflow, &key)
+                .map_err(|error| error.to_string())?;
             let gate = gate_of(&workflow);
             let owed = gate.and_then(|gate| super::fire(&gate, &key, &row));
             let item = owed.map(|(context, kept)| {
@@ -448,7 +458,7 @@ impl GateStore {
             event_type: event.kind.clone(),
             event: envelope.to_string(),
         });
-        let mut decide_with = |row: Option<&GateRow>, live_keys: u64| {
+        let mut decide_with = |row: Option<&GateRow>, live_keys: u64, seen: bool| {
             decide(
                 gate,
                 row,
@@ -456,6 +466,7 @@ impl GateStore {
                     key: &key,
                     event_id: event.id(),
                     explicit_id,
+                    seen,
                     envelope: &envelope,
                     value: value.clone(),
                     members: members.clone(),
@@ -471,6 +482,7 @@ impl GateStore {
             gate.name(),
             &mut decide_with,
             running.as_ref(),
+            (event.id(), &envelope),
         )?;
         Ok((decision, key, Some(run_id)))
     }

@@ -14,6 +14,7 @@ fn arrival<'a>(envelope: &'a Json, now_ms: i64, value: Option<&str>) -> Arrival<
         key: "k",
         event_id: envelope["id"].as_str().unwrap_or("e"),
         explicit_id: false,
+        seen: false,
         envelope,
         value: value.map(str::to_string),
         members: Vec::new(),

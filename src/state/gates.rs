@@ -72,7 +72,12 @@ fn put_row(
 ) -> rusqlite::Result<()> {
     match row {
         Some(row) => {
-            let state = serde_json::to_string(&row.state).unwrap_or_default();
+            // The events live in `gate_events`, a row each.
+            let state = serde_json::to_string(&GateState {
+                events: Vec::new(),
+                ..row.state.clone()
+            })
+            .unwrap_or_default();
             transaction
                 .prepare_cached(
                     "INSERT INTO gates (workflow, key, kind, state, due_ms, suppressed, updated_ms)
@@ -95,9 +100,33 @@ fn put_row(
             transaction
                 .prepare_cached("DELETE FROM gates WHERE workflow = ?1 AND key = ?2")?
                 .execute(params![workflow, key])?;
+            forget_events(transaction, workflow, key)?;
         }
     }
     Ok(())
+}
+
+fn forget_events(transaction: &Transaction, workflow: &str, key: &str) -> rusqlite::Result<()> {
+    transaction
+        .prepare_cached("DELETE FROM gate_events WHERE workflow = ?1 AND key = ?2")?
+        .execute(params![workflow, key])?;
+    Ok(())
+}
+
+fn read_events(
+    connection: &rusqlite::Connection,
+    workflow: &str,
+    key: &str,
+) -> rusqlite::Result<Vec<serde_json::Value>> {
+    let mut statement = connection.prepare_cached(
+        "SELECT event FROM gate_events WHERE workflow = ?1 AND key = ?2 ORDER BY seq",
+    )?;
+    statement
+        .query_map(params![workflow, key], |row| {
+            let text: String = row.get(0)?;
+            Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+        })?
+        .collect()
 }
 
 impl Store {
@@ -105,6 +134,16 @@ impl Store {
     pub fn gate_row(&self, workflow: &str, key: &str) -> Result<Option<GateRow>, StateError> {
         read_row(&self.connection, workflow, key)
             .map_err(|source| self.sqlite_error("read a gate", source))
+    }
+
+    /// The events a key keeps, in arrival order.
+    pub fn gate_events(
+        &self,
+        workflow: &str,
+        key: &str,
+    ) -> Result<Vec<serde_json::Value>, StateError> {
+        read_events(&self.connection, workflow, key)
+            .map_err(|source| self.sqlite_error("read a gate's events", source))
     }
 
     /// How many live keys `workflow` has.
@@ -126,8 +165,9 @@ impl Store {
         workflow: &str,
         key: &str,
         kind: &str,
-        decide: &mut dyn FnMut(Option<&GateRow>, u64) -> Decision,
+        decide: &mut dyn FnMut(Option<&GateRow>, u64, bool) -> Decision,
         running: Option<&RunningRow>,
+        (event_id, envelope): (&str, &serde_json::Value),
     ) -> Result<Decision, StateError> {
         let masker = self.masker.clone();
         self.write("decide a gate", |transaction| {
@@ -140,7 +180,23 @@ impl Store {
             } else {
                 0
             };
-            let decision = decide(row.as_ref(), live);
+            let seen = row.is_some()
+                && transaction
+                    .prepare_cached(
+                        "SELECT 1 FROM gate_events WHERE workflow = ?1 AND key = ?2 AND event_id = ?3",
+                    )?
+                    .exists(params![workflow, key, event_id])?;
+            // Decided without the kept events first (a read of one small row); a decision that
+            // runs needs them for the run's `gate`, and is made again with them.
+            let mut decision = decide(row.as_ref(), live, seen);
+            if matches!(decision.verdict, Verdict::Run { .. })
+                && let Some(row) = &row
+                && row.state.count > 0
+            {
+                let mut full = row.clone();
+                full.state.events = read_events(transaction, workflow, key)?;
+                decision = decide(Some(&full), live, seen);
+            }
             match &decision.verdict {
                 Verdict::Refused => {
                     transaction
@@ -181,6 +237,31 @@ impl Store {
             }
             if decision.row.as_ref() != row.as_ref() {
                 put_row(transaction, workflow, key, kind, decision.row.as_ref())?;
+            }
+            if let Some(new) = &decision.row {
+                let old = row.as_ref().map(|row| &row.state);
+                let reset = old.is_none_or(|old| old.first_ms != new.state.first_ms);
+                if reset && old.is_some() {
+                    forget_events(transaction, workflow, key)?;
+                }
+                let before = if reset { 0 } else { old.map_or(0, |old| old.count) };
+                if new.state.count > before
+                    && new.state.count <= crate::gates::MAX_KEPT_EVENTS as u64
+                    && kind != "throttle"
+                {
+                    transaction
+                        .prepare_cached(
+                            "INSERT OR REPLACE INTO gate_events (workflow, key, seq, event_id, event)
+                             VALUES (?1, ?2, ?3, ?4, ?5)",
+                        )?
+                        .execute(params![
+                            workflow,
+                            key,
+                            new.state.count as i64,
+                            event_id,
+                            envelope.to_string()
+                        ])?;
+                }
             }
             Ok(decision)
         })
@@ -260,13 +341,20 @@ impl Store {
     pub fn gates_clear(&mut self, workflow: &str, key: Option<&str>) -> Result<usize, StateError> {
         self.write("clear gates", |transaction| {
             let cleared = match key {
-                Some(key) => transaction.execute(
-                    "DELETE FROM gates WHERE workflow = ?1 AND key = ?2",
-                    params![workflow, key],
-                )?,
+                Some(key) => {
+                    forget_events(transaction, workflow, key)?;
+                    transaction.execute(
+                        "DELETE FROM gates WHERE workflow = ?1 AND key = ?2",
+                        params![workflow, key],
+                    )?
+                }
                 None => {
                     transaction.execute(
                         "DELETE FROM gate_refusals WHERE workflow = ?1",
+                        params![workflow],
+                    )?;
+                    transaction.execute(
+                        "DELETE FROM gate_events WHERE workflow = ?1",
                         params![workflow],
                     )?;
                     transaction

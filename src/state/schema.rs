@@ -101,6 +101,17 @@ const MIGRATIONS: &[&str] = &[
         last_ms     INTEGER NOT NULL,
         reason      TEXT NOT NULL
     ) WITHOUT ROWID;",
+    // 6: the events a gate key keeps (a window's, a burst's), one row each, so that a decision
+    // appends one event rather than rewriting them all.
+    "CREATE TABLE gate_events (
+        workflow    TEXT NOT NULL,
+        key         TEXT NOT NULL,
+        seq         INTEGER NOT NULL,           -- 1, 2, … within the key's current window or burst
+        event_id    TEXT NOT NULL,
+        event       TEXT NOT NULL,              -- the envelope as JSON
+        PRIMARY KEY (workflow, key, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX gate_events_by_id ON gate_events (workflow, key, event_id);",
 ];
 
 /// The schema version this vane writes and reads.

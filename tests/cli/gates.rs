@@ -560,3 +560,28 @@ fn a_worker_fires_a_due_debounce_from_the_store_once() {
         vec![("sensor".to_string(), "success".to_string())]
     );
 }
+
+#[test]
+fn a_window_in_the_store_runs_on_the_fifth_error_with_all_five() {
+    let window = "version: 1\nname: error-rate\non:\n  error:\nwindow:\n  key: \"{{ event.data.host }}\"\n  within: 1m\n  count: 5\nsteps:\n  - id: alert\n    run: echo {{ gate.window.events | map(attribute='data') | map(attribute='n') | join('-') }}\n";
+    let dir = project(&[("window.yaml", window)]);
+    let errors = |range: std::ops::Range<usize>| -> String {
+        range
+            .map(|n| format!("{{\"type\":\"error\",\"source\":\"app\",\"data\":{{\"host\":\"web-1\",\"n\":{n}}}}}\n"))
+            .collect()
+    };
+    let now = [("VANE_NOW", "2026-12-04T10:00:00Z")];
+    let (_, stdout, _) = in_dir(dir.path(), &["run"], &now, &errors(0..4));
+    assert_eq!(
+        last_line(&stdout),
+        "4 events, 0 runs, 0 succeeded, 0 failed"
+    );
+    let (_, stdout, _) = in_dir(dir.path(), &["run"], &now, &errors(4..5));
+    assert!(stdout.contains("0-1-2-3-4"), "{stdout}");
+    assert_eq!(last_line(&stdout), "1 event, 1 run, 1 succeeded, 0 failed");
+    let connection = rusqlite::Connection::open(dir.path().join(".vane/state.db")).unwrap();
+    let kept: i64 = connection
+        .query_row("SELECT count(*) FROM gate_events", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(kept, 0, "a window that ran keeps nothing");
+}
