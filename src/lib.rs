@@ -23,6 +23,7 @@ pub mod diagnostic;
 pub mod duration;
 pub mod engine;
 pub mod event;
+pub mod gates;
 pub mod glob;
 pub mod init;
 pub mod log;

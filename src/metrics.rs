@@ -30,6 +30,8 @@ struct Registry {
     connections_refused: u64,
     /// Whether this process takes no events now (its state store cannot be written).
     intake_paused: bool,
+    /// (workflow, gate) → events a gate dropped or refused.
+    gate_suppressed: BTreeMap<(String, String), u64>,
 }
 
 #[derive(Default, Clone)]
@@ -113,6 +115,16 @@ pub fn outcome(outcome: &EventOutcome) {
     });
 }
 
+/// Counts an event a gate of `workflow` dropped or refused.
+pub fn gate_suppressed(workflow: &str, gate: &str) {
+    with_registry(|registry| {
+        *registry
+            .gate_suppressed
+            .entry((workflow.to_string(), gate.to_string()))
+            .or_default() += 1;
+    });
+}
+
 /// The registry as Prometheus text; `queue_depth` is read by the caller at scrape time.
 pub fn render(queue_depth: Option<u64>) -> String {
     let registry = REGISTRY
@@ -128,6 +140,7 @@ pub fn render(queue_depth: Option<u64>) -> String {
                 steps: registry.steps.clone(),
                 connections_refused: registry.connections_refused,
                 intake_paused: registry.intake_paused,
+                gate_suppressed: registry.gate_suppressed.clone(),
             })
         })
         .unwrap_or_default();
@@ -196,6 +209,17 @@ pub fn render(queue_depth: Option<u64>) -> String {
             .runs
             .iter()
             .map(|(status, count)| (format!("status=\"{status}\""), *count)),
+    );
+    counter(
+        &mut out,
+        "vane_gate_suppressed_total",
+        "Events a gate dropped (or refused over max-keys), by workflow and gate.",
+        registry
+            .gate_suppressed
+            .iter()
+            .map(|((workflow, gate), count)| {
+                (format!("workflow=\"{workflow}\",gate=\"{gate}\""), *count)
+            }),
     );
     let _ = writeln!(
         out,
@@ -370,5 +394,15 @@ mod tests {
             started <= now + 1.0 && started > now - 86_400.0,
             "{started} {now}"
         );
+    }
+
+    #[test]
+    fn gate_drops_are_counted_by_workflow_and_gate() {
+        gate_suppressed("metrics-gate-test", "throttle");
+        gate_suppressed("metrics-gate-test", "throttle");
+        let text = render(None);
+        assert!(text.contains(
+            "vane_gate_suppressed_total{workflow=\"metrics-gate-test\",gate=\"throttle\"} 2"
+        ));
     }
 }

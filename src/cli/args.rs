@@ -157,6 +157,8 @@ pub enum Command {
     Worker(crate::cli::worker::WorkerArgs),
     /// Poll the sources of vane.yaml (git, HTTP, GitHub API) and fire due schedules; run what is new.
     Poll(crate::cli::poll::PollArgs),
+    /// List the gates' live keys (throttle, debounce, window, correlate) with their next deadline; `clear` resets them.
+    Gates(crate::cli::gates::GatesArgs),
 }
 
 /// Where events come from.

@@ -6,6 +6,7 @@ mod completions;
 mod config;
 mod dispatch;
 mod drain;
+mod gates;
 mod history;
 mod init;
 mod man;
@@ -80,6 +81,7 @@ pub fn main() -> ExitCode {
         Command::Worker(args) => worker::worker(&cli.global, args),
         Command::Serve(args) => serve::serve(&cli.global, args),
         Command::Poll(args) => poll::poll(&cli.global, args),
+        Command::Gates(args) => gates::gates(&cli.global, args),
     };
     ExitCode::from(outcome.unwrap_or_else(|exit| exit) as u8)
 }

@@ -19,9 +19,8 @@ pub use scheduler::{
 
 use crate::cancel::CancelToken;
 use crate::event::Event;
-use crate::plan::{Selection, select};
+use crate::plan::Selection;
 use crate::secrets::Masker;
-use crate::template::EventObject;
 use crate::workflow::WorkflowSet;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,6 +46,8 @@ pub struct Engine<'a> {
     /// Where `scale` steps keep their recommendations: the state store for real runs, memory in
     /// a plan.
     pub recommendations: crate::state::Recommendations,
+    /// Where gates keep their state, and the clock they read.
+    pub gates: crate::gates::GateStore,
     /// Who hears what happens as it happens (the run-event stream).
     pub observer: &'a dyn Observer,
 }
@@ -65,6 +66,8 @@ pub struct EventOutcome {
     pub emitted: Vec<Event>,
     /// The event's place in the output order (see [`RunEvent`]).
     pub sequence: u64,
+    /// What each gated workflow's gate decided for the event.
+    pub gates: Vec<(usize, crate::gates::GateNote)>,
 }
 
 impl EventOutcome {
@@ -87,9 +90,9 @@ impl Engine<'_> {
 
     /// [`Engine::process`], with secrets and env values fixed by the caller (`vane test`).
     pub fn process_with(&self, event: Event, depth: usize, overrides: &Overrides) -> EventOutcome {
-        let event = Arc::new(event);
-        let event_value = EventObject::value(event.clone());
-        let mut selections = select(self.set, &event, &event_value);
+        let admitted = self.gates.admit(self.set, event, self.options.dry_run);
+        let (event, event_value) = (admitted.event, admitted.event_value);
+        let mut selections = admitted.selections;
         // The concurrency group is rendered as a run would render it: one that cannot render is
         // an error in the workflow, in a plan as in a run.
         for (index, selection) in selections.iter_mut() {
@@ -118,6 +121,18 @@ impl Engine<'_> {
             if self.cancel.is_cancelled() {
                 break;
             }
+            let gated;
+            let overrides = match admitted.runs.get(index) {
+                Some((run_id, context)) => {
+                    gated = Overrides {
+                        gate: Some(context.clone()),
+                        run_id: run_id.clone().or_else(|| overrides.run_id.clone()),
+                        ..overrides.clone()
+                    };
+                    &gated
+                }
+                None => overrides,
+            };
             let (record, mut events) =
                 run::run_workflow(self, *index, &event, &event_value, depth, overrides);
             emitted.append(&mut events);
@@ -130,6 +145,7 @@ impl Engine<'_> {
             runs,
             emitted,
             sequence: overrides.sequence,
+            gates: admitted.notes,
         }
     }
 }

@@ -16,4 +16,6 @@ pub struct Overrides {
     pub run_id: Option<String>,
     /// The event's place in the output order, carried by the run-event stream.
     pub sequence: u64,
+    /// The run's `gate` (what a gate kept for it: a window's events, a burst, a correlation).
+    pub gate: Option<serde_json::Value>,
 }

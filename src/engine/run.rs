@@ -25,6 +25,8 @@ struct RunScope {
     run: Value,
     now: String,
     env: Vec<(String, String)>,
+    /// What a gate kept for the run (null without one).
+    gate: Value,
 }
 
 /// What a finished job leaves for the jobs after it.
@@ -110,6 +112,10 @@ pub fn run_workflow(
         run: minijinja::context! { id => run_id.as_str(), attempt => 1, status => "running", dry_run => dry_run },
         now: crate::event::now_rfc3339(),
         env: Vec::new(),
+        gate: overrides
+            .gate
+            .as_ref()
+            .map_or(Value::from(()), crate::template::to_value),
     };
     match render_vars(workflow, &scope) {
         Ok(vars) => scope.vars = vars,
@@ -167,7 +173,7 @@ pub fn run_workflow(
                         Some(condition) => {
                             let context = minijinja::context! {
                                 event => scope.event.clone(), inputs => scope.inputs.clone(), vars => scope.vars.clone(), secrets => scope.secrets.clone(),
-                                workflow => scope.workflow.clone(), run => scope.run.clone(), now => scope.now.as_str(),
+                                workflow => scope.workflow.clone(), run => scope.run.clone(), now => scope.now.as_str(), gate => scope.gate.clone(),
                                 jobs => jobs_value.clone(), needs => jobs_value.clone(), env => env_value(&scope.env),
                                 __vane_status => needs_status,
                             };
@@ -357,7 +363,7 @@ fn render_vars(workflow: &Workflow, scope: &RunScope) -> Result<Value, String> {
     for (name, tree) in &workflow.vars {
         let context = minijinja::context! {
             event => scope.event.clone(), inputs => scope.inputs.clone(), vars => crate::template::to_value(&vars), secrets => scope.secrets.clone(),
-            workflow => scope.workflow.clone(), run => scope.run.clone(), now => scope.now.as_str(),
+            workflow => scope.workflow.clone(), run => scope.run.clone(), now => scope.now.as_str(), gate => scope.gate.clone(),
         };
         let value = tree.render(&context).map_err(|error| {
             let path = crate::yaml::YamlPath::default().key("vars").key(name);
@@ -388,7 +394,7 @@ fn render_env(
     }
     let context = minijinja::context! {
         event => scope.event.clone(), inputs => scope.inputs.clone(), vars => scope.vars.clone(), secrets => scope.secrets.clone(),
-        workflow => scope.workflow.clone(), run => scope.run.clone(), now => scope.now.as_str(),
+        workflow => scope.workflow.clone(), run => scope.run.clone(), now => scope.now.as_str(), gate => scope.gate.clone(),
         env => env_value(base), steps => steps.clone(),
     };
     for (name, tree) in entries {
@@ -504,7 +510,7 @@ fn run_job(
         let run_value = minijinja::context! { status => status, ..scope.run.clone() };
         let context = minijinja::context! {
             event => scope.event.clone(), inputs => scope.inputs.clone(), vars => scope.vars.clone(), secrets => scope.secrets.clone(),
-            workflow => scope.workflow.clone(), run => run_value, now => scope.now.as_str(),
+            workflow => scope.workflow.clone(), run => run_value, now => scope.now.as_str(), gate => scope.gate.clone(),
             env => env_value(&env), steps => steps_value, jobs => jobs_value.clone(), needs => jobs_value.clone(),
             __vane_status => status,
         };

@@ -7,7 +7,7 @@ use super::run::run_workflow;
 use super::{Engine, EventOutcome, Overrides, RunRecord, RunStatus};
 use crate::cancel::CancelToken;
 use crate::event::{Event, EventError};
-use crate::plan::{Selection, select};
+use crate::plan::Selection;
 use crate::template::EventObject;
 use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -79,6 +79,9 @@ struct Ticket {
     group: Option<String>,
     cancel_in_progress: bool,
     cancel: CancelToken,
+    /// The run id a gate committed with its decision, and the run's `gate`.
+    run_id: Option<String>,
+    gate: Option<serde_json::Value>,
 }
 
 /// One event on its way through: its verdicts, its runs as they finish.
@@ -92,6 +95,7 @@ struct Slot {
     bad: Option<EventError>,
     /// Input events count against the read-ahead credit; emitted ones do not.
     from_input: bool,
+    gates: Vec<(usize, crate::gates::GateNote)>,
 }
 
 #[derive(Default)]
@@ -279,6 +283,7 @@ impl<'a, 'e> State<'a, 'e> {
                             outstanding: 0,
                             bad: Some(error),
                             from_input: true,
+                            gates: Vec::new(),
                         });
                     }
                 },
@@ -309,7 +314,7 @@ impl<'a, 'e> State<'a, 'e> {
                     self.complete(
                         ticket.slot,
                         ticket.workflow,
-                        cancelled_record("not started: interrupted"),
+                        cancelled_for(&ticket, "not started: interrupted"),
                         Vec::new(),
                     );
                 }
@@ -322,7 +327,7 @@ impl<'a, 'e> State<'a, 'e> {
                     self.complete(
                         ticket.slot,
                         ticket.workflow,
-                        cancelled_record("not started: interrupted"),
+                        cancelled_for(&ticket, "not started: interrupted"),
                         Vec::new(),
                     );
                 }
@@ -346,9 +351,12 @@ impl<'a, 'e> State<'a, 'e> {
     /// Matches an event and queues a ticket per matched workflow.
     fn admit(&mut self, event: Event, depth: usize, from_input: bool) {
         let engine = self.engine;
-        let event = Arc::new(event);
-        let event_value = EventObject::value(event.clone());
-        let selections = select(engine.set, &event, &event_value);
+        let admitted = engine
+            .gates
+            .admit(engine.set, event, engine.options.dry_run);
+        let (event, event_value, selections) =
+            (admitted.event, admitted.event_value, admitted.selections);
+        let mut gate_runs = admitted.runs;
         let slot = self.first_slot + self.slots.len() as u64;
 
         let mut tickets = Vec::new();
@@ -371,12 +379,18 @@ impl<'a, 'e> State<'a, 'e> {
                     continue;
                 }
             };
+            let (run_id, gate) = match gate_runs.remove(index) {
+                Some((run_id, gate)) => (run_id, Some(gate)),
+                None => (None, None),
+            };
             tickets.push(Ticket {
                 slot,
                 workflow: *index,
                 group,
                 cancel_in_progress,
                 cancel: engine.cancel.child(),
+                run_id,
+                gate,
             });
         }
         // A group that cannot render is an error in the workflow, reported as its verdict.
@@ -401,6 +415,7 @@ impl<'a, 'e> State<'a, 'e> {
             outstanding: tickets.len(),
             bad: None,
             from_input,
+            gates: admitted.notes,
         });
         for ticket in tickets {
             self.submit(ticket);
@@ -435,7 +450,7 @@ impl<'a, 'e> State<'a, 'e> {
             self.complete(
                 replaced.slot,
                 replaced.workflow,
-                cancelled_record(&message),
+                cancelled_for(&replaced, &message),
                 Vec::new(),
             );
         }
@@ -505,6 +520,7 @@ impl<'a, 'e> State<'a, 'e> {
                 runs: slot.runs,
                 emitted: Vec::new(),
                 sequence: self.first_slot - 1,
+                gates: slot.gates,
             }));
             for child in emitted {
                 if self.engine.cancel.is_cancelled() {
@@ -532,12 +548,15 @@ fn execute_ticket(
     };
     let workflow = &engine.set.workflows[ticket.workflow];
     let event_value = EventObject::value(event.clone());
-    let run_id = uuid::Uuid::new_v4().to_string();
+    let run_id = ticket
+        .run_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let lease = match &ticket.group {
         Some(name) => match locks.acquire(name, &run_id, &ticket.cancel) {
             Ok(lease) => Some(lease),
             Err(message) => {
-                let mut record = cancelled_record(&message);
+                let mut record = cancelled_for(&ticket, &message);
                 if !ticket.cancel.is_cancelled() {
                     record.status = RunStatus::Failure;
                 }
@@ -557,6 +576,7 @@ fn execute_ticket(
     let overrides = Overrides {
         run_id: Some(run_id),
         sequence: ticket.slot,
+        gate: ticket.gate.clone(),
         ..Overrides::default()
     };
     let (record, emitted) = run_workflow(
@@ -575,6 +595,16 @@ fn execute_ticket(
         emitted,
         group: ticket.group,
     });
+}
+
+/// [`cancelled_record`] under the run id a gate committed for the ticket, which replaces its
+/// `running` row.
+fn cancelled_for(ticket: &Ticket, message: &str) -> RunRecord {
+    let mut record = cancelled_record(message);
+    if let Some(id) = &ticket.run_id {
+        record.id = id.clone();
+    }
+    record
 }
 
 /// A run that never executed its steps.

@@ -148,6 +148,11 @@ impl<'a> Pipeline<'a> {
                 }
                 None => crate::state::Recommendations::in_memory(),
             },
+            // A plan reads the store's gate state and keeps its own decisions in memory.
+            gates: match &store {
+                Some(store) => crate::gates::GateStore::in_store(std::sync::Arc::clone(store)),
+                None => crate::gates::GateStore::overlay(Some(&settings.state)),
+            },
             observer: &fanout,
         };
         consumers::attach(

@@ -96,6 +96,7 @@ mod tests {
             state: StateLocation::File(PathBuf::from(".vane/state.db")),
             config: None,
             verbose: 0,
+            max_emitted: 1000,
         };
         assert_eq!(settings.queue_label(), "sqlite .vane/state.db");
         let config = crate::config::Config {

@@ -70,6 +70,12 @@ pub trait Queue: Send + Sync {
         Ok(())
     }
 
+    /// Whether the queue is the state store's own table: then a gate's timer queues the run it
+    /// owes in the same transaction as its decision.
+    fn in_store(&self) -> bool {
+        false
+    }
+
     /// A source's cursor, as its poller stored it with [`Queue::push`].
     fn cursor(&self, source: &str) -> Result<Option<String>, String>;
 }

@@ -247,6 +247,10 @@ impl Queue for SqliteQueue {
                 .unwrap_or(false)
     }
 
+    fn in_store(&self) -> bool {
+        true
+    }
+
     fn depth(&self) -> Option<u64> {
         self.with_store(|store| store.queue_depth()).ok()
     }

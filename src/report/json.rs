@@ -51,6 +51,12 @@ fn event_value(outcome: &EventOutcome, set: &WorkflowSet) -> Json {
             entry.insert("matched".to_string(), json!(false));
             entry.insert("reason".to_string(), json!(reason));
         }
+        if let Some((_, note)) = outcome.gates.iter().find(|(gated, _)| *gated == index) {
+            entry.insert(
+                "gate".to_string(),
+                serde_json::to_value(note).unwrap_or(Json::Null),
+            );
+        }
         workflows.push(Json::Object(entry));
     }
     let event = serde_json::to_value(&*outcome.event).unwrap_or(Json::Null);

@@ -234,11 +234,32 @@ pub fn run_worker(
         "worker started: running events from {}",
         settings.queue_label()
     );
+    // The gates' due timers (debounce quiet, window end, correlation timeout) of the workflows
+    // loaded at startup; they stop only once the runs in flight are done.
+    let timer_stop = CancelToken::new();
+    let timers = crate::gates::store::spawn_timers(
+        &set,
+        &settings.state,
+        queue.as_ref(),
+        timer_stop.clone(),
+    );
+    let timers = match timers {
+        Ok(timers) => timers,
+        Err(message) => {
+            tracing::error!("{message}");
+            stop.cancel();
+            return Exit::Invalid;
+        }
+    };
     let exit = drain_reloading(settings, &workflows, masker, queue, stop.clone());
     stop.cancel();
+    timer_stop.cancel();
     let _ = reloader.join();
     for subscription in subscriptions {
         let _ = subscription.join();
+    }
+    if let Some(timers) = timers {
+        let _ = timers.join();
     }
     tracing::info!("stopped");
     exit.for_daemon()

@@ -108,6 +108,9 @@ pub fn is_polled(source: &Source) -> bool {
     )
 }
 
+/// The gated workflows by name, whose timers a poller fires.
+type Gated = Vec<(String, Arc<crate::gates::Gate>)>;
+
 /// Polls sources and fires schedules into a queue. Shared by `vane poll` and `vane serve`.
 pub struct Poller {
     config: Arc<Config>,
@@ -122,6 +125,9 @@ pub struct Poller {
     client: reqwest::blocking::Client,
     /// Print each `registry` poll's per-tag table on stderr (`vane poll --explain`).
     explain: bool,
+    /// The gated workflows and their state, whose due timers this poller fires (only with the
+    /// store's own queue, where a fire is queued in the same transaction as its decision).
+    gates: Option<(crate::gates::GateStore, Gated)>,
 }
 
 impl Poller {
@@ -147,6 +153,22 @@ impl Poller {
                 true,
             ),
         };
+        let gated: Gated = set
+            .workflows
+            .iter()
+            .filter_map(|workflow| Some((workflow.name.clone(), workflow.gate.clone()?)))
+            .collect();
+        let gates = match state {
+            StateLocation::File(_) if !gated.is_empty() && queue.in_store() => {
+                let store =
+                    Store::open(state, masker.clone()).map_err(|error| error.to_string())?;
+                Some((
+                    crate::gates::GateStore::in_store(Arc::new(Mutex::new(store))),
+                    gated,
+                ))
+            }
+            _ => None,
+        };
         let locks = match state {
             StateLocation::Memory => None,
             StateLocation::File(_) => {
@@ -169,6 +191,7 @@ impl Poller {
             locks,
             client,
             explain: false,
+            gates,
         })
     }
 
@@ -213,7 +236,35 @@ impl Poller {
             tracing::error!("{error}");
             ok = false;
         }
+        if names.is_empty() {
+            match self.fire_gates() {
+                Ok(fired) if verbose && fired.fired + fired.expired > 0 => tracing::info!(
+                    "gates: {} timer(s) fired a run, {} expired",
+                    fired.fired,
+                    fired.expired
+                ),
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::error!("gates: {error}");
+                    ok = false;
+                }
+            }
+        }
         ok
+    }
+
+    /// Fires the gate timers due now (debounces gone quiet, `flush: end` windows, timed-out
+    /// correlations) into the queue, each under its deterministic id: once across processes.
+    pub fn fire_gates(&self) -> Result<crate::gates::FireOutcome, String> {
+        let Some((store, gated)) = &self.gates else {
+            return Ok(crate::gates::FireOutcome::default());
+        };
+        store.fire_due(&|workflow| {
+            gated
+                .iter()
+                .find(|(name, _)| name == workflow)
+                .map(|(_, gate)| Arc::clone(gate))
+        })
     }
 
     pub fn sources(&self) -> impl Iterator<Item = &Source> {
@@ -413,7 +464,7 @@ impl Poller {
                         });
                     }
                     // Always, in a daemon: a reload may bring the first schedule.
-                    if self.has_schedules() || every.is_none() {
+                    if self.has_schedules() || self.gates.is_some() || every.is_none() {
                         let (poller, stop) = (&self, stop.clone());
                         threads.spawn(move || fire_on_time(poller, &stop));
                     }
@@ -444,13 +495,17 @@ fn every_interval(interval: Duration, stop: &CancelToken, mut work: impl FnMut()
     }
 }
 
-/// Fires the schedules at the start of every minute (and once at once, to catch up).
+/// Fires the schedules at the start of every minute (and once at once, to catch up), and the
+/// gates' due timers every tick.
 fn fire_on_time(poller: &Poller, stop: &CancelToken) {
     let mut last_minute = None;
     while !stop.is_cancelled() {
+        if let Err(error) = poller.fire_gates() {
+            tracing::error!("gates: {error}");
+        }
         let now = now();
         let minute = now.timestamp() / 60;
-        if last_minute != Some(minute) {
+        if poller.has_schedules() && last_minute != Some(minute) {
             last_minute = Some(minute);
             if let Err(error) = poller.fire_schedules(now) {
                 tracing::error!("{error}");

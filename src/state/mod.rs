@@ -5,6 +5,7 @@
 mod coordination;
 mod dead;
 mod error;
+mod gates;
 mod query;
 mod queue;
 mod recommendations;
@@ -15,6 +16,7 @@ mod write;
 pub use coordination::{Coordinator, DEFAULT_LEASE, instance_id};
 pub use dead::DEAD_WORKFLOW;
 pub use error::StateError;
+pub use gates::{Refusals, RunningRow, StoredGate};
 pub use query::{HistoryFilter, RUN_STATUSES, RunSummary, StoredRun, StoredStep, parse_since};
 pub use queue::{Claimed, Claimer, Enqueued, QueueItem};
 pub use recommendations::{Recommendation, Recommendations};

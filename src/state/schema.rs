@@ -91,6 +91,37 @@ const MIGRATIONS: &[&str] = &[
     // 6: which definition a run ran: the content digest of its workflow file (`sha256:<hex>`),
     // beside the revision — a daemon that reloads its workflows runs several definitions.
     "ALTER TABLE runs ADD COLUMN digest TEXT;",
+    // 7: gates (`throttle`, `debounce`, `window`, `correlate`): one row per workflow and key, with
+    // the key's next deadline, and the keys refused over `max-keys`.
+    "CREATE TABLE gates (
+        workflow    TEXT NOT NULL,
+        key         TEXT NOT NULL,              -- the gate's key, as rendered for the event
+        kind        TEXT NOT NULL,              -- throttle, debounce, window, correlate
+        state       TEXT NOT NULL,              -- JSON: the kind's own state (events kept, runs)
+        due_ms      INTEGER,                    -- Unix milliseconds of the next timer; NULL: none
+        suppressed  INTEGER NOT NULL DEFAULT 0, -- events dropped since the key's last run
+        updated_ms  INTEGER NOT NULL,
+        PRIMARY KEY (workflow, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX gates_due ON gates (due_ms) WHERE due_ms IS NOT NULL;
+    CREATE TABLE gate_refusals (
+        workflow    TEXT PRIMARY KEY NOT NULL,
+        count       INTEGER NOT NULL,           -- new keys refused over `max-keys`
+        last_key    TEXT NOT NULL,
+        last_ms     INTEGER NOT NULL,
+        reason      TEXT NOT NULL
+    ) WITHOUT ROWID;",
+    // 8: the events a gate key keeps (a window's, a burst's), one row each, so that a decision
+    // appends one event rather than rewriting them all.
+    "CREATE TABLE gate_events (
+        workflow    TEXT NOT NULL,
+        key         TEXT NOT NULL,
+        seq         INTEGER NOT NULL,           -- 1, 2, … within the key's current window or burst
+        event_id    TEXT NOT NULL,
+        event       TEXT NOT NULL,              -- the envelope as JSON
+        PRIMARY KEY (workflow, key, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX gate_events_by_id ON gate_events (workflow, key, event_id);",
 ];
 
 /// The schema version this vane writes and reads.

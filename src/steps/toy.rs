@@ -166,6 +166,7 @@ steps:
             masker: Masker::new(),
             cancel: CancelToken::new(),
             recommendations: crate::state::Recommendations::in_memory(),
+            gates: crate::gates::GateStore::in_memory(),
             observer: &crate::engine::Unobserved,
         };
         let mut event = Event::new("github", "push", json!({}));

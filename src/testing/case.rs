@@ -19,9 +19,25 @@ use std::path::{Path, PathBuf};
 #[serde(deny_unknown_fields)]
 struct CaseConfig {
     name: String,
-    event: EventConfig,
+    event: Option<EventConfig>,
+    /// A timed sequence on a simulated clock: `[{at: 0s, file: …}, {at: 10s, inline: …}]`.
+    events: Option<Vec<serde_yaml::Value>>,
     #[serde(default)]
     vars: serde_yaml::Mapping,
+    #[serde(default)]
+    expect: ExpectConfig,
+}
+
+/// One event of `events:`: when it arrives (from the case's start) and what it must do.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TimedEventConfig {
+    at: String,
+    file: Option<String>,
+    inline: Option<serde_yaml::Value>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    source: Option<String>,
     #[serde(default)]
     expect: ExpectConfig,
 }
@@ -49,6 +65,9 @@ struct ExpectConfig {
     /// `<workflow>.<step>.<field>` → check; kept as a mapping so each key can be located.
     #[serde(default)]
     steps: serde_yaml::Mapping,
+    /// How many runs (of every workflow): for the event (with the timers that fired since the
+    /// one before it), or, at the case's level, for the whole sequence.
+    runs: Option<u64>,
 }
 
 /// One check on a rendered field; every key given must hold.
@@ -72,6 +91,7 @@ pub struct TestFile {
 #[derive(Debug)]
 pub struct TestCase {
     pub name: String,
+    /// The case's event (the first of a timed sequence).
     pub event: Event,
     /// The case's `vars`: the names the workflows declare as secrets set those, the others env.
     pub overrides: Overrides,
@@ -80,6 +100,22 @@ pub struct TestCase {
     /// Workflow indexes that must not match.
     pub expect_no_match: Vec<usize>,
     pub checks: Vec<FieldCheck>,
+    /// `expect.runs`: how many runs in all.
+    pub expect_runs: Option<u64>,
+    /// `events:` — a timed sequence (empty for a case with one `event`).
+    pub timeline: Vec<TimedEvent>,
+}
+
+/// One event of a timed sequence, with what it must do.
+#[derive(Debug)]
+pub struct TimedEvent {
+    /// Milliseconds from the case's start.
+    pub at_ms: i64,
+    pub event: Event,
+    pub expect_match: Vec<usize>,
+    pub expect_no_match: Vec<usize>,
+    pub checks: Vec<FieldCheck>,
+    pub expect_runs: Option<u64>,
 }
 
 /// `deploy.apply.run: {contains: "kubectl"}`, resolved against the workflow.
@@ -223,15 +259,138 @@ impl Compiler<'_> {
 
     fn case(&self, config: CaseConfig, path: &YamlPath) -> Result<TestCase, Vec<Diagnostic>> {
         let mut problems = Vec::new();
-        let event = self
-            .event(config.event, &path.key("event"))
-            .map_err(|problem| problems.push(problem))
-            .ok();
+        let mut timeline = Vec::new();
+        let event = match (config.event, config.events) {
+            (Some(_), Some(_)) => {
+                problems.push(self.error(
+                    &path.key("events"),
+                    true,
+                    "set `event` or `events` (a timed sequence), not both",
+                ));
+                None
+            }
+            (None, None) => {
+                problems.push(self.error(
+                    &path.key("name"),
+                    true,
+                    "the case needs `event` (or `events`, a timed sequence)",
+                ));
+                None
+            }
+            (Some(event), None) => self
+                .event(event, &path.key("event"))
+                .map_err(|problem| problems.push(problem))
+                .ok(),
+            (None, Some(items)) => {
+                if items.is_empty() {
+                    problems.push(self.error(
+                        &path.key("events"),
+                        false,
+                        "`events` needs at least one `{at, file|inline}`",
+                    ));
+                }
+                let mut last = 0i64;
+                for (index, item) in items.into_iter().enumerate() {
+                    let item_path = path.key("events").index(index);
+                    match self.timed(item, &item_path, last) {
+                        Ok(timed) => {
+                            last = timed.at_ms;
+                            timeline.push(timed);
+                        }
+                        Err(mut found) => problems.append(&mut found),
+                    }
+                }
+                timeline.first().map(|timed| timed.event.clone())
+            }
+        };
         let overrides = self
             .overrides(&config.vars, &path.key("vars"))
             .map_err(|problem| problems.push(problem))
             .unwrap_or_default();
-        let expect = path.key("expect");
+        let expect_runs = config.expect.runs;
+        let (expect_match, expect_no_match, checks) =
+            self.expectations(config.expect, &path.key("expect"), &mut problems);
+        match event {
+            Some(event) if problems.is_empty() => Ok(TestCase {
+                name: config.name,
+                event,
+                overrides,
+                expect_match,
+                expect_no_match,
+                checks,
+                expect_runs,
+                timeline,
+            }),
+            _ => Err(problems),
+        }
+    }
+
+    /// One event of `events:`; `after` is the previous one's time (times never go back).
+    fn timed(
+        &self,
+        item: serde_yaml::Value,
+        path: &YamlPath,
+        after: i64,
+    ) -> Result<TimedEvent, Vec<Diagnostic>> {
+        let config: TimedEventConfig = yaml::from_value(item, self.text, path)
+            .map_err(|error| vec![Diagnostic::error(self.file, error.position, error.message)])?;
+        let mut problems = Vec::new();
+        let at_ms = match crate::duration::parse_duration(&config.at) {
+            Ok(at) => {
+                let at = i64::try_from(at.as_millis()).unwrap_or(i64::MAX);
+                if at < after {
+                    problems.push(self.error(
+                        &path.key("at"),
+                        false,
+                        format!(
+                            "`at` goes back in time: {} is before the event before it",
+                            config.at
+                        ),
+                    ));
+                }
+                at
+            }
+            Err(message) => {
+                problems.push(self.error(&path.key("at"), false, format!("at: {message}")));
+                0
+            }
+        };
+        let event = self
+            .event(
+                EventConfig {
+                    file: config.file,
+                    inline: config.inline,
+                    kind: config.kind,
+                    source: config.source,
+                },
+                path,
+            )
+            .map_err(|problem| problems.push(problem))
+            .ok();
+        let expect_runs = config.expect.runs;
+        let (expect_match, expect_no_match, checks) =
+            self.expectations(config.expect, &path.key("expect"), &mut problems);
+        match event {
+            Some(event) if problems.is_empty() => Ok(TimedEvent {
+                at_ms,
+                event,
+                expect_match,
+                expect_no_match,
+                checks,
+                expect_runs,
+            }),
+            _ => Err(problems),
+        }
+    }
+
+    /// `expect:` compiled: the workflows that must (not) match and the field checks.
+    fn expectations(
+        &self,
+        config: ExpectConfig,
+        expect: &YamlPath,
+        problems: &mut Vec<Diagnostic>,
+    ) -> (Vec<usize>, Vec<usize>, Vec<FieldCheck>) {
+        let expect = expect.clone();
         let mut workflows = |names: &[String], key: &str| -> Vec<usize> {
             names
                 .iter()
@@ -245,8 +404,8 @@ impl Compiler<'_> {
                 })
                 .collect()
         };
-        let expect_match = workflows(&config.expect.matched, "match");
-        let expect_no_match = workflows(&config.expect.not_matched, "no-match");
+        let expect_match = workflows(&config.matched, "match");
+        let expect_no_match = workflows(&config.not_matched, "no-match");
         for index in &expect_match {
             if expect_no_match.contains(index) {
                 problems.push(self.error(
@@ -260,7 +419,7 @@ impl Compiler<'_> {
             }
         }
         let mut checks = Vec::new();
-        for (key, value) in config.expect.steps {
+        for (key, value) in config.steps {
             let Some(key) = key.as_str().map(str::to_string) else {
                 problems.push(self.error(
                     &expect.key("steps"),
@@ -275,17 +434,7 @@ impl Compiler<'_> {
                 Err(problem) => problems.push(problem),
             }
         }
-        match event {
-            Some(event) if problems.is_empty() => Ok(TestCase {
-                name: config.name,
-                event,
-                overrides,
-                expect_match,
-                expect_no_match,
-                checks,
-            }),
-            _ => Err(problems),
-        }
+        (expect_match, expect_no_match, checks)
     }
 
     /// The case's event: read, parsed and turned into an envelope like `--event` input would be.

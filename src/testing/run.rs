@@ -5,8 +5,9 @@
 use super::case::{Check, FieldCheck, TestCase};
 use crate::cancel::CancelToken;
 use crate::engine::{
-    Engine, EngineOptions, EventOutcome, RunRecord, RunStatus, StepRecord, StepStatus,
+    Engine, EngineOptions, EventOutcome, Overrides, RunRecord, RunStatus, StepRecord, StepStatus,
 };
+use crate::event::Event;
 use crate::plan::{Selection, explain};
 use crate::secrets::Masker;
 use crate::template::EventObject;
@@ -45,6 +46,7 @@ impl Failure {
 
 /// Runs a case and returns the expectations that did not hold (none: the case passed).
 pub fn run_case(case: &TestCase, set: &WorkflowSet, workspace: &Path) -> Vec<Failure> {
+    let gates = crate::gates::GateStore::in_memory();
     let engine = Engine {
         set,
         options: EngineOptions {
@@ -58,12 +60,83 @@ pub fn run_case(case: &TestCase, set: &WorkflowSet, workspace: &Path) -> Vec<Fai
         masker: Masker::new(),
         cancel: CancelToken::new(),
         recommendations: crate::state::Recommendations::in_memory(),
+        gates: gates.clone(),
         observer: &crate::engine::Unobserved,
     };
     let mut outcomes: Vec<EventOutcome> = Vec::new();
-    let mut queue = VecDeque::from([(case.event.clone(), 0usize)]);
+    if case.timeline.is_empty() {
+        process(&engine, case.event.clone(), &case.overrides, &mut outcomes);
+        return expectations(
+            set,
+            &outcomes,
+            0,
+            Expected {
+                matched: &case.expect_match,
+                not_matched: &case.expect_no_match,
+                checks: &case.checks,
+                runs: case.expect_runs,
+            },
+            "",
+        );
+    }
+    // A timed sequence on a simulated clock: before each event, the timers due by its time fire
+    // (each at its own deadline); after the last, every timer left fires.
+    let start = crate::sources::now().timestamp_millis();
+    let mut failures = Vec::new();
+    for (number, timed) in case.timeline.iter().enumerate() {
+        let from = outcomes.len();
+        fire_until(
+            &engine,
+            &gates,
+            start + timed.at_ms,
+            &case.overrides,
+            &mut outcomes,
+        );
+        gates.set_clock(start + timed.at_ms);
+        let own = outcomes.len() - from;
+        process(&engine, timed.event.clone(), &case.overrides, &mut outcomes);
+        failures.extend(expectations(
+            set,
+            &outcomes[from..],
+            own,
+            Expected {
+                matched: &timed.expect_match,
+                not_matched: &timed.expect_no_match,
+                checks: &timed.checks,
+                runs: timed.expect_runs,
+            },
+            &format!("events[{number}] (at {}): ", format_at(timed.at_ms)),
+        ));
+    }
+    fire_until(&engine, &gates, i64::MAX, &case.overrides, &mut outcomes);
+    failures.extend(expectations(
+        set,
+        &outcomes,
+        0,
+        Expected {
+            matched: &case.expect_match,
+            not_matched: &case.expect_no_match,
+            checks: &case.checks,
+            runs: case.expect_runs,
+        },
+        "",
+    ));
+    // A broken plan of one event is said once, not again for the whole case.
+    let mut seen = std::collections::HashSet::new();
+    failures.retain(|failure| seen.insert((failure.expectation.clone(), failure.message.clone())));
+    failures
+}
+
+/// `10s` for an offset in ms.
+fn format_at(ms: i64) -> String {
+    crate::duration::format_duration(std::time::Duration::from_millis(ms.max(0) as u64))
+}
+
+/// The event and the events its steps emit, as `plan` follows them.
+fn process(engine: &Engine, event: Event, overrides: &Overrides, outcomes: &mut Vec<EventOutcome>) {
+    let mut queue = VecDeque::from([(event, 0usize)]);
     while let Some((event, depth)) = queue.pop_front() {
-        let mut outcome = engine.process_with(event, depth, &case.overrides);
+        let mut outcome = engine.process_with(event, depth, overrides);
         queue.extend(
             std::mem::take(&mut outcome.emitted)
                 .into_iter()
@@ -71,22 +144,75 @@ pub fn run_case(case: &TestCase, set: &WorkflowSet, workspace: &Path) -> Vec<Fai
         );
         outcomes.push(outcome);
     }
-    let verdicts = Verdicts {
-        set,
-        outcomes: &outcomes,
-    };
+}
 
+/// Fires, in deadline order, every gate timer due by `until`, the clock set to each deadline.
+fn fire_until(
+    engine: &Engine,
+    gates: &crate::gates::GateStore,
+    until: i64,
+    overrides: &Overrides,
+    outcomes: &mut Vec<EventOutcome>,
+) {
+    while let Some(due) = gates.next_due().filter(|due| *due <= until) {
+        gates.set_clock(due);
+        for event in gates.fire_due_in_memory(engine.set) {
+            process(engine, event, overrides, outcomes);
+        }
+    }
+}
+
+/// What one event (or the whole case) must do.
+struct Expected<'a> {
+    matched: &'a [usize],
+    not_matched: &'a [usize],
+    checks: &'a [FieldCheck],
+    runs: Option<u64>,
+}
+
+/// The expectations that did not hold over `outcomes`; `own` is the outcome of the event the
+/// expectations belong to (reasons are given for it), `prefix` names it in messages.
+fn expectations(
+    set: &WorkflowSet,
+    outcomes: &[EventOutcome],
+    own: usize,
+    expected: Expected,
+    prefix: &str,
+) -> Vec<Failure> {
+    let verdicts = Verdicts { set, outcomes, own };
     let mut failures = Vec::new();
-    for &index in &case.expect_match {
+    if let Some(wanted) = expected.runs {
+        let mut names: Vec<&str> = outcomes
+            .iter()
+            .flat_map(|outcome| outcome.runs.iter())
+            .map(|(index, _)| set.workflows[*index].name.as_str())
+            .collect();
+        let got = names.len() as u64;
+        if got != wanted {
+            names.dedup();
+            failures.push(Failure::new(
+                format!("{prefix}runs: {wanted}"),
+                format!(
+                    "{got} run(s){}",
+                    if names.is_empty() {
+                        format!(": {}", verdicts.gate_reasons())
+                    } else {
+                        format!(" ({})", names.join(", "))
+                    }
+                ),
+            ));
+        }
+    }
+    for &index in expected.matched {
         if verdicts.first_run(index).is_none() {
             let name = &set.workflows[index].name;
             failures.push(Failure::new(
-                format!("match: {name}"),
+                format!("{prefix}match: {name}"),
                 format!("`{name}` did not match: {}", verdicts.reason(index)),
             ));
         }
     }
-    for &index in &case.expect_no_match {
+    for &index in expected.not_matched {
         if let Some((outcome, _)) = verdicts.first_run(index) {
             let name = &set.workflows[index].name;
             let via = if outcome.depth == 0 {
@@ -95,7 +221,7 @@ pub fn run_case(case: &TestCase, set: &WorkflowSet, workspace: &Path) -> Vec<Fai
                 " (emitted by a step)".to_string()
             };
             failures.push(Failure::new(
-                format!("no-match: {name}"),
+                format!("{prefix}no-match: {name}"),
                 format!(
                     "`{name}` matched the event `{}`{via}: its triggers and `if` all passed",
                     outcome.event.headline()
@@ -104,8 +230,9 @@ pub fn run_case(case: &TestCase, set: &WorkflowSet, workspace: &Path) -> Vec<Fai
         }
     }
     failures.extend(verdicts.broken_plans());
-    for check in &case.checks {
-        if let Some(failure) = verdicts.check_field(check) {
+    for check in expected.checks {
+        if let Some(mut failure) = verdicts.check_field(check) {
+            failure.expectation = format!("{prefix}{}", failure.expectation);
             failures.push(failure);
         }
     }
@@ -116,6 +243,8 @@ pub fn run_case(case: &TestCase, set: &WorkflowSet, workspace: &Path) -> Vec<Fai
 struct Verdicts<'a> {
     set: &'a WorkflowSet,
     outcomes: &'a [EventOutcome],
+    /// The outcome of the event itself (the others: timers that fired, events emitted).
+    own: usize,
 }
 
 impl Verdicts<'_> {
@@ -132,7 +261,7 @@ impl Verdicts<'_> {
 
     /// Why the workflow did not match the case's own event (the first outcome).
     fn reason(&self, index: usize) -> String {
-        let outcome = &self.outcomes[0];
+        let outcome = &self.outcomes[self.own.min(self.outcomes.len() - 1)];
         let selection = outcome
             .selections
             .iter()
@@ -152,6 +281,21 @@ impl Verdicts<'_> {
             Selection::NotMatched(reason) => format!("{reason}{also}"),
             Selection::Broken(error) => format!("it is broken for this event: {error}"),
             Selection::Matched => format!("its triggers and `if` passed, but it did not run{also}"),
+        }
+    }
+
+    /// What the gates said about the event itself, for a count of runs that is off.
+    fn gate_reasons(&self) -> String {
+        let outcome = &self.outcomes[self.own.min(self.outcomes.len() - 1)];
+        let reasons: Vec<String> = outcome
+            .gates
+            .iter()
+            .map(|(index, note)| format!("{}: {}", self.set.workflows[*index].name, note.reason))
+            .collect();
+        if reasons.is_empty() {
+            "no workflow ran".to_string()
+        } else {
+            reasons.join("; ")
         }
     }
 

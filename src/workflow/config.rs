@@ -47,6 +47,16 @@ pub struct WorkflowConfig {
     pub env: serde_yaml::Mapping,
     /// At most one running and one pending run per group (GitHub Actions' semantics).
     pub concurrency: Option<ConcurrencyConfig>,
+    /// A gate over time: run once every key's events are all there (`all-of`) within a bound.
+    /// Evaluated after `on` and `if`. One gate per workflow.
+    pub correlate: Option<CorrelateConfig>,
+    /// A gate over time: run when a key has `count` events (or `distinct` values) within a
+    /// window anchored at its first event. Evaluated after `on` and `if`.
+    pub window: Option<WindowConfig>,
+    /// A gate over time: run once a key's burst of events is quiet. Evaluated after `on` and `if`.
+    pub debounce: Option<DebounceConfig>,
+    /// A gate over time: drop a key's repeats. Evaluated after `on` and `if`.
+    pub throttle: Option<ThrottleConfig>,
     /// The whole run's time limit (`90s`, `15m`, `1h`, `1h30m`).
     #[schemars(with = "Option<schema::Duration>")]
     pub timeout: Option<String>,
@@ -263,4 +273,123 @@ mod tests {
             .unwrap_or_default();
         assert_eq!(fields, COMMON_STEP_KEYS);
     }
+}
+
+/// `throttle:` — one run per key, repeats dropped (counted, not recorded as runs).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ThrottleConfig {
+    /// The key, a template rendered per event (`{{ event.data.alert }}`).
+    pub key: String,
+    /// After a run, the key's events are dropped for this long. Set this or `limit` + `per`.
+    #[schemars(with = "Option<schema::Duration>")]
+    pub once_within: Option<String>,
+    /// At most this many runs per key in any `per` (a sliding log: no burst at a boundary).
+    pub limit: Option<u64>,
+    /// The sliding period of `limit`.
+    #[schemars(with = "Option<schema::Duration>")]
+    pub per: Option<String>,
+    /// A template rendered per event; when its value differs from the last run's, the event runs
+    /// again (a re-notify on a status change).
+    pub unless_changed: Option<String>,
+    /// At most this many live keys (default 10,000); a new key beyond it is refused.
+    pub max_keys: Option<u64>,
+}
+
+/// `window:` — count (or distinct values) within a window anchored at the key's first event.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WindowConfig {
+    /// The key, a template rendered per event (`{{ event.data.host }}`).
+    pub key: String,
+    /// The window's length, from the key's first event.
+    #[schemars(with = "schema::Duration")]
+    pub within: String,
+    /// How many events (or distinct values) the window needs.
+    pub count: u64,
+    /// A template rendered per event: count distinct values of it instead of events.
+    pub distinct: Option<String>,
+    /// `count` (default): run as soon as the count is reached; `end`: run at the window's end,
+    /// with all its events, when the count was reached.
+    #[schemars(with = "Option<FlushChoice>")]
+    pub flush: Option<String>,
+    /// At most this many live keys (default 10,000); a new key beyond it is refused.
+    pub max_keys: Option<u64>,
+}
+
+/// `debounce:` — one run per burst, once the burst is quiet.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DebounceConfig {
+    /// The key, a template rendered per event (`{{ event.data.device }}`).
+    pub key: String,
+    /// The run happens once no event of the key arrived for this long.
+    #[schemars(with = "schema::Duration")]
+    pub quiet: String,
+    /// Never wait longer than this from the burst's first event.
+    #[schemars(with = "Option<schema::Duration>")]
+    pub max_wait: Option<String>,
+    /// Which event the run sees as `event`: `last` (default) or `first`.
+    #[schemars(with = "Option<KeepChoice>")]
+    pub keep: Option<String>,
+    /// At most this many live keys (default 10,000); a new key beyond it is refused.
+    pub max_keys: Option<u64>,
+}
+
+/// `correlate:` — all of the named events, for one key, within a time bound.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CorrelateConfig {
+    /// The key, a template rendered per event (`{{ event.data.sha }}`).
+    pub key: String,
+    /// How long, from the key's first event, the others may take.
+    #[schemars(with = "schema::Duration")]
+    pub within: String,
+    /// Name → the event it stands for; the run happens once each has arrived for the key.
+    #[schemars(with = "BTreeMap<String, CorrelateMember>")]
+    pub all_of: serde_yaml::Mapping,
+    /// At the bound with some missing: `drop` (default) or `run` (the run sees
+    /// `gate.correlation.missing`).
+    #[schemars(with = "Option<TimeoutChoice>")]
+    pub on_timeout: Option<String>,
+    /// At most this many live keys (default 10,000); a new key beyond it is refused.
+    pub max_keys: Option<u64>,
+}
+
+/// One member of `correlate.all-of`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CorrelateMember {
+    /// The event type this member stands for (exact, or a glob `deploy.*`).
+    pub on: String,
+    /// An expression on the event; the member is satisfied only where it is true.
+    #[serde(rename = "if")]
+    pub condition: Option<String>,
+}
+
+/// When a window runs.
+#[derive(JsonSchema)]
+#[schemars(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum FlushChoice {
+    Count,
+    End,
+}
+
+/// Which event of a burst a debounced run sees.
+#[derive(JsonSchema)]
+#[schemars(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum KeepChoice {
+    First,
+    Last,
+}
+
+/// What a correlation does at its bound.
+#[derive(JsonSchema)]
+#[schemars(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum TimeoutChoice {
+    Drop,
+    Run,
 }

@@ -383,7 +383,16 @@ fn load_one(
     for yaml_error in yaml_errors {
         error(diagnostics, yaml_error);
     }
-    let config = config?;
+    let mut config = config?;
+    let gate = match crate::gates::compile_gate(&mut config, templates, &text) {
+        Ok(gate) => gate.map(Arc::new),
+        Err(errors) => {
+            for yaml_error in errors {
+                error(diagnostics, yaml_error);
+            }
+            None
+        }
+    };
     let root = YamlPath::default();
     let at = |key: &str| yaml::locate(&text, &root.key(key), true);
     let at_value = |key: &str| yaml::locate(&text, &root.key(key), false);
@@ -603,6 +612,7 @@ fn load_one(
         env,
         concurrency,
         timeout,
+        gate,
         jobs,
     })
 }

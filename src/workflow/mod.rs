@@ -1,12 +1,12 @@
 //! The v1 workflow format (SPEC §2): validated, compiled workflows and the set they are loaded into.
 
-mod config;
+pub(crate) mod config;
 mod dispatch;
 mod load;
 mod revision;
 pub mod schema;
 mod set;
-mod step;
+pub(crate) mod step;
 mod trigger;
 
 pub use dispatch::{DispatchInput, InputError, InputKind, resolve_inputs};
@@ -43,6 +43,8 @@ pub struct Workflow {
     pub env: Vec<(String, TemplateTree)>,
     pub concurrency: Option<Concurrency>,
     pub timeout: Option<Duration>,
+    /// `throttle`, `debounce`, `window` or `correlate`: decides after `on` and `if`.
+    pub gate: Option<Arc<crate::gates::Gate>>,
     pub jobs: Vec<Job>,
 }
 

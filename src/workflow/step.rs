@@ -149,7 +149,7 @@ fn valid_id(id: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-pub(super) fn compile_condition(
+pub(crate) fn compile_condition(
     templates: &Templates,
     source: &str,
     text: &str,

@@ -14,6 +14,7 @@ mod docs;
 mod events;
 mod examples;
 mod explain;
+mod gates;
 mod git_http;
 mod gitops;
 mod hardening;
