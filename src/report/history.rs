@@ -35,7 +35,13 @@ pub fn history_table(runs: &[RunSummary]) -> String {
                 short_id(&run.id).to_string(),
                 run.workflow.clone(),
                 run.status.clone(),
-                run.event_type.clone(),
+                // A replay runs the same event again: say so where the event is named.
+                match &run.replay_of {
+                    Some(original) => {
+                        format!("{} (replay of {})", run.event_type, short_id(original))
+                    }
+                    None => run.event_type.clone(),
+                },
                 run.revision
                     .as_deref()
                     .map_or_else(|| "-".to_string(), short_revision),
@@ -232,6 +238,19 @@ mod tests {
             replay_of: None,
             digest: None,
         }
+    }
+
+    #[test]
+    fn a_replay_is_marked_in_the_history_table() {
+        let mut replay = summary("9c1e3f2a-bbbb", "deploy-api");
+        replay.replay_of = Some("3f2a9c1e-aaaa".to_string());
+        let table = history_table(&[replay, summary("3f2a9c1e-aaaa", "deploy-api")]);
+        assert_eq!(
+            table,
+            "RUN       WORKFLOW    STATUS   EVENT                      REVISION       STARTED               DURATION\n\
+             9c1e3f2a  deploy-api  success  push (replay of 3f2a9c1e)  0123456+dirty  2026-01-02 03:04:05Z  500ms\n\
+             3f2a9c1e  deploy-api  success  push                       0123456+dirty  2026-01-02 03:04:05Z  500ms\n"
+        );
     }
 
     #[test]

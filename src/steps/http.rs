@@ -286,15 +286,31 @@ pub fn send(request: Request, expect: &[(u16, u16)]) -> Result<StepSuccess, Step
     }
 }
 
-/// A request error without the URL: webhook URLs are often the credential itself.
+/// A request error without the URL's path, query or credentials: webhook URLs are often the
+/// credential itself. Where it went is named by its origin (`scheme://host:port`) alone, which
+/// is what a wrong port or host needs.
 fn describe_request_error(error: reqwest::Error) -> String {
+    let at = error
+        .url()
+        .map(|url| format!(" to {}", origin(url)))
+        .unwrap_or_default();
     let error = error.without_url();
     if error.is_timeout() {
-        "request timed out".to_string()
+        format!("request{at} timed out")
     } else if error.is_connect() {
-        format!("cannot connect: {}", source_chain(&error))
+        format!("cannot connect{at}: {}", source_chain(&error))
     } else {
-        format!("request failed: {}", source_chain(&error))
+        format!("request{at} failed: {}", source_chain(&error))
+    }
+}
+
+/// `scheme://host:port` of a URL, the port spelled out even where it is the scheme's default.
+fn origin(url: &reqwest::Url) -> String {
+    // IPv6 hosts come in brackets, as a URL writes them.
+    let host = url.host_str().unwrap_or_default();
+    match url.port_or_known_default() {
+        Some(port) => format!("{}://{host}:{port}", url.scheme()),
+        None => format!("{}://{host}", url.scheme()),
     }
 }
 
@@ -336,6 +352,41 @@ impl JsonSchema for ExpectSchema {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_origin_is_scheme_host_and_port_and_nothing_else() {
+        for (url, origin_text) in [
+            (
+                "https://user:secret@hooks.example.com/services/T0/B0/XXXX?token=1",
+                "https://hooks.example.com:443",
+            ),
+            ("http://127.0.0.1:9/alerts", "http://127.0.0.1:9"),
+            ("http://[::1]:8080/x", "http://[::1]:8080"),
+        ] {
+            assert_eq!(origin(&reqwest::Url::parse(url).unwrap()), origin_text);
+        }
+    }
+
+    #[test]
+    fn a_connection_error_names_the_origin_only() {
+        // A port nothing listens on: bound, then closed.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let error = reqwest::blocking::get(format!("http://127.0.0.1:{port}/hook/SECRET?token=t"))
+            .unwrap_err();
+        let message = describe_request_error(error);
+        assert!(
+            message.starts_with(&format!("cannot connect to http://127.0.0.1:{port}: ")),
+            "{message}"
+        );
+        assert!(
+            !message.contains("SECRET") && !message.contains("token"),
+            "{message}"
+        );
+    }
+
     use super::*;
     use crate::steps::compile::testing::{compile, render};
     use serde_json::json;

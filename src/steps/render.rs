@@ -62,10 +62,13 @@ impl StepKind for RenderKind {
                 .line
                 .map(|line| format!(" (line {line})"))
                 .unwrap_or_default();
-            return Err(site.at_value(
-                &site.key("render"),
-                format!("render: template `{name}`{line}: {}", error.message),
-            ));
+            // A missing file's message names the template already; say it once.
+            let message = if error.message.starts_with(&format!("template `{name}`")) {
+                format!("render: {}", error.message)
+            } else {
+                format!("render: template `{name}`{line}: {}", error.message)
+            };
+            return Err(site.at_value(&site.key("render"), message));
         }
         let vars = keys.vars.unwrap_or(Json::Object(Default::default()));
         Ok(Compiled::new(RenderStep {

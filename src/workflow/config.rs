@@ -59,6 +59,7 @@ pub struct WorkflowConfig {
     pub throttle: Option<ThrottleConfig>,
     /// The whole run's time limit (`90s`, `15m`, `1h`, `1h30m`).
     #[schemars(with = "Option<schema::Duration>")]
+    #[serde(default, deserialize_with = "duration_text")]
     pub timeout: Option<String>,
     /// The steps, run in order (a single job named `main`). Set `steps` or `jobs`, not both.
     #[schemars(with = "Option<Vec<schema::StepSchema>>")]
@@ -222,6 +223,7 @@ pub struct StepConfig {
     /// The limit for one attempt (`2m`); default 30m. On expiry the process group gets SIGTERM,
     /// then SIGKILL after 5 s.
     #[schemars(with = "Option<schema::Duration>")]
+    #[serde(default, deserialize_with = "duration_text")]
     pub timeout: Option<String>,
     /// Try the step again when it fails.
     pub retry: Option<RetryConfig>,
@@ -257,6 +259,22 @@ pub struct RetryConfig {
     /// The longest wait (default `1m`).
     #[schemars(with = "Option<schema::Duration>")]
     pub max_backoff: Option<String>,
+}
+
+/// A duration as text, or as a YAML whole number of seconds (`timeout: 30`), which the schema
+/// accepts too; `parse_duration` checks the text when the workflow compiles.
+fn duration_text<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    match Option::<serde_yaml::Value>::deserialize(deserializer)? {
+        None | Some(serde_yaml::Value::Null) => Ok(None),
+        Some(serde_yaml::Value::String(text)) => Ok(Some(text)),
+        Some(serde_yaml::Value::Number(number)) if number.is_u64() => Ok(Some(number.to_string())),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "invalid duration `{}`: expected a duration like `90s` or `15m`, or a whole number of seconds",
+            crate::yaml::to_string(&other).unwrap_or_default().trim()
+        ))),
+    }
 }
 
 #[cfg(test)]

@@ -116,9 +116,13 @@ impl JsonSchema for Duration {
 
     fn json_schema(_generator: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "A duration: `500ms`, `90s`, `15m`, `1h`, `1d`, sums like `1h30m`, or a number of seconds.",
-            "type": "string",
-            "pattern": r"^\s*([0-9]+|([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+)\s*$"
+            "description": "A duration: `500ms`, `90s`, `.5s`, `1.5m`, `15m`, `1h`, `1d`, sums like `1h30m`, or a number of seconds (`30`).",
+            // What `parse_duration` takes: a whole number of seconds (as a YAML number or text),
+            // or numbers (`1`, `1.5`, `.5`) each with a unit. tests/cli/schema.rs checks a table
+            // of values through both.
+            "type": ["string", "integer"],
+            "minimum": 0,
+            "pattern": r"^\s*([0-9]+|(([0-9]+\.?[0-9]*|\.[0-9]+)(ms|s|m|h|d))+)\s*$"
         })
     }
 }

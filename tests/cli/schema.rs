@@ -233,3 +233,51 @@ fn the_schema_knows_what_the_loader_rejects() {
         assert_eq!(problems(&validator, text), Vec::<String>::new(), "{text}");
     }
 }
+
+/// The schema and the loader agree on durations: each value is accepted by both or refused by
+/// both, as the table says.
+#[test]
+fn the_schema_and_the_loader_agree_on_durations() {
+    let validator = validator();
+    let cases = [
+        ("30", true),
+        ("\"30\"", true),
+        ("90s", true),
+        (".5s", true),
+        ("1.5m", true),
+        ("1h30m", true),
+        ("500ms", true),
+        ("\" 2m \"", true),
+        ("1d", true),
+        ("5 minutes", false),
+        ("-5", false),
+        ("1.5", false),
+        ("10x", false),
+        ("\"\"", false),
+        ("true", false),
+        ("1e3s", false),
+        ("1h 30m", false),
+    ];
+    let mut disagreements = Vec::new();
+    for (value, accepted) in cases {
+        let text = format!(
+            "version: 1\nname: w\non: {{ push: {{}} }}\ntimeout: {value}\nsteps:\n  - run: 'true'\n    timeout: {value}\n"
+        );
+        let loader = Vane::new()
+            .workflow("w.yaml", &text)
+            .args(&["validate"])
+            .run();
+        let by_loader = loader.code() == 0;
+        let by_schema = problems(&validator, &text).is_empty();
+        if by_loader != accepted || by_schema != accepted {
+            disagreements.push(format!(
+                "`timeout: {value}`: expected {}, the loader {}, the schema {}\n{}",
+                if accepted { "accepted" } else { "refused" },
+                if by_loader { "accepts" } else { "refuses" },
+                if by_schema { "accepts" } else { "refuses" },
+                loader.stdout()
+            ));
+        }
+    }
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+}

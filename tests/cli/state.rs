@@ -168,6 +168,11 @@ fn run_history_show_and_replay_round_trip() {
     assert_ne!(replay["id"], original["id"]);
     assert_eq!(replay["replay_of"], id.as_str());
     assert_eq!(replay["event_id"], original["event_id"]);
+    let table = project.vane(&["history"], "").expect_code(0).stdout();
+    assert!(
+        table.contains(&format!("(replay of {})", &id[..8])),
+        "{table}"
+    );
     let replayed = project.show(replay["id"].as_str().expect("an id"));
     assert_eq!(rendered_steps(&replayed), rendered_steps(&shown));
     assert_eq!(replayed["steps"][1]["log"], steps[1]["log"]);

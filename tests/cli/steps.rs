@@ -684,3 +684,31 @@ steps:
     let error = last["error"].as_str().unwrap_or_default();
     assert!(error.contains("deeper than 8"), "{error}");
 }
+
+#[test]
+fn a_connection_error_names_the_origin_and_never_the_path_or_query() {
+    // A port nothing listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let workflow = format!(
+        "version: 1\nname: w\non: {{ push: {{}} }}\nsteps:\n  - http:\n      url: http://127.0.0.1:{port}/hooks/SECRETPATH?token=SECRETQUERY\n"
+    );
+    let run = Vane::new()
+        .workflow("w.yaml", &workflow)
+        .args(&["run"])
+        .stdin(r#"{"type": "push", "data": {}}"#)
+        .run()
+        .expect_code(1);
+    let output = format!("{}{}", run.stdout(), run.stderr());
+    assert!(
+        output.contains(&format!("cannot connect to http://127.0.0.1:{port}: ")),
+        "{output}"
+    );
+    assert!(
+        !output.contains("SECRETPATH") && !output.contains("SECRETQUERY"),
+        "{output}"
+    );
+}

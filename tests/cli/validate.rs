@@ -146,7 +146,10 @@ fn render_templates_are_checked_at_load_time() {
         .run()
         .expect_code(2);
     let stdout = run.stdout();
-    assert!(stdout.contains("workflows/w.yaml:5:13: error: render: template `missing.j2`: template `missing.j2` not found"), "{stdout}");
+    assert!(
+        stdout.contains("workflows/w.yaml:5:13: error: render: template `missing.j2` not found\n"),
+        "{stdout}"
+    );
     assert!(stdout.contains("workflows/w.yaml:7:13: error: render: template `broken.j2` (line 2): template syntax error"), "{stdout}");
 }
 
