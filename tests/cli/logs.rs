@@ -298,3 +298,31 @@ fn text_logs_carry_level_and_fields_and_vane_log_filters_them() {
         "{lines:#?}"
     );
 }
+
+#[test]
+fn poll_every_and_worker_log_their_start_and_stop_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("workflows")).unwrap();
+    for (args, ready) in [
+        (
+            &["poll", "--every", "1s", "--log-format", "json"][..],
+            "polling every 1s",
+        ),
+        (&["worker", "--log-format", "json"][..], "worker started"),
+    ] {
+        let daemon = Logged::start_until(dir.path(), args, &[], ready);
+        let (code, lines) = daemon.stop();
+        assert_eq!(code, 0, "{lines:#?}");
+        let objects: Vec<serde_json::Value> = lines
+            .iter()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+            .collect();
+        let first = objects
+            .iter()
+            .find(|object| object["message"].as_str().unwrap().contains(ready))
+            .unwrap();
+        assert_eq!(first["level"], "INFO");
+        assert_eq!(first["queue"], "sqlite .vane/state.db");
+        assert_eq!(objects.last().unwrap()["message"], "stopped");
+    }
+}
