@@ -1,5 +1,6 @@
 //! The v1 workflow format (SPEC §2): validated, compiled workflows and the set they are loaded into.
 
+mod alpha;
 pub(crate) mod config;
 mod dispatch;
 mod load;

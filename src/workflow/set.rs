@@ -18,6 +18,10 @@ pub struct WorkflowSet {
     by_type: HashMap<String, Vec<usize>>,
     /// Workflows with a glob over event types (`deploy.*`): checked for every event.
     type_globs: Vec<usize>,
+    /// Workflows whose `if` starts with `event.FIELD == "literal" and …`, by field and literal:
+    /// candidates only for events whose field is that literal (see `alpha`). They are in none of
+    /// the trigger indexes above: their condition is the narrower test.
+    by_condition: Vec<(super::alpha::Field, HashMap<String, Vec<usize>>)>,
 }
 
 impl WorkflowSet {
@@ -29,8 +33,28 @@ impl WorkflowSet {
             by_type_and_repo: HashMap::new(),
             by_type: HashMap::new(),
             type_globs: Vec::new(),
+            by_condition: Vec::new(),
         };
         for (index, workflow) in set.workflows.iter().enumerate() {
+            if let Some((field, literal)) = workflow
+                .condition
+                .as_ref()
+                .and_then(|condition| super::alpha::key(&condition.source))
+            {
+                let at = match set.by_condition.iter().position(|(f, _)| *f == field) {
+                    Some(at) => at,
+                    None => {
+                        set.by_condition.push((field, HashMap::new()));
+                        set.by_condition.len() - 1
+                    }
+                };
+                set.by_condition[at]
+                    .1
+                    .entry(literal)
+                    .or_default()
+                    .push(index);
+                continue;
+            }
             for trigger in &workflow.triggers {
                 if trigger.key_glob.is_some() {
                     set.type_globs.push(index);
@@ -68,7 +92,8 @@ impl WorkflowSet {
     }
 
     /// The workflows that could match `event`, in file order, each once. The rest cannot match
-    /// (their triggers name other types or other repositories).
+    /// (their triggers name other types or other repositories, or their `if` starts with an
+    /// `event.FIELD == "literal"` the event's field is not).
     pub fn candidates(&self, event: &Event) -> Vec<usize> {
         let mut found: Vec<usize> = Vec::new();
         if let Some(list) = self.by_type.get(&event.kind) {
@@ -84,6 +109,11 @@ impl WorkflowSet {
             }
         }
         found.extend(&self.type_globs);
+        for (field, by_literal) in &self.by_condition {
+            if let Some(list) = field.of(event).and_then(|value| by_literal.get(value)) {
+                found.extend(list);
+            }
+        }
         found.sort_unstable();
         found.dedup();
         found
@@ -227,6 +257,41 @@ mod tests {
             .map(|index| jobs[index].id.as_str())
             .collect();
         assert_eq!(order, vec!["a", "b", "c", "d"]);
+    }
+
+    #[test]
+    fn a_condition_on_an_envelope_field_is_looked_up_not_evaluated() {
+        let dir = tempfile::tempdir().unwrap();
+        let workflows = dir.path().join("workflows");
+        std::fs::create_dir_all(&workflows).unwrap();
+        for (file, condition) in [
+            (
+                "a.yaml",
+                r#"event.repo == "acme/a" and event.ref == "refs/heads/main""#,
+            ),
+            ("b.yaml", r#"event.repo == "acme/b""#),
+            ("c.yaml", r#"event.repo == "acme/a" or event.actor == "x""#),
+        ] {
+            std::fs::write(
+                workflows.join(file),
+                format!(
+                    "version: 1\nname: {file}\non: {{ push: {{}} }}\nif: '{condition}'\nsteps:\n  - run: 'true'\n"
+                ),
+            )
+            .unwrap();
+        }
+        let options = crate::workflow::LoadOptions {
+            workflows_dir: workflows,
+            templates_dir: dir.path().join("templates"),
+        };
+        let (set, diagnostics) = crate::workflow::load_workflows(&options, &[]);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        let mut event = Event::new("test", "push", serde_json::json!({}));
+        event.repo = Some("acme/a".into());
+        // a by its repository, c because an `or` is evaluated; b is ruled out by the index.
+        assert_eq!(set.candidates(&event), vec![0, 2]);
+        event.repo = None;
+        assert_eq!(set.candidates(&event), vec![2]);
     }
 
     #[test]
