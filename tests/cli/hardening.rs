@@ -552,3 +552,17 @@ steps:
         assert!(everything.contains("b64 ***"), "{everything}");
     }
 }
+
+#[test]
+fn a_dash_heredoc_keeps_the_tabs_of_a_value() {
+    let workflow = "version: 1\nname: w\non: { push: {} }\nsteps:\n  - run: \"cat <<-EOF | sed 's/\\\\t/<TAB>/g'\\n\\t{{ event.data.x }}\\n\\tEOF\\n\"\n";
+    let run = Vane::new()
+        .workflow("w.yaml", workflow)
+        .args(&["run", "--json"])
+        .stdin(push_event("\tone\n\t\ttwo\nEOF\n\tEOF"))
+        .run()
+        .expect_code(0);
+    let output = run.json_lines().remove(0);
+    let stdout = &output["workflows"][0]["run"]["steps"][0]["outputs"]["stdout"];
+    assert_eq!(stdout, "<TAB>one\n<TAB><TAB>two\nEOF\n<TAB>EOF", "{output}");
+}
