@@ -38,6 +38,89 @@ pub fn why_missing(name: &str) -> String {
     }
 }
 
+/// The forms a value takes once encoded for a URL or as base64, which is how it shows in a
+/// malformed URL, a `Basic` header or a `b64encode`d body: percent-encoded (by the usual sets of
+/// characters left alone, upper- and lowercase hex, and with `+` for spaces), and base64 (standard and URL-safe). Base64 inside a longer
+/// encoded text depends on where the value starts, so each of the three alignments contributes
+/// the part of its encoding that only the value's bytes decide.
+fn encoded_forms(value: &str) -> Vec<String> {
+    use base64::Engine;
+    let mut forms = Vec::new();
+    // What encoders leave as it is: RFC 3986's unreserved characters; those and `/` (a path,
+    // minijinja's `urlencode`); JavaScript's `encodeURI` set.
+    for kept in [&b"-._~"[..], b"-._~/", b"-._~;,/?:@&=+$!*'()#"] {
+        let mut upper = String::new();
+        for byte in value.bytes() {
+            if byte.is_ascii_alphanumeric() || kept.contains(&byte) {
+                upper.push(byte as char);
+            } else {
+                upper.push_str(&format!("%{byte:02X}"));
+            }
+        }
+        let lower = percent_lowercase(&upper);
+        let form = upper.replace("%20", "+");
+        forms.extend([upper, lower, form]);
+    }
+    for shift in 0..3usize {
+        let mut bytes = vec![0u8; shift];
+        bytes.extend_from_slice(value.as_bytes());
+        let encoded = base64::engine::general_purpose::STANDARD_NO_PAD.encode(&bytes);
+        // The characters that also hold bits of the bytes before the value (the zeros here)…
+        let skip = [0, 2, 3][shift];
+        // … and the last one, when it also holds bits of what follows the value.
+        let keep = if bytes.len() % 3 == 0 {
+            encoded.len()
+        } else {
+            encoded.len() - 1
+        };
+        if keep < skip + 4 {
+            continue;
+        }
+        let core = &encoded[skip..keep];
+        forms.push(core.to_string());
+        forms.push(core.replace('+', "-").replace('/', "_"));
+        if shift == 0 {
+            let padded = base64::engine::general_purpose::STANDARD.encode(value);
+            forms.push(padded.replace('+', "-").replace('/', "_"));
+            forms.push(padded);
+            forms.push(encoded.replace('+', "-").replace('/', "_"));
+            forms.push(encoded.clone());
+        }
+    }
+    forms.retain(|form| form != value);
+    forms
+}
+
+/// A JSON-escaped value (`| tojson`) inside a rendered shell script: escaped again for the
+/// shell context it landed in.
+fn json_in_shell_forms(value: &str) -> Vec<String> {
+    let json = serde_json::to_string(value).unwrap_or_default();
+    let inner = json.trim_matches('"');
+    vec![
+        crate::template::shell::escape_double(inner),
+        crate::template::shell::escape_single(inner),
+        crate::template::shell::quote_bare(&json),
+    ]
+}
+
+/// `%2F` → `%2f`: the lowercase-hex spelling of a percent-encoded text.
+fn percent_lowercase(encoded: &str) -> String {
+    let mut lower = String::with_capacity(encoded.len());
+    let mut hex_left = 0;
+    for ch in encoded.chars() {
+        if ch == '%' {
+            hex_left = 2;
+            lower.push(ch);
+        } else if hex_left > 0 {
+            hex_left -= 1;
+            lower.push(ch.to_ascii_lowercase());
+        } else {
+            lower.push(ch);
+        }
+    }
+    lower
+}
+
 /// Replaces every known secret value with `***`. Shared by every writer of output; values are
 /// added as workflows resolve their secrets.
 #[derive(Debug, Clone, Default)]
@@ -66,7 +149,11 @@ impl Masker {
                 .unwrap_or_default()
                 .trim_matches('"')
                 .to_string(),
-        ] {
+        ]
+        .into_iter()
+        .chain(encoded_forms(value))
+        .chain(json_in_shell_forms(value))
+        {
             if !forms.contains(&form) {
                 forms.push(form);
             }
@@ -154,6 +241,34 @@ mod tests {
         let mut json = serde_json::json!({"a": ["s3cr'et\"x here"], "s3cr'et\"x": 1});
         masker.mask_json(&mut json);
         assert_eq!(json, serde_json::json!({"a": ["*** here"], "***": 1}));
+    }
+
+    #[test]
+    fn url_encoded_and_base64_forms_are_masked() {
+        use base64::Engine;
+        let secret = "p@ss w/rd+1:é";
+        let masker = Masker::new();
+        masker.add(secret);
+        assert_eq!(
+            masker.mask("https://x:p%40ss%20w%2Frd%2B1%3A%C3%A9@host/"),
+            "https://x:***@host/"
+        );
+        assert_eq!(masker.mask("u=p%40ss%20w%2frd%2b1%3a%c3%a9&"), "u=***&");
+        assert_eq!(masker.mask("u=p%40ss+w%2Frd%2B1%3A%C3%A9&"), "u=***&");
+        let engine = base64::engine::general_purpose::STANDARD;
+        for prefix in ["", "u:", "us:", "use:", "user:"] {
+            let encoded = engine.encode(format!("{prefix}{secret}"));
+            let masked = masker.mask(&format!("Authorization: Basic {encoded}"));
+            assert!(masked.contains("***"), "{prefix}: {masked}");
+            // What is left of the encoding decodes to no more than a byte or two of the value.
+            let rest = masked.trim_start_matches("Authorization: Basic ");
+            assert!(
+                rest.replace("***", "").len() <= prefix.len() * 4 / 3 + 6,
+                "{masked}"
+            );
+        }
+        let url_safe = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+        assert_eq!(masker.mask(&url_safe), "***");
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_filter(shell::FILTER_ANSI_C, |value: Value| {
         strict(&value).map(|text| shell::escape_ansi_c(&text))
     });
+    env.add_filter(shell::FILTER_HEREDOC_TABS, |value: Value| {
+        strict(&value).map(|text| shell::escape_heredoc_tabs(&text))
+    });
     env.add_filter(shell::FILTER_HEREDOC, |value: Value| {
         strict(&value).map(|text| shell::escape_heredoc(&text))
     });

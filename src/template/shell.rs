@@ -99,6 +99,8 @@ pub const FILTER_SINGLE: &str = "sh_single";
 pub const FILTER_ANSI_C: &str = "sh_ansi_c";
 /// Filter for the body of an unquoted here-document: calls [`escape_heredoc`].
 pub const FILTER_HEREDOC: &str = "sh_heredoc";
+/// Filter for the body of an unquoted `<<-` here-document: calls [`escape_heredoc_tabs`].
+pub const FILTER_HEREDOC_TABS: &str = "sh_heredoc_tabs";
 /// Filter for the body of a quoted here-document, called as
 /// `sh_quoted_heredoc(delimiter, before, after)`: calls [`escape_quoted_heredoc`] and fails the
 /// render when that refuses the value.
@@ -331,6 +333,24 @@ pub fn escape_heredoc(value: &str) -> String {
         }
     }
     escaped
+}
+
+/// [`escape_heredoc`] for a `<<-` here-document, which strips the leading tabs of every body
+/// line before it expands anything: a line of the value that starts with a tab gets the empty
+/// expansion `${-+}` in front, so its tabs are not at the line's start and stay.
+pub fn escape_heredoc_tabs(value: &str) -> String {
+    let escaped = escape_heredoc(value);
+    let mut kept = String::with_capacity(escaped.len() + HEREDOC_MARKER.len());
+    for (index, line) in escaped.split('\n').enumerate() {
+        if index > 0 {
+            kept.push('\n');
+        }
+        if line.starts_with('\t') {
+            kept.push_str(HEREDOC_MARKER);
+        }
+        kept.push_str(line);
+    }
+    kept
 }
 
 /// Checks a value for the body of a quoted here-document, where nothing is expanded and so
@@ -826,6 +846,8 @@ struct Placement {
     quoted_heredoc: Option<(String, String, String)>,
     /// A `| int` value in an arithmetic context: it goes through [`FILTER_NUMBER`].
     number: bool,
+    /// In an unquoted `<<-` here-document: [`FILTER_HEREDOC_TABS`].
+    strip_tabs: bool,
 }
 
 impl Placement {
@@ -833,6 +855,9 @@ impl Placement {
     fn filter_call(&self) -> String {
         if self.number {
             return FILTER_NUMBER.to_string();
+        }
+        if self.strip_tabs && self.context == ShellContext::HereDoc {
+            return FILTER_HEREDOC_TABS.to_string();
         }
         match (&self.quoted_heredoc, self.context) {
             (Some((delimiter, before, after)), _) => format!(
@@ -1796,21 +1821,25 @@ impl<'a> Scanner<'a> {
                 context: ShellContext::DoubleQuoted,
                 quoted_heredoc: None,
                 number: false,
+                strip_tabs: false,
             },
             Some(Frame::Single) => Placement {
                 context: ShellContext::SingleQuoted,
                 quoted_heredoc: None,
                 number: false,
+                strip_tabs: false,
             },
             Some(Frame::AnsiC) => Placement {
                 context: ShellContext::AnsiCQuoted,
                 quoted_heredoc: None,
                 number: false,
+                strip_tabs: false,
             },
             Some(Frame::Comment) => Placement {
                 context: ShellContext::Comment,
                 quoted_heredoc: None,
                 number: false,
+                strip_tabs: false,
             },
             Some(Frame::HereDoc(heredoc)) if heredoc.spec.quoted => {
                 let before = if self.line_complete {
@@ -1826,17 +1855,20 @@ impl<'a> Scanner<'a> {
                         self.text_after(),
                     )),
                     number: false,
+                    strip_tabs: false,
                 }
             }
-            Some(Frame::HereDoc(_)) => Placement {
+            Some(Frame::HereDoc(heredoc)) => Placement {
                 context: ShellContext::HereDoc,
                 quoted_heredoc: None,
                 number: false,
+                strip_tabs: heredoc.spec.strip_tabs,
             },
             _ => Placement {
                 context: ShellContext::Bare,
                 quoted_heredoc: None,
                 number: false,
+                strip_tabs: false,
             },
         };
         self.placements.push(Placement {
@@ -2128,6 +2160,9 @@ mod tests {
                     .map_err(|error| Error::new(ErrorKind::InvalidOperation, error.to_string()))
             },
         );
+        env.add_filter(FILTER_HEREDOC_TABS, |value: Value| {
+            escape_heredoc_tabs(&text_of(&value))
+        });
         env.add_filter(FILTER_NUMBER, |value: Value| {
             check_integer(&text_of(&value))
                 .map_err(|error| Error::new(ErrorKind::InvalidOperation, error))

@@ -517,3 +517,52 @@ fn an_empty_state_file_is_refused_not_taken_for_a_new_store() {
         0
     );
 }
+
+#[test]
+fn a_secret_is_masked_url_encoded_base64_and_json_escaped() {
+    let secret = "p@ss w/rd+\"q\"-Sup3r";
+    let workflow = r#"version: 1
+name: leaky
+on: { deploy: {} }
+secrets: [API_TOKEN]
+steps:
+  - env: { TOKEN: "{{ secrets.API_TOKEN }}" }
+    run: |
+      echo "url {{ secrets.API_TOKEN | urlencode }}"
+      echo "b64 {{ secrets.API_TOKEN | b64encode }}"
+      echo "basic $(printf 'user:%s' "$TOKEN" | base64 -w0)"
+      echo "json {{ secrets.API_TOKEN | tojson }}"
+      echo "https://x:{{ secrets.API_TOKEN | urlencode }}@bad url" >&2; exit 1
+"#;
+    for args in [&["run"][..], &["run", "--json"][..]] {
+        let run = Vane::new()
+            .workflow("leaky.yaml", workflow)
+            .env("API_TOKEN", secret)
+            .args(args)
+            .stdin(r#"{"type": "deploy", "data": {}}"#)
+            .run();
+        let everything = format!("{}{}", run.stdout(), run.stderr());
+        for form in ["p%40ss", "cEBzcy", "BzcyB3", "wQHNz", "Sup3r"] {
+            assert!(
+                !everything.contains(form),
+                "{args:?} leaked {form}:\n{everything}"
+            );
+        }
+        assert!(everything.contains("url ***"), "{everything}");
+        assert!(everything.contains("b64 ***"), "{everything}");
+    }
+}
+
+#[test]
+fn a_dash_heredoc_keeps_the_tabs_of_a_value() {
+    let workflow = "version: 1\nname: w\non: { push: {} }\nsteps:\n  - run: \"cat <<-EOF | sed 's/\\\\t/<TAB>/g'\\n\\t{{ event.data.x }}\\n\\tEOF\\n\"\n";
+    let run = Vane::new()
+        .workflow("w.yaml", workflow)
+        .args(&["run", "--json"])
+        .stdin(push_event("\tone\n\t\ttwo\nEOF\n\tEOF"))
+        .run()
+        .expect_code(0);
+    let output = run.json_lines().remove(0);
+    let stdout = &output["workflows"][0]["run"]["steps"][0]["outputs"]["stdout"];
+    assert_eq!(stdout, "<TAB>one\n<TAB><TAB>two\nEOF\n<TAB>EOF", "{output}");
+}

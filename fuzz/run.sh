@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs vane's fuzz targets one after another, each for SECONDS (default 600), one job at a
+# time (the CI machine's cores are shared), on the checked-in corpora under corpus/.
+#
+#   fuzz/run.sh                 # every target, 10 minutes each
+#   fuzz/run.sh 60 yaml_set     # one target, one minute
+#
+# Needs cargo-fuzz (`cargo install cargo-fuzz`) and a nightly toolchain; with only a stable
+# one it sets RUSTC_BOOTSTRAP=1, which lets stable rustc take the sanitizer flags cargo-fuzz
+# passes. Crashes land in fuzz/artifacts/TARGET/; new corpus entries in fuzz/corpus/TARGET/
+# (run `cargo fuzz cmin TARGET` before committing any). CI's `cargo test` never builds this
+# crate: it is its own workspace.
+set -euo pipefail
+cd "$(dirname "$0")"
+seconds=${1:-600}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(event_reader workflow_loader shell_rewriter yaml_set)
+if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+    cargo_fuzz=(cargo +nightly fuzz)
+else
+    export RUSTC_BOOTSTRAP=1
+    cargo_fuzz=(cargo fuzz)
+fi
+for target in "${targets[@]}"; do
+    mkdir -p "corpus/$target"
+    echo "== $target: ${seconds}s"
+    "${cargo_fuzz[@]}" run -O "$target" "corpus/$target" -- \
+        -max_total_time="$seconds" -jobs=1 -workers=1 -print_final_stats=1 \
+        -max_len=4096 -timeout=10
+done
