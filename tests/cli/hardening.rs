@@ -440,7 +440,8 @@ fn links_out_of_the_workflows_folder_are_refused_and_never_read() {
 
 #[test]
 fn yaml_errors_show_no_more_of_the_file_than_the_offending_line() {
-    // A file that is one plain string over three lines: the error names no line of it.
+    // A file that is one plain string over three lines: the message quotes none of it, and the
+    // snippet under it shows the offending line only.
     let run = Vane::new()
         .workflow("w.yaml", "first secret line\nsecond secret line\nthird\n")
         .args(&["validate"])
@@ -448,7 +449,7 @@ fn yaml_errors_show_no_more_of_the_file_than_the_offending_line() {
         .expect_code(2);
     assert_eq!(
         run.stdout(),
-        "workflows/w.yaml:1:1: error: invalid type: a string, expected a mapping\n0 workflows valid, 1 error, 0 warnings\n"
+        "workflows/w.yaml:1:1: error: invalid type: a string, expected a mapping\n  |\n1 | first secret line\n  | ^^^^^\n0 workflows valid, 1 error, 0 warnings\n"
     );
     // A value of the line it is on is still quoted.
     let run = Vane::new()

@@ -268,7 +268,7 @@ fn every_unknown_key_is_reported_in_one_round_also_below_a_misspelt_one() {
         [
             "workflows/twice.yaml:6:1: error: duplicate key `name`",
             "workflows/w.yaml:7:1: error: unknown key `step` (did you mean `steps`?)",
-            "workflows/w.yaml:9:1: error: unknown key `owner`, expected one of `version`, `name`, `description`, `on`, `if`, `secrets`, `vars`, `env`, `concurrency`, `timeout`, `steps`, `jobs`",
+            "workflows/w.yaml:9:1: error: unknown key `owner`, expected one of `version`, `name`, `description`, `on`, `if`, `secrets`, `vars`, `env`, `concurrency`, `correlate`, `window`, `debounce`, `throttle`, `timeout`, `steps`, `jobs`",
             "workflows/w.yaml:5:5: error: on.push: unknown key `branch` (did you mean `branches`?)",
             "workflows/w.yaml:6:5: error: on.push: unknown key `path` (did you mean `paths`?)",
         ],
