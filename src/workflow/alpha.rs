@@ -50,7 +50,7 @@ impl Field {
     }
 
     /// The event's value of the field, as `event.FIELD` reads it (none where `None`).
-    pub fn of<'e>(self, event: &'e crate::event::Event) -> Option<&'e str> {
+    pub fn of(self, event: &crate::event::Event) -> Option<&str> {
         match self {
             Field::Source => Some(&event.source),
             Field::Type => Some(&event.kind),
