@@ -422,6 +422,17 @@ pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Finished runs keep their event's payload this long by default.
 pub const DEFAULT_PAYLOAD_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
+impl Config {
+    /// The configuration of a project without a vane.yaml: nothing configured, named as the
+    /// file it would be (`vane poll` still fires the workflows' schedules).
+    pub fn unnamed() -> std::sync::Arc<Config> {
+        std::sync::Arc::new(Config {
+            file: DEFAULT_CONFIG.into(),
+            ..Config::default()
+        })
+    }
+}
+
 impl Default for Serve {
     fn default() -> Serve {
         Serve {

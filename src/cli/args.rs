@@ -144,11 +144,11 @@ pub enum Command {
     /// Print shell completions (bash, zsh, fish, elvish or powershell) to stdout.
     Completions(CompletionsArgs),
     /// Print vane's man page, or one command's (`vane man run`), as roff to stdout.
-    Man(crate::cli::man::ManArgs),
+    Man(crate::cli::about::ManArgs),
     /// List recorded runs, newest first.
-    History(crate::cli::history::HistoryArgs),
+    History(crate::cli::store::HistoryArgs),
     /// One recorded run with its steps, rendered actions, outputs and log tails.
-    Show(crate::cli::show::ShowArgs),
+    Show(crate::cli::store::ShowArgs),
     /// Send a recorded run's event through the current workflows again.
     Replay(crate::cli::replay::ReplayArgs),
     /// The daemon: verified webhooks into the durable queue, workers running them (vane.yaml).
@@ -158,7 +158,7 @@ pub enum Command {
     /// Poll the sources of vane.yaml (git, HTTP, GitHub API) and fire due schedules; run what is new.
     Poll(crate::cli::poll::PollArgs),
     /// List the gates' live keys (throttle, debounce, window, correlate) with their next deadline; `clear` resets them.
-    Gates(crate::cli::gates::GatesArgs),
+    Gates(crate::cli::store::GatesArgs),
 }
 
 /// Where events come from.
@@ -196,7 +196,7 @@ pub struct EventArgs {
     #[arg(long, env = "VANE_PARALLEL", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub parallel: Option<u16>,
     /// How long a run waits for its concurrency group held by another vane process, then fails.
-    #[arg(long, env = "VANE_LOCK_TIMEOUT", default_value = "10m", value_name = "DURATION", value_parser = parse_duration_arg)]
+    #[arg(long, env = "VANE_LOCK_TIMEOUT", default_value = "10m", value_name = "DURATION", value_parser = crate::duration::parse_duration)]
     pub lock_timeout: std::time::Duration,
     /// Plan instead of executing (what `vane plan` does).
     #[arg(long)]
@@ -227,11 +227,6 @@ pub struct CompletionsArgs {
 pub struct ValidateArgs {
     /// Workflow files or folders to check (default: the workflows folder).
     pub paths: Vec<PathBuf>,
-}
-
-/// A duration flag (`90s`, `10m`), with the duration module's message on error.
-fn parse_duration_arg(text: &str) -> Result<std::time::Duration, String> {
-    crate::duration::parse_duration(text)
 }
 
 impl Command {

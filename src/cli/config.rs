@@ -13,40 +13,30 @@ pub fn apply(global: &mut GlobalArgs, matches: &ArgMatches) -> Result<(), Exit> 
     let Some(file) = crate::config::locate_file(global.config.as_deref()) else {
         return Ok(());
     };
-    let config = match crate::config::load(&file) {
-        Ok(config) => config,
-        Err(problems) => {
-            for problem in &problems {
-                eprintln!("{problem}");
-            }
-            eprintln!(
-                "error: {} problem(s) in {}; nothing was run",
-                problems.len(),
-                file.display()
-            );
-            return Err(Exit::Invalid);
-        }
-    };
+    let config = crate::config::load(&file).map_err(|problems| {
+        problems.iter().for_each(|problem| eprintln!("{problem}"));
+        let count = problems.len();
+        super::invalid(format!(
+            "{count} problem(s) in {}; nothing was run",
+            file.display()
+        ))
+    })?;
     let defaulted = |id: &str| {
         matches!(
             value_source(matches, id),
             None | Some(ValueSource::DefaultValue)
         )
     };
-    if let Some(workflows) = &config.workflows
-        && defaulted("workflows")
-    {
-        global.workflows = workflows.clone();
-    }
-    if let Some(templates) = &config.templates
-        && defaulted("templates")
-    {
-        global.templates = templates.clone();
-    }
-    if let Some(state) = &config.state
-        && defaulted("state")
-    {
-        global.state = state.clone();
+    // vane.yaml's paths are defaults: a flag or its variable wins.
+    let paths = [
+        ("workflows", &config.workflows, &mut global.workflows),
+        ("templates", &config.templates, &mut global.templates),
+        ("state", &config.state, &mut global.state),
+    ];
+    for (id, configured, flag) in paths {
+        if let Some(path) = configured.as_ref().filter(|_| defaulted(id)) {
+            *flag = path.clone();
+        }
     }
     crate::secrets::configure(config.secrets.clone());
     global.loaded = Some(std::sync::Arc::new(config));

@@ -34,9 +34,6 @@ pub fn dispatch(global: &GlobalArgs, args: &DispatchArgs) -> Outcome {
         super::Exit::Invalid
     })?;
     let settings = super::settings::resolve(global, None, args.dry_run);
-    let pipeline = Pipeline::new(&settings, &set, masker);
-    Ok(super::run::run_event(
-        pipeline,
-        dispatch_event(&args.name, inputs),
-    ))
+    let event = dispatch_event(&args.name, inputs);
+    Ok(Pipeline::new(&settings, &set, masker).run_one(event))
 }

@@ -6,8 +6,26 @@ use super::{Exit, invalid};
 use crate::pipeline::{Settings, open_queue};
 use crate::queue::Queue;
 use crate::secrets::Masker;
+use crate::serve::reload::Workflows;
 use crate::workflow::WorkflowSet;
 use std::sync::Arc;
+
+/// The workflows a daemon reloads, its settings and its queue.
+type Daemon = (Arc<Workflows>, Settings, Arc<dyn Queue>);
+
+/// What `serve` and `worker` start from: the workflows as a set they reload ([`Workflows`]).
+pub fn prepare_daemon(
+    global: &GlobalArgs,
+    masker: &Masker,
+    parallel: Option<u16>,
+    watch: bool,
+) -> Result<Daemon, Exit> {
+    let prepared = prepare(global, masker, parallel, true)?;
+    let (folder, templates) = (&global.workflows, &global.templates);
+    let revision = global.workflows_ref.as_deref();
+    let workflows = Workflows::for_daemon(prepared.set, folder, templates, revision, watch);
+    Ok((workflows, prepared.settings, prepared.queue))
+}
 
 pub struct Prepared {
     pub set: WorkflowSet,

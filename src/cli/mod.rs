@@ -1,22 +1,17 @@
 //! The command line: clap definitions, and one module per subcommand that turns raw arguments
 //! into the library's types and calls it. No behaviour lives here that the library lacks.
 
+mod about;
 mod args;
-mod completions;
 mod config;
 mod dispatch;
 mod drain;
-mod gates;
-mod history;
-mod init;
-mod man;
 mod poll;
 mod replay;
 mod run;
-mod schema;
 mod serve;
 mod settings;
-mod show;
+mod store;
 mod test;
 mod validate;
 mod worker;
@@ -71,17 +66,17 @@ pub fn main() -> ExitCode {
         Command::Dispatch(args) => dispatch::dispatch(&cli.global, args),
         Command::Validate(args) => validate::validate(&cli.global, args),
         Command::Test(args) => test::test(&cli.global, args),
-        Command::Schema => schema::schema(),
-        Command::Init(args) => init::init(args),
-        Command::Completions(args) => completions::completions(args),
-        Command::Man(args) => man::man(args),
-        Command::History(args) => history::history(&cli.global, args),
-        Command::Show(args) => show::show(&cli.global, args),
+        Command::Schema => about::schema(),
+        Command::Init(args) => about::init(args),
+        Command::Completions(args) => about::completions(args),
+        Command::Man(args) => about::man(args),
+        Command::History(args) => store::history(&cli.global, args),
+        Command::Show(args) => store::show(&cli.global, args),
         Command::Replay(args) => replay::replay(&cli.global, args),
         Command::Worker(args) => worker::worker(&cli.global, args),
         Command::Serve(args) => serve::serve(&cli.global, args),
         Command::Poll(args) => poll::poll(&cli.global, args),
-        Command::Gates(args) => gates::gates(&cli.global, args),
+        Command::Gates(args) => store::gates(&cli.global, args),
     };
     ExitCode::from(outcome.unwrap_or_else(|exit| exit) as u8)
 }

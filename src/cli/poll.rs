@@ -4,9 +4,8 @@
 
 use super::args::GlobalArgs;
 use super::drain::Prepared;
-use super::{Exit, Outcome, invalid};
+use super::{Outcome, invalid};
 use crate::config::Config;
-use crate::pipeline::{Until, drain};
 use crate::secrets::Masker;
 use crate::sources::Poller;
 use clap::Args;
@@ -35,13 +34,7 @@ pub struct PollArgs {
 }
 
 pub fn poll(global: &GlobalArgs, args: &PollArgs) -> Outcome {
-    let config = global.loaded.clone().unwrap_or_else(|| {
-        let file = crate::config::DEFAULT_CONFIG.into();
-        Arc::new(Config {
-            file,
-            ..Config::default()
-        })
-    });
+    let config = global.loaded.clone().unwrap_or_else(Config::unnamed);
     crate::sources::check_selection(&config, &args.sources).map_err(invalid)?;
     let every = args.every.filter(|_| !args.once);
     if every.is_some() && !args.sources.is_empty() {
@@ -65,16 +58,8 @@ pub fn poll(global: &GlobalArgs, args: &PollArgs) -> Outcome {
     )
     .map_err(invalid)?
     .explaining(args.explain);
-    let Some(every) = every else {
-        let failed = !poller.poll_once(&args.sources, global.verbose > 0);
-        let exit = drain(&settings, &set, masker, queue, Until::Empty);
-        return Ok(if failed {
-            exit.worst(Exit::Invalid)
-        } else {
-            exit
-        });
-    };
+    let names = (args.sources.as_slice(), global.verbose > 0);
     Ok(crate::serve::run_poller(
-        poller, every, &settings, &set, masker, queue,
+        poller, every, names, &settings, &set, masker, queue,
     ))
 }

@@ -4,7 +4,6 @@
 
 use super::args::GlobalArgs;
 use super::{Outcome, invalid};
-use crate::event::{self, InputOptions};
 use crate::pipeline::Pipeline;
 use crate::secrets::Masker;
 use crate::state::{StateLocation, Store};
@@ -27,25 +26,11 @@ pub fn replay(global: &GlobalArgs, args: &ReplayArgs) -> Outcome {
     let masker = Masker::new();
     let location = StateLocation::from_flag(&global.state);
     let run = Store::find_run_at(&location, masker.clone(), &args.run).map_err(invalid)?;
-    if run.event.get("payload_pruned").is_some() {
-        let id = &run.summary.id;
-        return Err(invalid(format!(
-            "run `{id}`: its event's payload was removed after `serve.payload-retention`; \
-             it cannot be replayed"
-        )));
-    }
-    let event =
-        event::from_text(&run.event.to_string(), &InputOptions::default()).map_err(|error| {
-            let id = &run.summary.id;
-            invalid(format!(
-                "run `{id}`: the recorded event cannot be read: {}",
-                error.message
-            ))
-        })?;
+    let event = run.replayable_event().map_err(invalid)?;
     let set = super::workflows::load_checked(global)?;
     let mut settings = super::settings::resolve(global, None, args.dry_run);
     settings.explain = args.explain;
     let mut pipeline = Pipeline::new(&settings, &set, masker);
     pipeline.replay_of = Some(run.summary.id);
-    Ok(super::run::run_event(pipeline, event))
+    Ok(pipeline.run_one(event))
 }

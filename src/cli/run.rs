@@ -1,8 +1,8 @@
 //! `vane run` and `vane plan`: read events, send them down the pipeline, exit with its status.
 
 use super::args::{EventArgs, GlobalArgs};
-use super::{Exit, Outcome, invalid};
-use crate::event::{Event, InputOptions};
+use super::{Outcome, invalid};
+use crate::event::InputOptions;
 use crate::pipeline::{Pipeline, open_events};
 use crate::secrets::Masker;
 
@@ -17,9 +17,4 @@ pub fn run(global: &GlobalArgs, args: &EventArgs, dry_run: bool) -> Outcome {
         open_events(args.event.as_deref(), args.max_event_size, input).map_err(invalid)?;
     let settings = super::settings::resolve(global, Some(args), dry_run);
     Ok(Pipeline::new(&settings, &set, Masker::new()).run(&origin, events))
-}
-
-/// Runs (or plans) one event built by the caller (`vane dispatch`, `vane replay`).
-pub fn run_event(pipeline: Pipeline, event: Event) -> Exit {
-    pipeline.run("event", Box::new(std::iter::once(Ok(event))))
 }

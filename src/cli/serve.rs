@@ -3,7 +3,6 @@
 use super::args::GlobalArgs;
 use super::{Exit, Outcome, invalid};
 use crate::secrets::Masker;
-use crate::serve::reload::Workflows;
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -34,18 +33,10 @@ pub fn serve(global: &GlobalArgs, args: &ServeArgs) -> Outcome {
         }
         Exit::Invalid
     })?;
-    let prepared = super::drain::prepare(global, &masker, args.parallel, true)?;
+    let (workflows, settings, queue) =
+        super::drain::prepare_daemon(global, &masker, args.parallel, args.watch)?;
     let listen = args.listen.clone().unwrap_or(config.serve.listen.clone());
-    let (templates, revision) = (&global.templates, global.workflows_ref.as_deref());
-    let workflows = Workflows::for_daemon(
-        prepared.set,
-        &global.workflows,
-        templates,
-        revision,
-        args.watch,
-    );
-    let (settings, queue) = (&prepared.settings, prepared.queue);
     Ok(crate::serve::run_daemon(
-        config, settings, workflows, masker, queue, endpoints, listen,
+        config, &settings, workflows, masker, queue, endpoints, listen,
     ))
 }

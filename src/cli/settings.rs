@@ -6,17 +6,20 @@ use crate::report::{Format, github};
 use crate::state::StateLocation;
 use std::io::IsTerminal;
 
+/// `--json`, `--quiet`, or human output.
+pub fn format(global: &GlobalArgs) -> Format {
+    match (global.json, global.quiet) {
+        (true, _) => Format::Json,
+        (false, true) => Format::Quiet,
+        (false, false) => Format::Human,
+    }
+}
+
 /// Settings for a command that runs events; `events` where it takes `run`'s event flags.
 pub fn resolve(global: &GlobalArgs, events: Option<&EventArgs>, dry_run: bool) -> Settings {
     let github = github::enabled(global.github);
     Settings {
-        format: if global.json {
-            Format::Json
-        } else if global.quiet {
-            Format::Quiet
-        } else {
-            Format::Human
-        },
+        format: format(global),
         color: global
             .color
             .enabled(std::io::stdout().is_terminal(), github),

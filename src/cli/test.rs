@@ -3,7 +3,6 @@
 
 use super::args::{GlobalArgs, TestArgs};
 use super::{Exit, Outcome};
-use crate::report::Format;
 use crate::testing::{self, TestReporter};
 use std::io::IsTerminal;
 
@@ -17,26 +16,18 @@ pub fn test(global: &GlobalArgs, args: &TestArgs) -> Outcome {
         );
     }
     let stdout = std::io::stdout();
-    let format = match (global.json, global.quiet) {
-        (true, _) => Format::Json,
-        (false, true) => Format::Quiet,
-        (false, false) => Format::Human,
-    };
+    let format = super::settings::format(global);
     let color = global.color.enabled(stdout.is_terminal(), false);
     let reporter = TestReporter::new(stdout.lock(), format, color);
     let workspace = &global.workspace;
     let totals = testing::run_files(&files, &set, workspace, reporter, &mut |problem| {
         eprintln!("{problem}")
     });
-    if totals.broken_files > 0 {
-        let plural = if totals.broken_files == 1 { "" } else { "s" };
-        eprintln!(
-            "error: {} test file{plural} could not be run",
-            totals.broken_files
-        );
+    if let Some(problem) = totals.broken_files_problem() {
+        return Err(super::invalid(problem));
     }
     Ok(match totals {
-        _ if totals.broken_files > 0 || totals.broken_workflows > 0 => Exit::Invalid,
+        _ if totals.broken_workflows > 0 => Exit::Invalid,
         _ if totals.failed > 0 => Exit::RunFailed,
         _ => Exit::Success,
     })

@@ -24,7 +24,7 @@ pub fn validate(global: &GlobalArgs, args: &ValidateArgs) -> Outcome {
         let (errors, warnings) = (plural(errors, "error"), plural(warnings, "warning"));
         let _ = writeln!(text, "{workflows} valid, {errors}, {warnings}");
     }
-    super::schema::write_stdout(text.as_bytes())?;
+    super::about::write_stdout(text.as_bytes())?;
     Ok(if errors > 0 {
         Exit::Invalid
     } else {

@@ -4,7 +4,6 @@
 use super::Outcome;
 use super::args::GlobalArgs;
 use crate::secrets::Masker;
-use crate::serve::reload::Workflows;
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -19,21 +18,10 @@ pub struct WorkerArgs {
 
 pub fn worker(global: &GlobalArgs, args: &WorkerArgs) -> Outcome {
     let masker = Masker::new();
-    let prepared = super::drain::prepare(global, &masker, args.parallel, true)?;
-    let (templates, revision) = (&global.templates, global.workflows_ref.as_deref());
-    let workflows = Workflows::for_daemon(
-        prepared.set,
-        &global.workflows,
-        templates,
-        revision,
-        args.watch,
-    );
-    let (config, settings) = (global.loaded.clone(), &prepared.settings);
+    let (workflows, settings, queue) =
+        super::drain::prepare_daemon(global, &masker, args.parallel, args.watch)?;
+    let config = global.loaded.clone();
     Ok(crate::serve::run_worker(
-        config,
-        settings,
-        workflows,
-        masker,
-        prepared.queue,
+        config, &settings, workflows, masker, queue,
     ))
 }

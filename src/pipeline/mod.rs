@@ -110,6 +110,11 @@ impl<'a> Pipeline<'a> {
         }
     }
 
+    /// Runs (or plans) one event built by the caller (`vane dispatch`, `vane replay`).
+    pub fn run_one(self, event: Event) -> Exit {
+        self.run("event", Box::new(std::iter::once(Ok(event))))
+    }
+
     /// Runs (or plans) every event of `events`; `origin` names where bad inputs came from
     /// (`stdin`, a file name, `queue`).
     pub fn run(self, origin: &str, events: Events) -> Exit {

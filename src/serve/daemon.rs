@@ -265,16 +265,27 @@ pub fn run_worker(
     exit.for_daemon()
 }
 
-/// `vane poll --every`: every source polled on `every`, the schedules fired on time, what they
-/// find run, until SIGINT/SIGTERM.
+/// `vane poll`: with `every`, every source polled on that interval, the schedules fired on time,
+/// what they find run, until SIGINT/SIGTERM; without, one round of the sources `names` (all when
+/// empty, with the schedules) and what it found run, then the exit status.
 pub fn run_poller(
     poller: crate::sources::Poller,
-    every: Duration,
+    every: Option<Duration>,
+    (names, verbose): (&[String], bool),
     settings: &Settings,
     set: &WorkflowSet,
     masker: Masker,
     queue: Arc<dyn Queue>,
 ) -> Exit {
+    let Some(every) = every else {
+        let failed = !poller.poll_once(names, verbose);
+        let exit = drain(settings, set, masker, queue, Until::Empty);
+        return if failed {
+            exit.worst(Exit::Invalid)
+        } else {
+            exit
+        };
+    };
     let sources = source_names(Some(poller.config()));
     let stop = CancelToken::from_signals();
     let pollers = match Arc::new(poller).spawn(Some(every), stop.clone()) {

@@ -55,6 +55,27 @@ pub struct RunSummary {
 }
 
 /// One run with everything recorded about it, as `show` prints it.
+impl StoredRun {
+    /// The run's event rebuilt from its stored envelope, for `vane replay`; why it cannot be
+    /// (its payload pruned after `serve.payload-retention`, an envelope that no longer reads).
+    pub fn replayable_event(&self) -> Result<crate::event::Event, String> {
+        let id = &self.summary.id;
+        if self.event.get("payload_pruned").is_some() {
+            return Err(format!(
+                "run `{id}`: its event's payload was removed after `serve.payload-retention`; \
+                 it cannot be replayed"
+            ));
+        }
+        let options = crate::event::InputOptions::default();
+        crate::event::from_text(&self.event.to_string(), &options).map_err(|error| {
+            format!(
+                "run `{id}`: the recorded event cannot be read: {}",
+                error.message
+            )
+        })
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct StoredRun {
     #[serde(flatten)]

@@ -29,6 +29,15 @@ pub struct Totals {
     pub failed: usize,
 }
 
+impl Totals {
+    /// `N test file(s) could not be run`, when one could not.
+    pub fn broken_files_problem(&self) -> Option<String> {
+        let count = self.broken_files;
+        let plural = if count == 1 { "" } else { "s" };
+        (count > 0).then(|| format!("{count} test file{plural} could not be run"))
+    }
+}
+
 /// The test files `vane test PATH…` runs: every test file under each folder named and each file
 /// named as is (a missing one is reported when loaded); with no path, those [`discover`] finds.
 pub fn select(paths: &[PathBuf], workflows_dir: &Path) -> Vec<PathBuf> {
