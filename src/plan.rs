@@ -55,11 +55,50 @@ pub fn explain(workflow: &Workflow, event: &Event, event_value: &Value) -> Selec
         return Selection::Matched;
     };
     match evaluate(workflow, condition, &Scope::new(event, event_value)) {
-        Selection::NotMatched(_) => {
-            Selection::NotMatched(format!("if: `{}` is false", condition.source))
-        }
+        // A bare path the event lacks is false, as in GitHub Actions; saying so with the closest
+        // name the event has there catches the typo that would otherwise be false forever.
+        Selection::NotMatched(_) => match undefined_path(&condition.source, event_value, true) {
+            Some(undefined) => Selection::NotMatched(format!("if: {undefined}")),
+            None => Selection::NotMatched(format!("if: `{}` is false", condition.source)),
+        },
         selection => selection,
     }
+}
+
+/// The first `event.…` path in `source` that the event does not have, worded with the closest
+/// key it has where the path leaves it: "`event.data.valeu` is undefined (did you mean
+/// `value`?)". `bare`: only when `source` is that one path and nothing else.
+fn undefined_path(source: &str, event: &Value, bare: bool) -> Option<String> {
+    static PATHS: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let paths = PATHS.get_or_init(|| {
+        regex::Regex::new(r"\bevent((?:\.[A-Za-z_][A-Za-z0-9_-]*)+)").expect("a valid regex")
+    });
+    for found in paths.captures_iter(source) {
+        if bare && found.get(0).map(|whole| whole.as_str()) != Some(source.trim()) {
+            return None;
+        }
+        let (mut value, mut walked) = (event.clone(), String::from("event"));
+        for segment in found[1].split('.').skip(1) {
+            let next = value.get_attr(segment).unwrap_or(Value::UNDEFINED);
+            if next.is_undefined() {
+                let keys = value.try_iter().map(|keys| keys.collect::<Vec<_>>());
+                let closest = keys
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|key| key.as_str().map(str::to_string))
+                    .map(|key| (strsim::jaro_winkler(segment, &key), key))
+                    .filter(|(score, _)| *score > 0.8)
+                    .max_by(|a, b| a.0.total_cmp(&b.0));
+                let hint = closest.map_or(String::new(), |(_, key)| {
+                    format!(" (did you mean `{key}`?)")
+                });
+                return Some(format!("`{walked}.{segment}` is undefined{hint}"));
+            }
+            walked = format!("{walked}.{segment}");
+            value = next;
+        }
+    }
+    None
 }
 
 /// The variables a workflow's `if` sees that do not depend on the workflow.
@@ -94,11 +133,16 @@ fn evaluate(
     match Templates::eval(&condition.expression, &context) {
         Ok(value) if value.is_true() => Selection::Matched,
         Ok(_) => Selection::NotMatched(String::new()),
-        Err(error) => Selection::Broken(format!(
-            "{}: if: {}",
-            workflow.place(&condition.path),
-            error.message
-        )),
+        Err(error) => {
+            // "undefined value" names nothing: name the path the event lacks where it can.
+            let undefined = error.message.contains("undefined value");
+            let named = undefined.then(|| undefined_path(&condition.source, &scope.event, false));
+            let message = named.flatten().unwrap_or(error.message);
+            Selection::Broken(format!(
+                "{}: if: {message}",
+                workflow.place(&condition.path)
+            ))
+        }
     }
 }
 
@@ -162,5 +206,32 @@ pub fn workflow_value(workflow: &Workflow, revision: Option<&str>) -> Value {
         file => workflow.file.display().to_string(),
         version => workflow.version,
         revision => revision,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_the_event_lacks_is_named_with_the_closest_key() {
+        let json = serde_json::json!({"data": {"value": 5, "v": null}});
+        let event = Value::from(minijinja::value::Serde(json));
+        let found = |source: &str, bare: bool| undefined_path(source, &event, bare);
+        assert_eq!(
+            found("event.data.valeu", true).as_deref(),
+            Some("`event.data.valeu` is undefined (did you mean `value`?)")
+        );
+        assert_eq!(
+            found("event.data.value > 3 and event.datum.x == 1", false).as_deref(),
+            Some("`event.datum` is undefined (did you mean `data`?)")
+        );
+        assert_eq!(
+            found("event.data.v.deeper", true).as_deref(),
+            Some("`event.data.v.deeper` is undefined")
+        );
+        // Only a bare path when asked; a defined one is not undefined.
+        assert_eq!(found("event.data.valeu == 1", true), None);
+        assert_eq!(found("event.data.value", true), None);
     }
 }

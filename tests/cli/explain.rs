@@ -3,6 +3,8 @@
 //! (`tests/fixtures/explain/`) cover every kind of verdict: index ruled out, trigger filters,
 //! `if` conditions that are conjunctions of `==` (and ones that are not: `or`, `now`, numbers
 //! against strings), conditions that break, and events without the fields a condition reads.
+//! One change since, on purpose: a condition that breaks on a path the event lacks names that
+//! path (``if: `event.data.size` is undefined``) instead of minijinja's bare "undefined value".
 
 use crate::support::{Vane, fixture};
 
@@ -79,4 +81,28 @@ fn quiet_counts_are_unchanged() {
         .run()
         .expect_code(2);
     assert_eq!(run.stdout(), "5 events, 9 runs, 9 planned, 5 failed\n");
+}
+
+#[test]
+fn a_path_the_event_lacks_is_named_with_the_key_it_was_probably_meant_to_be() {
+    let run = Vane::new()
+        .workflow(
+            "a.yaml",
+            "version: 1\nname: a\non: { push: {} }\nif: event.data.valeu > 3\nsteps:\n  - run: echo hi\n",
+        )
+        .workflow(
+            "b.yaml",
+            "version: 1\nname: b\non: { push: {} }\nif: event.data.valeu\nsteps:\n  - run: echo hi\n",
+        )
+        .args(&["plan", "--explain", "--state", ":memory:"])
+        .stdin(r#"{"type": "push", "data": {"value": 5}}"#)
+        .run()
+        .expect_code(2);
+    assert_eq!(
+        run.stdout(),
+        "● push  (cli, id 36060134d807)\n\
+         \x20 ✗ a  workflows/a.yaml:4:5: if: `event.data.valeu` is undefined (did you mean `value`?)\n\
+         \x20 · b  if: `event.data.valeu` is undefined (did you mean `value`?)\n\
+         1 event, 0 runs, 0 planned, 1 failed\n"
+    );
 }
