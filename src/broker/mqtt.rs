@@ -120,7 +120,7 @@ pub(super) fn run(source: &Source, settings: &MqttSource, queue: &dyn Queue, sto
     };
     let mut options = MqttOptions::new(client_id(source, settings), host, port);
     if let Err(message) = apply_tls(&mut options, &settings.url, settings.ca_file.as_deref()) {
-        eprintln!("error: source `{}`: {message}", source.name);
+        tracing::error!(source = %source.name, "source `{}`: {message}", source.name);
         return;
     }
     options

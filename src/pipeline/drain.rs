@@ -144,9 +144,9 @@ impl QueueEvents {
         if !self.paused {
             self.paused = true;
             crate::metrics::intake_paused(true);
-            eprintln!(
-                "error: the state store cannot be written ({reason}); taking no more events \
-                 until it can"
+            tracing::error!(
+                reason,
+                "the state store cannot be written ({reason}); taking no more events until it can"
             );
             let rest: Vec<Taken> = self.buffer.drain(..).collect();
             self.queue.give_back(&rest);
@@ -174,7 +174,7 @@ impl Iterator for QueueEvents {
             if self.paused {
                 self.paused = false;
                 crate::metrics::intake_paused(false);
-                eprintln!("vane: the state store can be written again; taking events");
+                tracing::info!("the state store can be written again; taking events");
             }
             if let Some(taken) = self.buffer.pop_front() {
                 if self.queue.already_recorded(&taken) {

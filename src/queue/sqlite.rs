@@ -64,7 +64,7 @@ impl SqliteQueue {
                 if let Ok(mut store) = store.lock()
                     && let Err(error) = store.renew_claims(&claimer)
                 {
-                    eprintln!("error: cannot renew this process's queue claims: {error}");
+                    tracing::error!("cannot renew this process's queue claims: {error}");
                 }
             })
         };

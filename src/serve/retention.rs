@@ -50,10 +50,10 @@ pub fn spawn_pruner(
 
 fn prune(store: &mut Store, window: Duration, retention: Duration) {
     if let Err(error) = store.forget_old_deliveries(window) {
-        eprintln!("error: cannot forget old delivery ids: {error}");
+        tracing::error!("cannot forget old delivery ids: {error}");
     }
     if let Err(error) = store.forget_old_payloads(retention) {
-        eprintln!("error: cannot forget old run payloads: {error}");
+        tracing::error!("cannot forget old run payloads: {error}");
     }
 }
 
