@@ -83,6 +83,23 @@ struct Found {
     start: Marker,
 }
 
+/// YAML allows no control character but tab, line feed and carriage return (its `c-printable`);
+/// the parser underneath takes some (NUL) as text and the edit would land in the wrong place
+/// (found by `fuzz/fuzz_targets/yaml_set.rs`), so such a file is refused as not YAML.
+fn refuse_control_characters(text: &str) -> Result<(), SetError> {
+    let not_printable = |c: char| c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\u{85}');
+    match text.char_indices().find(|(_, c)| not_printable(*c)) {
+        None => Ok(()),
+        Some((at, c)) => Err(SetError::Syntax {
+            message: format!(
+                "line {} holds the control character U+{:04X}, which YAML does not allow",
+                text[..at].matches('\n').count() + 1,
+                u32::from(c)
+            ),
+        }),
+    }
+}
+
 enum Target {
     Scalar(Found),
     Collection(&'static str),
@@ -92,6 +109,7 @@ enum Target {
 /// Sets the scalar at `path` to `value`, changing only that scalar's bytes.
 pub fn set(text: &str, path: &str, value: &Json) -> Result<String, SetError> {
     let segments = parse_path(path)?;
+    refuse_control_characters(text)?;
     let new_text = match value {
         Json::String(text) => text.clone(),
         Json::Number(number) => number.to_string(),
@@ -400,6 +418,25 @@ fn double_quoted(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_with_a_control_character_is_refused_not_edited() {
+        // The fuzzer's find: NUL bytes after `tag:` made the edit land elsewhere.
+        let text = "image:\n  repo: app # c\n  tag:\0\0\n";
+        assert_eq!(
+            set(text, "image.tag", &Json::String("v2".into())),
+            Err(SetError::Syntax {
+                message: "line 3 holds the control character U+0000, which YAML does not allow"
+                    .to_string()
+            })
+        );
+        // Tabs and CRLF line ends are YAML.
+        let text = "image:\r\n  tag: v1\t# c\r\n";
+        assert_eq!(
+            set(text, "image.tag", &Json::String("v2".into())).unwrap(),
+            "image:\r\n  tag: v2\t# c\r\n"
+        );
+    }
     use serde_json::json;
 
     const VALUES: &str = r#"# Default values for api.
