@@ -30,6 +30,7 @@ pub mod log;
 pub mod manpage;
 pub mod matcher;
 pub mod metrics;
+pub mod percent;
 pub mod pipeline;
 pub mod plan;
 pub mod queue;

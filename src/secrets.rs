@@ -49,14 +49,7 @@ fn encoded_forms(value: &str) -> Vec<String> {
     // What encoders leave as it is: RFC 3986's unreserved characters; those and `/` (a path,
     // minijinja's `urlencode`); JavaScript's `encodeURI` set.
     for kept in [&b"-._~"[..], b"-._~/", b"-._~;,/?:@&=+$!*'()#"] {
-        let mut upper = String::new();
-        for byte in value.bytes() {
-            if byte.is_ascii_alphanumeric() || kept.contains(&byte) {
-                upper.push(byte as char);
-            } else {
-                upper.push_str(&format!("%{byte:02X}"));
-            }
-        }
+        let upper = crate::percent::encode(value, kept);
         let lower = percent_lowercase(&upper);
         let form = upper.replace("%20", "+");
         forms.extend([upper, lower, form]);

@@ -288,15 +288,7 @@ fn judge(
 
 /// A form value, percent-encoded (everything but the unreserved characters).
 fn form_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (byte as char).to_string()
-            }
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
+    crate::percent::encode(value, crate::percent::UNRESERVED)
 }
 
 /// Polls `source` once.

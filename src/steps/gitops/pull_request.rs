@@ -264,15 +264,7 @@ fn refused(status: u16, answer: &Json) -> StepError {
 
 /// Percent-encodes a query value (branch names may hold `/`, `+`, `#`).
 fn urlencode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => {
-                (byte as char).to_string()
-            }
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
+    crate::percent::encode(value, b"-._~:")
 }
 
 #[cfg(test)]
