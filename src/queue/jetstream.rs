@@ -29,8 +29,36 @@ const SOURCE_HEADER: &str = "Vane-Source";
 /// The header JetStream deduplicates on.
 const MSG_ID_HEADER: &str = "Nats-Msg-Id";
 
-/// A message handed to this process and not yet acknowledged: its `$JS.ACK…` reply subject.
-type Held = HashMap<u64, async_nats::Subject>;
+/// The messages handed to this process and not yet acknowledged.
+#[derive(Default)]
+struct Held {
+    /// Handle → the `$JS.ACK…` reply subject of the message's latest delivery.
+    replies: HashMap<u64, async_nats::Subject>,
+    /// Delivery id → handle: a message JetStream delivers again while this process still runs
+    /// it (its in-progress acks were lost, as when the broker restarts) is the same event.
+    handles: HashMap<String, u64>,
+}
+
+impl Held {
+    /// Holds a delivered message under a new handle; `None` when its event is already held here
+    /// (a redelivery of a message this process is running): the held one then acks with the
+    /// latest delivery's subject, and the copy is not run twice.
+    fn hold(&mut self, delivery: &str, reply: async_nats::Subject, handle: u64) -> Option<u64> {
+        if let Some(held) = self.handles.get(delivery) {
+            self.replies.insert(*held, reply);
+            return None;
+        }
+        self.handles.insert(delivery.to_string(), handle);
+        self.replies.insert(handle, reply);
+        Some(handle)
+    }
+
+    fn release(&mut self, handle: u64) -> Option<async_nats::Subject> {
+        let reply = self.replies.remove(&handle)?;
+        self.handles.retain(|_, held| *held != handle);
+        Some(reply)
+    }
+}
 
 pub struct JetStreamQueue {
     broker: Arc<JetStream>,
@@ -228,16 +256,20 @@ impl JetStreamQueue {
             .await;
     }
 
-    fn hold(&self, reply: async_nats::Subject) -> u64 {
+    /// See [`Held::hold`].
+    fn hold(&self, delivery: &str, reply: async_nats::Subject) -> Option<u64> {
         let handle = self.next_handle.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut held) = self.held.lock() {
-            held.insert(handle, reply);
-        }
-        handle
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .hold(delivery, reply, handle)
     }
 
     fn release(&self, handle: u64) -> Option<async_nats::Subject> {
-        self.held.lock().ok()?.remove(&handle)
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .release(handle)
     }
 }
 
@@ -250,7 +282,7 @@ fn heartbeat(client: async_nats::Client, held: Weak<Mutex<Held>>, every: Duratio
             tokio::time::sleep(every).await;
             let Some(held) = held.upgrade() else { return };
             let replies: Vec<async_nats::Subject> = match held.lock() {
-                Ok(held) => held.values().cloned().collect(),
+                Ok(held) => held.replies.values().cloned().collect(),
                 Err(_) => return,
             };
             drop(held);
@@ -347,8 +379,17 @@ impl Queue for JetStreamQueue {
                     self.bury(&message, &event).await;
                     continue;
                 }
-                event.handle = self.hold(reply);
-                taken.push(event);
+                match self.hold(&event.delivery, reply) {
+                    Some(handle) => {
+                        event.handle = handle;
+                        taken.push(event);
+                    }
+                    None => tracing::info!(
+                        delivery = %event.delivery,
+                        "event {} delivered again while this worker runs it: not run twice",
+                        event.delivery
+                    ),
+                }
             }
             Ok(taken)
         })
@@ -400,14 +441,15 @@ impl Queue for JetStreamQueue {
         });
     }
 
+    /// Asked of every delivery, not only of those JetStream counts as redelivered: a broker that
+    /// restarts may have lost the acks (and the delivery counts) it had not yet written, and
+    /// hands out again, as a first delivery, an event this worker ran and recorded.
     fn already_recorded(&self, taken: &Taken) -> bool {
-        taken.attempts > 1
-            && self
-                .store
-                .lock()
-                .ok()
-                .and_then(|store| store.has_finished_runs(&taken.delivery).ok())
-                .unwrap_or(false)
+        self.store
+            .lock()
+            .ok()
+            .and_then(|store| store.has_finished_runs(&taken.delivery).ok())
+            .unwrap_or(false)
     }
 
     fn health(&self) -> Result<(), String> {
@@ -433,5 +475,25 @@ impl Queue for JetStreamQueue {
             .block_on(self.cursors.get(crate::broker::kv_key(source)))
             .map(|value| value.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
             .map_err(|error| format!("cannot read the cursor of `{source}`: {error}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Held;
+
+    #[test]
+    fn a_redelivery_of_a_held_event_is_not_handed_out_and_the_latest_subject_acks() {
+        let mut held = Held::default();
+        assert_eq!(held.hold("d-1", "ack.1".into(), 1), Some(1));
+        assert_eq!(held.hold("d-2", "ack.2".into(), 2), Some(2));
+        // JetStream delivers d-1 again while it runs here.
+        assert_eq!(held.hold("d-1", "ack.3".into(), 3), None);
+        assert_eq!(held.replies.len(), 2);
+        assert_eq!(held.release(1).as_deref(), Some("ack.3"));
+        assert_eq!(held.release(1), None);
+        // Once done, a later delivery of it is handed out again (and found recorded).
+        assert_eq!(held.hold("d-1", "ack.4".into(), 4), Some(4));
+        assert_eq!(held.release(2).as_deref(), Some("ack.2"));
     }
 }

@@ -122,6 +122,9 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (workflow, key, seq)
     ) WITHOUT ROWID;
     CREATE INDEX gate_events_by_id ON gate_events (workflow, key, event_id);",
+    // 9: a run found by its event: a worker asks of every event it takes whether its runs are
+    // already recorded (a redelivery), and `replay` finds an event's runs.
+    "CREATE INDEX runs_by_event ON runs (event_id);",
 ];
 
 /// The schema version this vane writes and reads.

@@ -531,6 +531,51 @@ fn with_the_broker_down_healthz_says_degraded_at_once_and_a_retried_503_runs_onc
     );
 }
 
+/// A broker killed and restarted while a worker runs events: when it is back it hands out again
+/// the events it had handed out — while the worker still runs them, or after their runs are
+/// recorded, its acks lost. None of them runs twice.
+#[test]
+fn a_broker_killed_and_restarted_under_load_makes_no_event_run_twice() {
+    let port = crate::support::free_port();
+    let broker_store = tempfile::tempdir().unwrap();
+    let broker = Nats::start(port, broker_store.path());
+    let slow = "version: 1\nname: on-push\non: { push: {} }\nsteps:\n  - run: sleep 4\n";
+    let dir = project(
+        slow,
+        &format!("queue: nats://127.0.0.1:{port}\njetstream:\n  ack-wait: 2s\n"),
+    );
+    let daemon = Serve::start(dir.path(), &[], &[("VANE_PARALLEL", "8")]);
+    let payload = std::fs::read(fixture("github/push.branch.json")).unwrap();
+    const EVENTS: i64 = 24;
+    for n in 0..EVENTS {
+        assert_eq!(post(&daemon.url, &format!("d-{n}"), &payload).unwrap(), 202);
+    }
+    wait_for("eight runs at once", Duration::from_secs(60), || {
+        count(
+            dir.path(),
+            "SELECT count(*) FROM runs WHERE status = 'running'",
+        ) >= 8
+    });
+    drop(broker);
+    // Down for longer than `ack-wait`, while the runs go on.
+    std::thread::sleep(Duration::from_secs(3));
+    let _broker = Nats::start(port, broker_store.path());
+    wait_for("every event to run", Duration::from_secs(120), || {
+        count(
+            dir.path(),
+            "SELECT count(DISTINCT event_id) FROM runs WHERE status = 'success'",
+        ) == EVENTS
+    });
+    // Redeliveries of the last ones have time to arrive and run.
+    std::thread::sleep(Duration::from_secs(8));
+    let twice = strings(
+        dir.path(),
+        "SELECT event_id || ' ' || count(*) FROM runs GROUP BY event_id HAVING count(*) > 1",
+    );
+    assert_eq!(twice, Vec::<String>::new(), "events run more than once");
+    assert_eq!(count(dir.path(), "SELECT count(*) FROM runs"), EVENTS);
+}
+
 /// A small tmpfs mounted on a fresh folder (as root), unmounted when dropped: a disk that fills.
 struct SmallDisk {
     path: PathBuf,
