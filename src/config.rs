@@ -6,7 +6,9 @@
 //! `vane --config /etc/vane/vane.yaml` means the same wherever it is started from.
 
 use crate::diagnostic::Diagnostic;
+use crate::workflow::schema;
 use crate::yaml::{self, Position, YamlPath};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -33,8 +35,9 @@ pub struct Config {
 }
 
 /// Where a secret's value is read from, at the moment it is needed (never stored).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(transform = schema::one_of_keys(&["env", "file"]))]
 pub struct SecretRef {
     /// An environment variable.
     pub env: Option<String>,
@@ -99,7 +102,7 @@ impl SourceKind {
 }
 
 /// What a poller does the first time it sees a source (no cursor yet).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum FirstPoll {
     /// Record where the source is and emit nothing: no storm of old events.
@@ -110,7 +113,7 @@ pub enum FirstPoll {
 }
 
 /// A git remote whose refs are compared with the cursor: one `push` event per moved ref.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct GitSource {
     /// `https://…`, `ssh://…`, `git://…`, `file://…` or a local path.
@@ -130,7 +133,7 @@ pub struct GitSource {
 }
 
 /// Whether an HTTP poll emits every time, or only when the response changed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Emit {
     Always,
@@ -139,7 +142,7 @@ pub enum Emit {
 }
 
 /// A JSON resource polled with GET; its response becomes `data` of an event of type `type`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct HttpSource {
     pub url: String,
@@ -156,7 +159,7 @@ pub struct HttpSource {
 }
 
 /// A header value: literal text, or a secret.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum HeaderValue {
     Text(String),
@@ -164,7 +167,7 @@ pub enum HeaderValue {
 }
 
 /// GitHub's REST API polled for `workflow_run` / `check_run` changes of one repository.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct GithubSource {
     /// `owner/name`.
@@ -188,7 +191,7 @@ fn default_api_url() -> String {
 
 /// A container registry's image: its tags are listed, a policy picks one, and an
 /// `image.updated` event says when the pick (or, with `digest`, its digest) changed.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RegistrySource {
     /// Registry host and repository: `ghcr.io/acme/api`, `127.0.0.1:5000/acme/api`; without a
@@ -212,7 +215,8 @@ pub struct RegistrySource {
     #[serde(default)]
     pub first: FirstPoll,
     /// Misplaced (it belongs beside `registry:`): read only to say so.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_duration_text")]
+    #[schemars(skip)]
     pub every: Option<String>,
 }
 
@@ -221,7 +225,7 @@ fn max_tags() -> usize {
 }
 
 /// `policy:` — exactly one of `semver`, `numerical`, `alphabetical`, `newest-build`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ImagePolicyConfig {
     /// An npm-style range: `>=1.4.0 <2`, `^1.4`, `~1.4.2`, `1.x`, `>=2 || <1`.
@@ -236,7 +240,7 @@ pub struct ImagePolicyConfig {
 }
 
 /// `asc`: the highest value wins; `desc`: the lowest.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Order {
     #[default]
@@ -245,7 +249,7 @@ pub enum Order {
 }
 
 /// `tags:` — regexes over tag names.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TagFilterConfig {
     /// Only tags this matches are candidates.
@@ -258,7 +262,7 @@ pub struct TagFilterConfig {
 }
 
 /// A registry login: sent to the token service (Bearer registries) or as Basic auth.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RegistryCredentials {
     pub username: HeaderValue,
@@ -266,7 +270,7 @@ pub struct RegistryCredentials {
 }
 
 /// A Prometheus instant query, polled: its value as `metric.<source>` events.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PrometheusSource {
     /// Prometheus's base URL (`http://prometheus:9090`); the query goes to `/api/v1/query`.
@@ -291,11 +295,13 @@ pub struct PrometheusSource {
     #[serde(default)]
     pub headers: BTreeMap<String, HeaderValue>,
     /// How often to query, here or beside `prometheus:`.
+    #[serde(default, deserialize_with = "optional_duration_text")]
+    #[schemars(with = "Option<schema::Duration>")]
     pub every: Option<String>,
 }
 
 /// When a metric is an event: every poll, when its value changed, or when it crosses a threshold.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum MetricEmit {
     #[default]
@@ -305,7 +311,7 @@ pub enum MetricEmit {
 }
 
 /// One event per series, one for their sum, or one for the only series (more is an error).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum SeriesMode {
     #[default]
@@ -315,7 +321,7 @@ pub enum SeriesMode {
 }
 
 /// What an empty result is: an error event (default), or the value 0.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum EmptyResult {
     #[default]
@@ -324,7 +330,7 @@ pub enum EmptyResult {
 }
 
 /// MQTT topic filters, each message one event.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct MqttSource {
     /// `mqtt://host:1883`.
@@ -347,11 +353,20 @@ pub struct MqttSource {
     /// with one group get each message once between them. `false` subscribes every process to
     /// every message.
     #[serde(default = "share_group", deserialize_with = "share_setting")]
+    #[schemars(schema_with = "share_schema")]
     pub share: Option<String>,
 }
 
 fn share_group() -> Option<String> {
     Some("vane".to_string())
+}
+
+/// The schema of `share:`.
+fn share_schema(_generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "description": "The shared-subscription group, or `false` to get every message.",
+        "anyOf": [{ "type": "boolean" }, { "type": "string", "pattern": "^[^/+#]+$" }]
+    })
 }
 
 /// `share: NAME` or `share: false`.
@@ -375,7 +390,7 @@ fn share_setting<'de, D: serde::Deserializer<'de>>(
 }
 
 /// NATS subjects, each message one event.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct NatsSource {
     /// `nats://host:4222`.
@@ -453,7 +468,7 @@ impl Default for Serve {
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 /// The webhook endpoints; each is served only where configured.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Webhooks {
     pub github: Option<GithubHook>,
@@ -464,7 +479,7 @@ pub struct Webhooks {
 }
 
 /// GitHub webhooks, verified with `X-Hub-Signature-256`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct GithubHook {
     #[serde(default = "github_path")]
@@ -477,7 +492,7 @@ fn github_path() -> String {
 }
 
 /// GitLab webhooks, verified with `X-Gitlab-Token`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct GitlabHook {
     #[serde(default = "gitlab_path")]
@@ -490,7 +505,7 @@ fn gitlab_path() -> String {
 }
 
 /// Any JSON webhook signed with HMAC-SHA256 in a header of your choice.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct GenericHook {
     #[serde(default = "generic_path")]
@@ -506,7 +521,7 @@ fn generic_path() -> String {
     "/hooks/generic".to_string()
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct HmacConfig {
     /// The header holding the hex signature, optionally prefixed `sha256=`.
@@ -520,7 +535,7 @@ fn hmac_header() -> String {
 }
 
 /// CloudEvents over HTTP (structured and binary mode), with an optional HMAC like `generic`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct CloudEventsHook {
     #[serde(default = "cloudevents_path")]
@@ -534,7 +549,7 @@ fn cloudevents_path() -> String {
 
 /// Prometheus Alertmanager's webhook receiver (payload version 4). Alertmanager cannot sign a
 /// request: it sends a bearer token or basic credentials, compared in constant time.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct AlertmanagerHook {
     #[serde(default = "alertmanager_path")]
@@ -550,14 +565,15 @@ fn alertmanager_path() -> String {
 
 /// `auth:` — exactly one of `bearer` (Alertmanager's `http_config.authorization.credentials`)
 /// or `basic` (`http_config.basic_auth`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(transform = schema::one_of_keys(&["bearer", "basic"]))]
 pub struct AlertmanagerAuth {
     pub bearer: Option<SecretRef>,
     pub basic: Option<BasicAuth>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct BasicAuth {
     pub username: String,
@@ -565,7 +581,7 @@ pub struct BasicAuth {
 }
 
 /// One event per alert of a notification (`alert`), or one per notification.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum AlertSplit {
     #[default]
@@ -584,7 +600,7 @@ pub enum Queue {
 }
 
 /// `queue: nats://…` with the `jetstream:` settings.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct NatsQueue {
     #[serde(skip)]
@@ -597,6 +613,7 @@ pub struct NatsQueue {
     pub consumer: String,
     /// How long a message stays with a worker that neither acks nor reports progress.
     #[serde(default = "ack_wait", deserialize_with = "duration_text")]
+    #[schemars(with = "schema::Duration")]
     pub ack_wait: Duration,
     /// Deliveries of one message before it is dead.
     #[serde(default = "max_deliver")]
@@ -607,6 +624,7 @@ pub struct NatsQueue {
     /// How long the stream remembers a delivery id (`Nats-Msg-Id`): a replay within it is
     /// dropped by JetStream itself.
     #[serde(default = "dedup_window", deserialize_with = "duration_text")]
+    #[schemars(with = "schema::Duration")]
     pub dedup_window: Duration,
     /// The KV bucket of the pollers' cursors.
     #[serde(default = "cursor_bucket")]
@@ -616,6 +634,7 @@ pub struct NatsQueue {
     pub locks: String,
     /// How long a group lock lasts unless its holder renews it (every third of it).
     #[serde(default = "lock_lease", deserialize_with = "duration_text")]
+    #[schemars(with = "schema::Duration")]
     pub lock_lease: Duration,
 }
 
@@ -651,8 +670,17 @@ fn lock_lease() -> Duration {
 }
 
 fn duration_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(deserializer)?;
+    let text = crate::duration::DurationText::deserialize(deserializer)?.0;
     crate::duration::parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+/// An optional duration kept as text (checked where its position is known).
+fn optional_duration_text<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    Ok(Some(
+        crate::duration::DurationText::deserialize(deserializer)?.0,
+    ))
 }
 
 impl NatsQueue {
@@ -755,28 +783,67 @@ fn subscription_problem(kind: &SourceKind) -> Option<(&'static str, String)> {
     }
 }
 
+/// The keys of a source that say what it is: exactly one of them.
+const SOURCE_KINDS: &[&str] = &[
+    "git",
+    "http",
+    "github",
+    "registry",
+    "prometheus",
+    "mqtt",
+    "nats",
+];
+
+/// The schema of `version:` in vane.yaml.
+fn config_version(_generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "enum": [1] })
+}
+
+/// Where the schema of vane.yaml says it lives.
+pub const SCHEMA_ID: &str = "https://vane.dev/schema/config-v1.json";
+
+/// The JSON Schema of vane.yaml (`vane schema --for config`).
+pub fn json_schema() -> serde_json::Value {
+    schema::root_schema::<ConfigFile>(SCHEMA_ID)
+}
+
 /// The file as written.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(title = "vane configuration (vane.yaml)")]
 struct ConfigFile {
+    #[schemars(required, schema_with = "config_version")]
     version: Option<serde_yaml::Value>,
+    /// The workflow folder (default `workflows/`), relative to this file.
     workflows: Option<PathBuf>,
+    /// The template folder (default `templates/`), relative to this file.
     templates: Option<PathBuf>,
+    /// The state store (default `.vane/state.db`), or `:memory:`.
     state: Option<PathBuf>,
+    /// Secret name → where its value is read from.
     #[serde(default)]
     secrets: BTreeMap<String, SecretRef>,
+    /// What the daemon polls or subscribes to.
     #[serde(default)]
     sources: Vec<SourceFile>,
+    /// `vane serve`: the listener and its webhooks.
     serve: Option<ServeFile>,
+    /// Where accepted events wait: `sqlite` (the state store, default) or `nats://host:port`.
     queue: Option<String>,
+    /// The JetStream settings of `queue: nats://…`.
     jetstream: Option<NatsQueue>,
+    /// How many events one input may cause through `emit` steps, in all (default 1000).
     max_emitted: Option<usize>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(transform = schema::one_of_keys(SOURCE_KINDS))]
 struct SourceFile {
     name: String,
+    /// How often to poll; default 1m.
+    #[serde(default, deserialize_with = "optional_duration_text")]
+    #[schemars(with = "Option<schema::Duration>")]
     every: Option<String>,
     git: Option<GitSource>,
     http: Option<HttpSource>,
@@ -787,21 +854,28 @@ struct SourceFile {
     prometheus: Option<PrometheusSource>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct ServeFile {
+    /// The address to listen on (default `127.0.0.1:8080`).
     listen: Option<String>,
     #[serde(default)]
     webhooks: Webhooks,
+    /// Events run at once.
     workers: Option<usize>,
+    /// The largest request body accepted, in bytes.
     max_body: Option<usize>,
+    /// The bearer token `POST /-/reload` requires.
     reload_token: Option<SecretRef>,
     #[serde(default, deserialize_with = "optional_duration")]
+    #[schemars(with = "Option<schema::Duration>")]
     dedup_window: Option<Duration>,
     #[serde(default, deserialize_with = "optional_duration")]
+    #[schemars(with = "Option<schema::Duration>")]
     payload_retention: Option<Duration>,
     max_connections: Option<usize>,
     #[serde(default, deserialize_with = "optional_duration")]
+    #[schemars(with = "Option<schema::Duration>")]
     header_timeout: Option<Duration>,
 }
 

@@ -6,6 +6,28 @@ use std::time::Duration;
 /// that far ahead cannot be added to a clock without overflowing.
 pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86_400);
 
+/// A duration as a file writes it, before it is parsed: text (`90s`) or, as workflows take it, a
+/// whole number of seconds (`90`). vane.yaml and test files read their durations through it.
+pub struct DurationText(pub String);
+
+impl<'de> serde::Deserialize<'de> for DurationText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Text(String),
+            Seconds(u64),
+        }
+        match <Written as serde::Deserialize>::deserialize(deserializer) {
+            Ok(Written::Text(text)) => Ok(DurationText(text)),
+            Ok(Written::Seconds(seconds)) => Ok(DurationText(seconds.to_string())),
+            Err(_) => Err(serde::de::Error::custom(
+                "expected a duration such as `90s`, `15m`, `1h30m` or a number of seconds",
+            )),
+        }
+    }
+}
+
 /// Parses `500ms`, `90s`, `15m`, `2h`, `1d` and sums of them (`1h30m`); a bare number is seconds.
 /// Nothing over [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {

@@ -14,9 +14,9 @@ pub struct ManArgs {
     pub command: Option<String>,
 }
 
-/// The JSON Schema of the workflow format, pretty-printed.
-pub fn schema() -> Outcome {
-    let schema = crate::workflow::schema::json_schema();
+/// The JSON Schema of a file vane reads, pretty-printed.
+pub fn schema(file: crate::workflow::schema::SchemaFor) -> Outcome {
+    let schema = file.json_schema();
     // Serializing a `serde_json::Value` cannot fail: every key is a string.
     let text = serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n";
     write_stdout(text.as_bytes())

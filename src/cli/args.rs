@@ -137,8 +137,11 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Run workflow test files (*.test.yaml): match and render each case's event, check what it expects.
     Test(TestArgs),
-    /// Print the JSON Schema (draft 2020-12) of the workflow format, for editors.
-    Schema,
+    /// Print the JSON Schema (draft 2020-12) of workflows, vane.yaml or test files, for editors.
+    Schema {
+        #[arg(long = "for", value_enum, default_value_t, value_name = "FILE")]
+        file: crate::workflow::schema::SchemaFor,
+    },
     /// Write a starter project: workflows/, templates/, vane.yaml, a test file and an example event.
     Init(InitArgs),
     /// Print shell completions (bash, zsh, fish, elvish or powershell) to stdout.
@@ -241,12 +244,11 @@ impl Command {
         }
     }
 
-    /// Whether the command works on a project, and so reads `vane.yaml`. The ones that only
-    /// print something about vane itself work anywhere, even beside a broken configuration.
+    /// Whether the command reads `vane.yaml`; those that print about vane itself work anywhere.
     pub fn reads_config(&self) -> bool {
         !matches!(
             self,
-            Command::Schema | Command::Init(_) | Command::Completions(_) | Command::Man(_)
+            Command::Schema { .. } | Command::Init(_) | Command::Completions(_) | Command::Man(_)
         )
     }
 }

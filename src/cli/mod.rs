@@ -66,7 +66,7 @@ pub fn main() -> ExitCode {
         Command::Dispatch(args) => dispatch::dispatch(&cli.global, args),
         Command::Validate(args) => validate::validate(&cli.global, args),
         Command::Test(args) => test::test(&cli.global, args),
-        Command::Schema => about::schema(),
+        Command::Schema { file } => about::schema(*file),
         Command::Init(args) => about::init(args),
         Command::Completions(args) => about::completions(args),
         Command::Man(args) => about::man(args),

@@ -6,34 +6,67 @@
 use crate::diagnostic::Diagnostic;
 use crate::engine::Overrides;
 use crate::event::{self, Event, EventError, InputOptions};
+use crate::workflow::schema;
 use crate::workflow::{Workflow, WorkflowSet};
 use crate::yaml::{self, Position, YamlPath};
 use regex::Regex;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value as Json;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// One case as written.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = schema::one_of_keys(&["event", "events"]))]
 struct CaseConfig {
+    /// The case's name, unique in its file.
     name: String,
+    /// The event: a file or inline.
     event: Option<EventConfig>,
     /// A timed sequence on a simulated clock: `[{at: 0s, file: …}, {at: 10s, inline: …}]`.
+    #[schemars(with = "Option<Vec<TimedEventConfig>>", length(min = 1))]
     events: Option<Vec<serde_yaml::Value>>,
+    /// Values of `vars` for the case, as `--var` gives them.
     #[serde(default)]
+    #[schemars(with = "serde_json::Map<String, Json>")]
     vars: serde_yaml::Mapping,
     #[serde(default)]
     expect: ExpectConfig,
 }
 
+/// The test file: a list of cases.
+#[derive(JsonSchema)]
+#[schemars(title = "vane workflow tests (*.test.yaml)")]
+#[schemars(transform = non_empty)]
+struct TestFileSchema(#[allow(dead_code)] Vec<CaseConfig>);
+
+fn non_empty(schema: &mut schemars::Schema) {
+    schema.insert("minItems".to_string(), Json::from(1));
+}
+
+/// Where the schema of test files says it lives.
+pub const SCHEMA_ID: &str = "https://vane.dev/schema/test-v1.json";
+
+/// The JSON Schema of a `*.test.yaml` file (`vane schema --for test`).
+pub fn json_schema() -> Json {
+    schema::root_schema::<TestFileSchema>(SCHEMA_ID)
+}
+
 /// One event of `events:`: when it arrives (from the case's start) and what it must do.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = schema::one_of_keys(&["file", "inline"]))]
 struct TimedEventConfig {
+    /// When it arrives, from the case's start (`0s`, `10s`, `1m30s`).
+    #[serde(deserialize_with = "duration_text")]
+    #[schemars(with = "schema::Duration")]
     at: String,
+    /// A file, relative to the test file.
     file: Option<String>,
+    /// The event itself.
+    #[schemars(with = "Option<Json>")]
     inline: Option<serde_yaml::Value>,
     #[serde(rename = "type")]
     kind: Option<String>,
@@ -43,10 +76,14 @@ struct TimedEventConfig {
 }
 
 /// `event:` — a file (relative to the test file) or the event inline.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = schema::one_of_keys(&["file", "inline"]))]
 struct EventConfig {
+    /// A file, relative to the test file.
     file: Option<String>,
+    /// The event itself.
+    #[schemars(with = "Option<Json>")]
     inline: Option<serde_yaml::Value>,
     /// As `--type`: the event is a raw payload of this type.
     #[serde(rename = "type")]
@@ -55,15 +92,18 @@ struct EventConfig {
     source: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ExpectConfig {
+    /// The workflows that must match.
     #[serde(rename = "match", default)]
     matched: Vec<String>,
+    /// The workflows that must not match.
     #[serde(rename = "no-match", default)]
     not_matched: Vec<String>,
     /// `<workflow>.<step>.<field>` → check; kept as a mapping so each key can be located.
     #[serde(default)]
+    #[schemars(with = "std::collections::BTreeMap<String, CheckConfig>")]
     steps: serde_yaml::Mapping,
     /// How many runs (of every workflow): for the event (with the timers that fired since the
     /// one before it), or, at the case's level, for the whole sequence.
@@ -71,12 +111,17 @@ struct ExpectConfig {
 }
 
 /// One check on a rendered field; every key given must hold.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CheckConfig {
     equals: Option<Json>,
     contains: Option<String>,
     matches: Option<String>,
+}
+
+/// `at:` as text, whether written `10s` or `10`.
+fn duration_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Ok(crate::duration::DurationText::deserialize(deserializer)?.0)
 }
 
 /// A test file, every case compiled.

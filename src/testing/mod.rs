@@ -10,7 +10,7 @@ mod case;
 mod report;
 mod run;
 
-pub use case::{Check, FieldCheck, TestCase, TestFile, load_test_file};
+pub use case::{Check, FieldCheck, TestCase, TestFile, json_schema, load_test_file};
 pub use report::TestReporter;
 pub use run::{Failure, diff, run_case};
 

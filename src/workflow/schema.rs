@@ -19,9 +19,37 @@ pub const SCHEMA_ID: &str = "https://vane.dev/schema/workflow-v1.json";
 
 /// The schema of a v1 workflow file, as a JSON value.
 pub fn json_schema() -> Json {
+    root_schema::<WorkflowConfig>(SCHEMA_ID)
+}
+
+/// The files vane reads that have a schema: `vane schema --for workflow|config|test`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SchemaFor {
+    /// A workflow file (`workflows/*.yaml`).
+    #[default]
+    Workflow,
+    /// `vane.yaml`.
+    Config,
+    /// A workflow test file (`*.test.yaml`).
+    Test,
+}
+
+impl SchemaFor {
+    pub fn json_schema(self) -> Json {
+        match self {
+            SchemaFor::Workflow => json_schema(),
+            SchemaFor::Config => crate::config::json_schema(),
+            SchemaFor::Test => crate::testing::json_schema(),
+        }
+    }
+}
+
+/// The schema of the file type `T` deserializes, under the identity `id`: the one way each of
+/// `vane schema --for workflow|config|test` is made.
+pub fn root_schema<T: JsonSchema>(id: &str) -> Json {
     let generator = SchemaSettings::draft2020_12().into_generator();
-    let mut schema = generator.into_root_schema_for::<WorkflowConfig>();
-    schema.insert("$id".to_string(), Json::String(SCHEMA_ID.to_string()));
+    let mut schema = generator.into_root_schema_for::<T>();
+    schema.insert("$id".to_string(), Json::String(id.to_string()));
     let mut value = schema.to_value();
     unwrap_descriptions(&mut value);
     value

@@ -32,12 +32,11 @@ fn problems(validator: &jsonschema::Validator, text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The fenced YAML blocks of the README that are workflows (they start with `version: 1`).
-fn readme_workflows() -> Vec<String> {
-    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+/// The fenced YAML blocks (```yaml … ```) of a Markdown text.
+fn yaml_blocks(markdown: &str) -> Vec<String> {
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;
-    for line in readme.lines() {
+    for line in markdown.lines() {
         match &mut current {
             None if line.trim_start().starts_with("```yaml") || line.trim() == "```yml" => {
                 current = Some(String::new())
@@ -54,9 +53,28 @@ fn readme_workflows() -> Vec<String> {
         }
     }
     blocks
+}
+
+/// The fenced YAML blocks of the README that are workflows (they start with `version: 1`).
+fn readme_workflows() -> Vec<String> {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    yaml_blocks(&readme)
         .into_iter()
         .filter(|block| block.trim_start().starts_with("version: 1"))
         .collect()
+}
+
+/// Every file passes the schema.
+fn assert_pass(validator: &jsonschema::Validator, files: &[PathBuf]) {
+    for file in files {
+        let text = std::fs::read_to_string(file).unwrap();
+        assert_eq!(
+            problems(validator, &text),
+            Vec::<String>::new(),
+            "{}",
+            file.display()
+        );
+    }
 }
 
 fn yaml_files(dir: &Path) -> Vec<PathBuf> {
@@ -97,29 +115,16 @@ fn every_gallery_workflow_passes_the_schema() {
     let validator = validator();
     let files = yaml_files(&root().join("workflows"));
     assert!(files.len() >= 7, "the gallery: {files:?}");
-    for file in files {
-        let text = std::fs::read_to_string(&file).unwrap();
-        assert_eq!(
-            problems(&validator, &text),
-            Vec::<String>::new(),
-            "{}",
-            file.display()
-        );
-    }
+    assert_pass(&validator, &files);
 }
 
 #[test]
 fn every_starter_workflow_passes_the_schema() {
     let validator = validator();
-    for file in yaml_files(&root().join("src/init/starter/workflows")) {
-        let text = std::fs::read_to_string(&file).unwrap();
-        assert_eq!(
-            problems(&validator, &text),
-            Vec::<String>::new(),
-            "{}",
-            file.display()
-        );
-    }
+    assert_pass(
+        &validator,
+        &yaml_files(&root().join("src/init/starter/workflows")),
+    );
 }
 
 #[test]
@@ -276,6 +281,244 @@ fn the_schema_and_the_loader_agree_on_durations() {
                 if by_loader { "accepts" } else { "refuses" },
                 if by_schema { "accepts" } else { "refuses" },
                 loader.stdout()
+            ));
+        }
+    }
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+}
+
+/// The schema `vane schema --for FILE` prints, as a validator.
+fn validator_for(file: &str) -> jsonschema::Validator {
+    let run = Vane::new()
+        .args(&["schema", "--for", file])
+        .run()
+        .expect_code(0);
+    let schema: Value = serde_json::from_str(&run.stdout()).expect("JSON");
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+    assert_eq!(
+        schema["$id"],
+        format!("https://vane.dev/schema/{file}-v1.json")
+    );
+    jsonschema::draft202012::new(&schema).expect("a valid draft 2020-12 schema")
+}
+
+/// The fenced YAML blocks of the docs and the README, with the file each is in.
+fn doc_blocks() -> Vec<(String, String)> {
+    let mut files = vec![root().join("README.md")];
+    for entry in std::fs::read_dir(root().join("docs")).unwrap() {
+        files.push(entry.unwrap().path());
+    }
+    files
+        .into_iter()
+        .filter(|file| file.extension().is_some_and(|extension| extension == "md"))
+        .flat_map(|file| {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let name = file.display().to_string();
+            yaml_blocks(&text)
+                .into_iter()
+                .map(move |block| (name.clone(), block))
+        })
+        .collect()
+}
+
+#[test]
+fn the_config_schema_passes_every_vane_yaml_shown_and_the_starters() {
+    let validator = validator_for("config");
+    let mut checked = 0;
+    for (file, block) in doc_blocks() {
+        // A whole vane.yaml (a version and no workflow `name:`), or its `sources:` part.
+        let config = if block.starts_with("version: 1") && !block.contains("\nname:") {
+            block
+        } else if block.starts_with("sources:") {
+            format!("version: 1\n{block}")
+        } else {
+            continue;
+        };
+        assert_eq!(
+            problems(&validator, &config),
+            Vec::<String>::new(),
+            "{file}\n{config}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 5, "{checked} vane.yaml blocks in the docs");
+    let starter = std::fs::read_to_string(root().join("src/init/starter/vane.yaml")).unwrap();
+    assert_eq!(problems(&validator, &starter), Vec::<String>::new());
+}
+
+#[test]
+fn the_test_schema_passes_every_gallery_and_docs_test_file() {
+    let validator = validator_for("test");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("workflows"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.to_string_lossy().ends_with(".test.yaml"))
+        .collect();
+    files.push(root().join("src/init/starter/workflows/starter.test.yaml"));
+    assert!(files.len() >= 8, "{files:?}");
+    assert_pass(&validator, &files);
+    let shown: Vec<(String, String)> = doc_blocks()
+        .into_iter()
+        .filter(|(_, block)| {
+            block
+                .lines()
+                .find(|line| !line.starts_with('#'))
+                .is_some_and(|line| line.starts_with("- name:"))
+        })
+        .collect();
+    assert!(shown.len() >= 2, "{shown:?}");
+    for (file, block) in shown {
+        assert_eq!(
+            problems(&validator, &block),
+            Vec::<String>::new(),
+            "{file}\n{block}"
+        );
+    }
+}
+
+/// What `vane validate` (which reads `vane.yaml`) and the config schema say of one file.
+fn config_verdicts(validator: &jsonschema::Validator, text: &str) -> (bool, bool, String) {
+    let run = Vane::new()
+        .file("vane.yaml", text)
+        .workflow(
+            "w.yaml",
+            "version: 1\nname: w\non: { push: {} }\nsteps:\n  - run: 'true'\n",
+        )
+        .args(&["validate"])
+        .run();
+    (
+        run.code() == 0,
+        problems(validator, text).is_empty(),
+        run.stdout() + &run.stderr(),
+    )
+}
+
+/// The config schema and the loader agree: each vane.yaml is accepted by both or refused by both,
+/// as the table says.
+#[test]
+fn the_config_schema_and_the_loader_agree() {
+    let validator = validator_for("config");
+    let nats = "queue: nats://127.0.0.1:4222\njetstream:\n";
+    let cases = [
+        ("queue: sqlite\n".to_string(), true),
+        (format!("{nats}  ack-wait: 30\n"), true),
+        (format!("{nats}  ack-wait: 90s\n"), true),
+        (format!("{nats}  ack-wait: soon\n"), false),
+        (format!("{nats}  ack-wiat: 30s\n"), false),
+        ("serve:\n  dedup-window: 2h\n  header-timeout: 5\n".to_string(), true),
+        ("serve:\n  listn: 127.0.0.1:9000\n".to_string(), false),
+        ("secrets:\n  token: { env: TOKEN }\n".to_string(), true),
+        ("secrets:\n  token: { env: TOKEN, file: t }\n".to_string(), false),
+        (
+            "sources:\n  - name: s\n    every: 30\n    git: { url: 'https://example.com/r.git', branches: [main] }\n"
+                .to_string(),
+            true,
+        ),
+        (
+            "sources:\n  - name: s\n    every: soon\n    git: { url: 'https://example.com/r.git', branches: [main] }\n"
+                .to_string(),
+            false,
+        ),
+        (
+            "sources:\n  - name: s\n    git: { url: 'https://example.com/r.git', branches: [main] }\n    nats: { url: 'nats://127.0.0.1:4222', subject: a }\n"
+                .to_string(),
+            false,
+        ),
+        (
+            "sources:\n  - name: s\n    mqtt: { url: 'mqtt://127.0.0.1:1883', topics: ['t/#'], share: false }\n"
+                .to_string(),
+            true,
+        ),
+        (
+            "sources:\n  - name: s\n    mqtt: { url: 'mqtt://127.0.0.1:1883', topics: ['t/#'], share: a/b }\n"
+                .to_string(),
+            false,
+        ),
+    ];
+    let mut disagreements = Vec::new();
+    for (body, accepted) in &cases {
+        let text = format!("version: 1\n{body}");
+        let (by_loader, by_schema, output) = config_verdicts(&validator, &text);
+        if by_loader != *accepted || by_schema != *accepted {
+            disagreements.push(format!(
+                "expected {}, the loader {by_loader}, the schema {by_schema}:\n{text}{output}",
+                if *accepted { "accepted" } else { "refused" },
+            ));
+        }
+    }
+    let (by_loader, by_schema, _) = config_verdicts(&validator, "version: 2\n");
+    assert!(!by_loader && !by_schema, "version 2");
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+}
+
+/// The test-file schema and `vane test` agree on a table of cases.
+#[test]
+fn the_test_schema_and_the_loader_agree() {
+    let validator = validator_for("test");
+    let workflow = "version: 1\nname: w\non: { push: {} }\nsteps:\n  - id: s\n    run: 'true'\n";
+    let push = "{ type: push, data: { ref: refs/heads/main } }";
+    let cases = [
+        (
+            format!("- name: a\n  event: {{ inline: {push} }}\n  expect: {{ match: [w] }}\n"),
+            true,
+        ),
+        (
+            format!(
+                "- name: a\n  events:\n    - {{ at: 0, inline: {push} }}\n    - {{ at: 10s, inline: {push}, expect: {{ runs: 1 }} }}\n"
+            ),
+            true,
+        ),
+        (
+            format!(
+                "- name: a\n  event: {{ inline: {push} }}\n  expect: {{ steps: {{ w.s.run: {{ contains: 'true' }} }} }}\n"
+            ),
+            true,
+        ),
+        (
+            format!("- name: a\n  event: {{ inline: {push} }}\n  expcet: {{ match: [w] }}\n"),
+            false,
+        ),
+        (
+            format!("- name: a\n  event: {{ inline: {push}, file: e.json }}\n"),
+            false,
+        ),
+        (
+            format!(
+                "- name: a\n  event: {{ inline: {push} }}\n  events:\n    - {{ at: 0s, inline: {push} }}\n"
+            ),
+            false,
+        ),
+        ("- name: a\n  events: []\n".to_string(), false),
+        (
+            format!("- name: a\n  events:\n    - {{ at: soon, inline: {push} }}\n"),
+            false,
+        ),
+        (
+            format!(
+                "- name: a\n  event: {{ inline: {push} }}\n  expect: {{ steps: {{ w.s.run: {{ contians: x }} }} }}\n"
+            ),
+            false,
+        ),
+        ("[]\n".to_string(), false),
+    ];
+    let mut disagreements = Vec::new();
+    for (text, accepted) in &cases {
+        let run = Vane::new()
+            .workflow("w.yaml", workflow)
+            .workflow("w.test.yaml", text)
+            .args(&["test"])
+            .run();
+        let by_loader = run.code() == 0;
+        let by_schema = problems(&validator, text).is_empty();
+        if by_loader != *accepted || by_schema != *accepted {
+            disagreements.push(format!(
+                "expected {}, the loader {by_loader}, the schema {by_schema}:\n{text}{}{}",
+                if *accepted { "accepted" } else { "refused" },
+                run.stdout(),
+                run.stderr()
             ));
         }
     }
