@@ -253,6 +253,20 @@ impl KvGates {
             .count() as u64
     }
 
+    /// One key's row, if it is live (for a plan, which reads and never writes).
+    pub fn row(&self, workflow: &str, key: &str) -> Result<Option<GateRow>, String> {
+        let (_, _, stored) = self.read(&entry_name(workflow, key))?;
+        Ok(stored.map(|stored| GateRow {
+            state: stored.state,
+            due_ms: stored.due_ms,
+        }))
+    }
+
+    /// How many live keys `workflow` has, as far as this process has seen.
+    pub fn keys(&self, workflow: &str) -> u64 {
+        self.live_keys(workflow, "")
+    }
+
     /// The key's entry: its revision (0: none), whether it is live, and its value (`None` where
     /// deleted, or unreadable by this vane: then the key starts over).
     fn read(&self, name: &str) -> Result<(u64, bool, Option<Stored>), String> {

@@ -24,9 +24,40 @@ enum Backend {
         local: Option<Arc<Mutex<Store>>>,
     },
     Overlay {
-        base: Option<Box<Mutex<Store>>>,
+        base: Option<Base>,
         rows: Mutex<HashMap<(String, String), Option<GateRow>>>,
     },
+}
+
+/// Where an overlay reads the state it starts from.
+enum Base {
+    Store(Box<Mutex<Store>>),
+    Kv(Arc<super::kv::KvGates>),
+}
+
+impl Base {
+    fn row(&self, workflow: &str, key: &str) -> Option<GateRow> {
+        match self {
+            Base::Store(store) => store
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .gate_row(workflow, key)
+                .ok()
+                .flatten(),
+            Base::Kv(gates) => gates.row(workflow, key).ok().flatten(),
+        }
+    }
+
+    fn keys(&self, workflow: &str) -> u64 {
+        match self {
+            Base::Store(store) => store
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .gate_keys(workflow)
+                .unwrap_or(0),
+            Base::Kv(gates) => gates.keys(workflow),
+        }
+    }
 }
 
 /// Gate state and the clock gates read. Cheap to clone (shared).
@@ -106,7 +137,18 @@ impl GateStore {
                     .ok()
                     .flatten()
             })
-            .map(|store| Box::new(Mutex::new(store)));
+            .map(|store| Base::Store(Box::new(Mutex::new(store))));
+        GateStore::over(base)
+    }
+
+    /// A plan with `queue: nats://…`: the queue's KV bucket read, never written.
+    pub fn overlay_kv(settings: &crate::config::NatsQueue) -> Result<GateStore, String> {
+        Ok(GateStore::over(Some(Base::Kv(super::kv::KvGates::open(
+            settings,
+        )?))))
+    }
+
+    fn over(base: Option<Base>) -> GateStore {
         GateStore {
             backend: Arc::new(Backend::Overlay {
                 base,
@@ -175,21 +217,10 @@ impl GateStore {
                 let id = (workflow.to_string(), key.to_string());
                 let row = match rows.get(&id) {
                     Some(row) => row.clone(),
-                    None => base.as_ref().and_then(|base| {
-                        base.lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .gate_row(workflow, key)
-                            .ok()
-                            .flatten()
-                    }),
+                    None => base.as_ref().and_then(|base| base.row(workflow, key)),
                 };
                 let live = if row.is_none() {
-                    let stored = base.as_ref().map_or(0, |base| {
-                        base.lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .gate_keys(workflow)
-                            .unwrap_or(0)
-                    });
+                    let stored = base.as_ref().map_or(0, |base| base.keys(workflow));
                     let added = rows
                         .iter()
                         .filter(|((name, _), row)| name == workflow && row.is_some())

@@ -80,7 +80,7 @@ impl Observer for Fanout<'_> {
 
 /// Where the engine's gates keep their state: with `queue: nats://…` the queue's KV bucket
 /// (shared by every machine; the runs they let through recorded in `store`), else the state
-/// store. A plan reads the store's gate state and keeps its own decisions in memory.
+/// store. A plan reads that state (bucket or store) and keeps its own decisions in memory.
 fn gate_store(
     settings: &Settings,
     set: &WorkflowSet,
@@ -92,6 +92,13 @@ fn gate_store(
             crate::gates::GateStore::in_kv(&queue, Some(std::sync::Arc::clone(store)))?
         }
         (Some(store), _) => crate::gates::GateStore::in_store(std::sync::Arc::clone(store)),
+        // A plan is still made without the server, from no gate state, and says so.
+        (None, crate::config::Queue::Nats(queue)) if gated => {
+            crate::gates::GateStore::overlay_kv(&queue).unwrap_or_else(|message| {
+                tracing::warn!("gates: {message}; planned from no gate state");
+                crate::gates::GateStore::overlay(None)
+            })
+        }
         (None, _) => crate::gates::GateStore::overlay(Some(&settings.state)),
     })
 }

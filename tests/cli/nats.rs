@@ -1054,6 +1054,19 @@ fn an_overdue_debounce_found_by_the_next_event_is_fired_into_the_queue_once() {
         stdout.ends_with("3 events, 0 runs, 0 succeeded, 0 failed\n"),
         "{stdout}"
     );
+    // A plan reads the bucket, and changes nothing there.
+    for _ in 0..2 {
+        let stdout = vane_in(
+            cluster.path(),
+            &[&state[..], &["plan", "--explain"]].concat(),
+            &at("2026-12-04T10:00:10Z"),
+            &readings(7, 8),
+        );
+        assert!(
+            stdout.contains("debounce: key `d1` has 4 event(s) since 10:00:00Z"),
+            "{stdout}"
+        );
+    }
     // No timer ran; the next reading, long after, finds the burst overdue: the owed run goes
     // to the queue as the timer's fire would (the same id), and the reading opens a new burst.
     for _ in 0..2 {
