@@ -167,8 +167,12 @@ impl KvGates {
             settings.gates.clone(),
             settings.subject.clone(),
         );
-        let open = OPEN.get_or_init(Mutex::default);
-        if let Some(gates) = open.lock().unwrap_or_else(PoisonError::into_inner).get(&id) {
+        // Held while opening: two threads opening at once share one index.
+        let mut open = OPEN
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(gates) = open.get(&id) {
             return Ok(Arc::clone(gates));
         }
         let broker = JetStream::connect(&settings.url).map_err(|error| error.to_string())?;
@@ -182,14 +186,13 @@ impl KvGates {
             subject: settings.subject.clone(),
             index: OnceLock::new(),
         });
-        open.lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id, Arc::clone(&gates));
+        open.insert(id, Arc::clone(&gates));
         Ok(gates)
     }
 
-    /// The index, started by the first call: a watch of the whole bucket (its current entries,
-    /// then every change), restarted when it breaks.
+    /// The index, started by the first call (which waits for the bucket's current entries): a
+    /// watch of the whole bucket (its current entries, then every change), restarted when it
+    /// breaks.
     fn index(&self) -> Arc<Mutex<Index>> {
         let index = self.index.get_or_init(|| {
             let index = Arc::new(Mutex::new(Index::default()));
@@ -230,14 +233,16 @@ impl KvGates {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             });
+            // Once, for the first pass; a watch that cannot start only warns, and the index
+            // fills as it can.
+            let started = Instant::now();
+            while !index.lock().unwrap_or_else(PoisonError::into_inner).current
+                && started.elapsed() < INDEX_WAIT
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
             index
         });
-        let started = Instant::now();
-        while !index.lock().unwrap_or_else(PoisonError::into_inner).current
-            && started.elapsed() < INDEX_WAIT
-        {
-            std::thread::sleep(Duration::from_millis(10));
-        }
         Arc::clone(index)
     }
 
@@ -412,7 +417,9 @@ impl KvGates {
         ))
     }
 
-    /// Fires every key due at `now_ms` (see the module's comment).
+    /// Fires every key due at `now_ms` (see the module's comment). A key of a workflow that
+    /// `gate_of` does not know is left to a process that does (machines of a cluster between two
+    /// deploys): it is not this one's to drop.
     pub fn fire_due(
         &self,
         now_ms: i64,
@@ -426,8 +433,10 @@ impl KvGates {
             .iter()
             .filter_map(|(name, entry)| {
                 let due = entry.due_ms.filter(|due| *due <= now_ms)?;
-                Some((due, name.clone()))
+                Some((due, name.clone(), entry.workflow.clone()))
             })
+            .filter(|(_, _, workflow)| gate_of(workflow).is_some())
+            .map(|(due, name, _)| (due, name))
             .collect();
         due.sort();
         let mut outcome = FireOutcome::default();
@@ -452,7 +461,10 @@ impl KvGates {
                 state: stored.state,
                 due_ms: Some(due_ms),
             };
-            let owed = gate_of(&stored.workflow).and_then(|gate| fire(&gate, &stored.key, &row));
+            let Some(gate) = gate_of(&stored.workflow) else {
+                continue;
+            };
+            let owed = fire(&gate, &stored.key, &row);
             let owes = owed.is_some();
             if let Some(owed) = owed {
                 self.publish_fire(&stored.workflow, &stored.key, due_ms, owed)?;
