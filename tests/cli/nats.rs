@@ -1098,3 +1098,53 @@ fn an_overdue_debounce_found_by_the_next_event_is_fired_into_the_queue_once() {
     );
     assert_eq!(queue.depth(), Some(0));
 }
+
+#[test]
+fn a_throttled_run_whose_worker_is_killed_runs_again_on_the_other_once() {
+    let marks = tempfile::tempdir().unwrap();
+    let page = "version: 1\nname: page\non:\n  alert: {}\nthrottle:\n  key: \"{{ event.data.alert }}\"\n  once-within: 1h\nsteps:\n  - run: |\n      echo \"$WORKER\" >> \"$MARKS/page\"\n      sleep 3\n";
+    let cluster = Cluster::new("ack-wait: 2s\n", "", &[("page.yaml", page)]);
+    let queue = cluster.queue();
+    let dir = marks.path().to_str().unwrap();
+    let mut victim = cluster.worker("a.db", 1, &[("MARKS", dir), ("WORKER", "a")]);
+    cluster.started("a.db");
+    queue
+        .push(
+            &[reading("alert-1", "alert", json!({"alert": "DiskFull"}))],
+            None,
+        )
+        .unwrap();
+    let paged = || std::fs::read_to_string(marks.path().join("page")).unwrap_or_default();
+    wait_until(Duration::from_secs(30), "the page's start", || {
+        !paged().is_empty()
+    });
+    // Killed mid-run: the decision is in the bucket, the run in its store, the event not acked.
+    victim.kill();
+    let a = cluster.history("a.db");
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_ne!(a[0]["status"], "success");
+    let survivor = cluster.worker("b.db", 1, &[("MARKS", dir), ("WORKER", "b")]);
+    // The redelivery finds the event the throttle let through: it runs again, once.
+    wait_until(Duration::from_secs(30), "the page's second attempt", || {
+        runs_of(&[cluster.history("b.db")], "page").len() == 1
+    });
+    // A new alert of the key is suppressed: the key's state survived the kill.
+    queue
+        .push(
+            &[reading("alert-2", "alert", json!({"alert": "DiskFull"}))],
+            None,
+        )
+        .unwrap();
+    wait_until(Duration::from_secs(30), "the second alert taken", || {
+        queue.depth() == Some(0)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    stop(survivor);
+    assert_eq!(paged(), "a\nb\n");
+    let all = [cluster.history("a.db"), cluster.history("b.db")];
+    let pages = runs_of(&all, "page");
+    assert_eq!(pages.len(), 1, "{pages:?}");
+    assert_eq!(pages[0]["event_id"], "alert-1");
+    let listed: Value = serde_json::from_str(&cluster.vane(&["gates", "--json"])).unwrap();
+    assert_eq!(listed["gates"][0]["suppressed"], 1, "{listed}");
+}
