@@ -1148,3 +1148,83 @@ fn a_throttled_run_whose_worker_is_killed_runs_again_on_the_other_once() {
     let listed: Value = serde_json::from_str(&cluster.vane(&["gates", "--json"])).unwrap();
     assert_eq!(listed["gates"][0]["suppressed"], 1, "{listed}");
 }
+
+#[test]
+fn a_correlation_whose_members_land_on_two_workers_at_once_runs_once_per_key() {
+    let ship = "version: 1\nname: ship\non:\n  ci: {}\n  approved: {}\ncorrelate:\n  key: \"{{ event.data.sha }}\"\n  within: 1h\n  all-of:\n    ci: { on: ci }\n    approved: { on: approved }\nsteps:\n  - run: \"true\"\n";
+    let cluster = Cluster::new("", "", &[("ship.yaml", ship)]);
+    let queue = cluster.queue();
+    let first = cluster.worker("a.db", 4, &[]);
+    let second = cluster.worker("b.db", 4, &[]);
+    cluster.started("a.db");
+    cluster.started("b.db");
+    // Both members of 20 commits, pushed together: the two events of a commit are decided at
+    // once, often on different workers.
+    let items: Vec<QueueItem> = (0..20)
+        .flat_map(|sha| {
+            ["ci", "approved"].map(|kind| {
+                reading(
+                    &format!("{kind}-{sha}"),
+                    kind,
+                    json!({"sha": format!("c{sha}")}),
+                )
+            })
+        })
+        .collect();
+    queue.push(&items, None).unwrap();
+    wait_until(Duration::from_secs(60), "every event taken", || {
+        queue.depth() == Some(0)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    stop(first);
+    stop(second);
+    let all = [cluster.history("a.db"), cluster.history("b.db")];
+    let ships = runs_of(&all, "ship");
+    assert_eq!(ships.len(), 20, "one run per commit: {ships:?}");
+    assert!(
+        all.iter().all(|store| !store.is_empty()),
+        "both workers completed correlations"
+    );
+    let listed: Value = serde_json::from_str(&cluster.vane(&["gates", "--json"])).unwrap();
+    assert_eq!(
+        listed["gates"],
+        json!([]),
+        "every correlation closed: {listed}"
+    );
+}
+
+#[test]
+fn a_window_counts_every_event_decided_on_two_workers_at_once() {
+    let marks = tempfile::tempdir().unwrap();
+    let rate = "version: 1\nname: rate\non:\n  alert: {}\nwindow:\n  key: \"{{ event.data.alert }}\"\n  within: 1h\n  count: 40\nsteps:\n  - run: echo \"{{ gate.window.count }}\" >> \"$MARKS/rate\"\n";
+    let cluster = Cluster::new("", "", &[("rate.yaml", rate), ("seen.yaml", SEEN)]);
+    let queue = cluster.queue();
+    let env = [("MARKS", marks.path().to_str().unwrap())];
+    let first = cluster.worker("a.db", 4, &env);
+    let second = cluster.worker("b.db", 4, &env);
+    cluster.started("a.db");
+    cluster.started("b.db");
+    // 40 events of one key at once: a count lost to two workers writing over each other would
+    // never reach 40.
+    let items: Vec<QueueItem> = (0..40)
+        .map(|index| reading(&format!("e-{index}"), "alert", json!({"alert": "5xx"})))
+        .collect();
+    queue.push(&items, None).unwrap();
+    wait_until(Duration::from_secs(60), "40 events taken", || {
+        runs_of(&[cluster.history("a.db"), cluster.history("b.db")], "seen").len() >= 40
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    stop(first);
+    stop(second);
+    let all = [cluster.history("a.db"), cluster.history("b.db")];
+    assert!(
+        all.iter()
+            .all(|store| store.iter().any(|run| run["workflow"] == "seen")),
+        "both workers took events"
+    );
+    assert_eq!(runs_of(&all, "rate").len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(marks.path().join("rate")).unwrap(),
+        "40\n"
+    );
+}
