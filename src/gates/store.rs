@@ -1,8 +1,9 @@
 //! Where gate state lives, and the engine's one call into gates ([`GateStore::admit`]): the
 //! state store for real runs (decisions committed with the runs they create), the JetStream KV
-//! bucket of a NATS queue ([`super::kv`]: decisions committed by compare-and-swap, then the run's
-//! `running` row written to this process's store), or an overlay for plans and tests (read from the store where there is one, changed only in memory: a plan reads
-//! gate state and never changes it). The clock is the system's, `VANE_NOW`, or a test's own.
+//! bucket of a NATS queue ([`super::kv`]: decisions committed by compare-and-swap, then the
+//! run's `running` row written to this process's store), or an overlay for plans and tests (read
+//! from the store or bucket where there is one, changed only in memory: a plan reads gate state
+//! and never changes it). The clock is the system's, `VANE_NOW`, or a test's own.
 
 use super::{Arrival, Decision, GateNote, GateRow, Verdict, decide, time_text, unwrap_fire};
 use crate::event::Event;
@@ -176,7 +177,6 @@ impl GateStore {
             .unwrap_or_else(|| crate::sources::now().timestamp_millis())
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn decide_in(
         &self,
         (workflow, key): (&str, &str),
