@@ -632,6 +632,9 @@ pub struct NatsQueue {
     /// The KV bucket of the concurrency-group locks.
     #[serde(default = "lock_bucket")]
     pub locks: String,
+    /// The KV bucket of the gates' state: one entry per workflow and key.
+    #[serde(default = "gate_bucket")]
+    pub gates: String,
     /// How long a group lock lasts unless its holder renews it (every third of it).
     #[serde(default = "lock_lease", deserialize_with = "duration_text")]
     #[schemars(with = "schema::Duration")]
@@ -665,6 +668,9 @@ fn cursor_bucket() -> String {
 fn lock_bucket() -> String {
     "vane-locks".to_string()
 }
+fn gate_bucket() -> String {
+    "vane-gates".to_string()
+}
 fn lock_lease() -> Duration {
     Duration::from_secs(30)
 }
@@ -696,6 +702,7 @@ impl NatsQueue {
             dedup_window: dedup_window(),
             cursors: cursor_bucket(),
             locks: lock_bucket(),
+            gates: gate_bucket(),
             lock_lease: lock_lease(),
         }
     }
@@ -727,7 +734,11 @@ impl NatsQueue {
                 problems.push((key, format!("`{subject}` is not a subject")));
             }
         }
-        for (key, bucket) in [("cursors", &self.cursors), ("locks", &self.locks)] {
+        for (key, bucket) in [
+            ("cursors", &self.cursors),
+            ("locks", &self.locks),
+            ("gates", &self.gates),
+        ] {
             if bucket.is_empty()
                 || !bucket
                     .chars()

@@ -88,13 +88,13 @@ pub enum GatesAction {
 }
 
 pub fn gates(global: &GlobalArgs, args: &GatesArgs) -> Outcome {
-    let store = open_existing(global)?;
-    let text = match (&args.action, store) {
-        (None, store) => {
-            crate::gates::list::list(store.as_ref(), args.workflow.as_deref(), global.json)
-        }
-        (Some(GatesAction::Clear { workflow, key }), store) => {
-            crate::gates::list::clear(store, workflow, key.as_deref(), global.json)
+    let (store, json) = (open_existing(global)?, global.json);
+    let queue = global.loaded.as_ref().map(|config| config.queue.clone());
+    let queue = queue.unwrap_or_default();
+    let text = match &args.action {
+        None => crate::gates::list::list(store.as_ref(), &queue, args.workflow.as_deref(), json),
+        Some(GatesAction::Clear { workflow, key }) => {
+            crate::gates::list::clear(store, &queue, workflow, key.as_deref(), json)
         }
     };
     super::about::write_stdout(text.map_err(invalid)?.as_bytes())

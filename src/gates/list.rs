@@ -1,5 +1,6 @@
 //! `vane gates`: the live keys with their state and next deadline, the refusals over
-//! `max-keys`; `vane gates clear WORKFLOW [KEY]` forgets keys. Text and `--json`.
+//! `max-keys`; `vane gates clear WORKFLOW [KEY]` forgets keys. Text and `--json`. The keys are
+//! the state store's, or with `queue: nats://…` the KV bucket's.
 
 use super::time_text;
 use crate::state::{Refusals, Store, StoredGate};
@@ -100,19 +101,34 @@ pub fn render_json(gates: &[StoredGate], refusals: &[Refusals]) -> Json {
     })
 }
 
-/// `vane gates`: reads the store (nothing there yet is no key at all).
+/// The KV bucket of `queue`, where it is a NATS queue's: where the keys live then.
+fn bucket(
+    queue: &crate::config::Queue,
+) -> Result<Option<std::sync::Arc<super::kv::KvGates>>, String> {
+    match queue {
+        crate::config::Queue::Nats(settings) => super::kv::KvGates::open(settings).map(Some),
+        crate::config::Queue::Sqlite => Ok(None),
+    }
+}
+
+/// `vane gates`: reads the store (nothing there yet is no key at all), or the KV bucket of a
+/// NATS queue; the refusals are each process's, in its store.
 pub fn list(
     store: Option<&Store>,
+    queue: &crate::config::Queue,
     workflow: Option<&str>,
     as_json: bool,
 ) -> Result<String, String> {
-    let (gates, mut refusals) = match store {
+    let (mut gates, mut refusals) = match store {
         Some(store) => (
             store.gates(workflow).map_err(|error| error.to_string())?,
             store.gate_refusals().map_err(|error| error.to_string())?,
         ),
         None => (Vec::new(), Vec::new()),
     };
+    if let Some(bucket) = bucket(queue)? {
+        gates = bucket.stored(workflow)?;
+    }
     if let Some(workflow) = workflow {
         refusals.retain(|refused| refused.workflow == workflow);
     }
@@ -125,19 +141,23 @@ pub fn list(
     })
 }
 
-/// `vane gates clear`: the line to print. Without a store there is nothing to clear.
+/// `vane gates clear`: the line to print. Without a store (or bucket) there is nothing to clear.
 pub fn clear(
     store: Option<Store>,
+    queue: &crate::config::Queue,
     workflow: &str,
     key: Option<&str>,
     as_json: bool,
 ) -> Result<String, String> {
-    let cleared = match store {
+    let mut cleared = match store {
         Some(mut store) => store
             .gates_clear(workflow, key)
             .map_err(|error| error.to_string())?,
         None => 0,
     };
+    if let Some(bucket) = bucket(queue)? {
+        cleared += bucket.clear(workflow, key)?;
+    }
     Ok(if as_json {
         format!(
             "{}\n",

@@ -5,6 +5,7 @@
 //! ([`decide`], [`fire`]); where the state lives is [`store`]'s business.
 
 mod compile;
+pub mod kv;
 pub mod list;
 pub mod store;
 

@@ -1,7 +1,9 @@
 //! Where gate state lives, and the engine's one call into gates ([`GateStore::admit`]): the
-//! state store for real runs (decisions committed with the runs they create), or an overlay for
-//! plans and tests (read from the store where there is one, changed only in memory: a plan reads
-//! gate state and never changes it). The clock is the system's, `VANE_NOW`, or a test's own.
+//! state store for real runs (decisions committed with the runs they create), the JetStream KV
+//! bucket of a NATS queue ([`super::kv`]: decisions committed by compare-and-swap, then the
+//! run's `running` row written to this process's store), or an overlay for plans and tests (read
+//! from the store or bucket where there is one, changed only in memory: a plan reads gate state
+//! and never changes it). The clock is the system's, `VANE_NOW`, or a test's own.
 
 use super::{Arrival, Decision, GateNote, GateRow, Verdict, decide, time_text, unwrap_fire};
 use crate::event::Event;
@@ -16,10 +18,47 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 enum Backend {
     Store(Arc<Mutex<Store>>),
+    Kv {
+        gates: Arc<super::kv::KvGates>,
+        /// Where the runs a decision lets through, and refusals, are recorded (`None`: a timer
+        /// thread, which decides nothing).
+        local: Option<Arc<Mutex<Store>>>,
+    },
     Overlay {
-        base: Option<Box<Mutex<Store>>>,
+        base: Option<Base>,
         rows: Mutex<HashMap<(String, String), Option<GateRow>>>,
     },
+}
+
+/// Where an overlay reads the state it starts from.
+enum Base {
+    Store(Box<Mutex<Store>>),
+    Kv(Arc<super::kv::KvGates>),
+}
+
+impl Base {
+    fn row(&self, workflow: &str, key: &str) -> Option<GateRow> {
+        match self {
+            Base::Store(store) => store
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .gate_row(workflow, key)
+                .ok()
+                .flatten(),
+            Base::Kv(gates) => gates.row(workflow, key).ok().flatten(),
+        }
+    }
+
+    fn keys(&self, workflow: &str) -> u64 {
+        match self {
+            Base::Store(store) => store
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .gate_keys(workflow)
+                .unwrap_or(0),
+            Base::Kv(gates) => gates.keys(workflow),
+        }
+    }
 }
 
 /// Gate state and the clock gates read. Cheap to clone (shared).
@@ -58,6 +97,39 @@ impl GateStore {
         }
     }
 
+    /// Real runs with `queue: nats://…`: the queue's KV bucket, and `local` for the records.
+    pub fn in_kv(
+        settings: &crate::config::NatsQueue,
+        local: Option<Arc<Mutex<Store>>>,
+    ) -> Result<GateStore, String> {
+        Ok(GateStore {
+            backend: Arc::new(Backend::Kv {
+                gates: super::kv::KvGates::open(settings)?,
+                local,
+            }),
+            clock: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    /// For the daemon's timers (and `poll --once`): where the due timers of `queue` are, if
+    /// anywhere — the KV bucket of a NATS queue, or the store of the store's own queue (not
+    /// `:memory:`, which no other process shares).
+    pub fn for_timers(
+        config: &crate::config::Queue,
+        state: &StateLocation,
+        queue: &dyn crate::queue::Queue,
+        masker: crate::secrets::Masker,
+    ) -> Result<Option<GateStore>, String> {
+        match config {
+            crate::config::Queue::Nats(settings) => GateStore::in_kv(settings, None).map(Some),
+            _ if queue.in_store() && !matches!(state, StateLocation::Memory) => {
+                let store = Store::open(state, masker).map_err(|error| error.to_string())?;
+                Ok(Some(GateStore::in_store(Arc::new(Mutex::new(store)))))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// A plan: the store at `location` read where it exists, never written.
     pub fn overlay(location: Option<&StateLocation>) -> GateStore {
         let base = location
@@ -66,7 +138,18 @@ impl GateStore {
                     .ok()
                     .flatten()
             })
-            .map(|store| Box::new(Mutex::new(store)));
+            .map(|store| Base::Store(Box::new(Mutex::new(store))));
+        GateStore::over(base)
+    }
+
+    /// A plan with `queue: nats://…`: the queue's KV bucket read, never written.
+    pub fn overlay_kv(settings: &crate::config::NatsQueue) -> Result<GateStore, String> {
+        Ok(GateStore::over(Some(Base::Kv(super::kv::KvGates::open(
+            settings,
+        )?))))
+    }
+
+    fn over(base: Option<Base>) -> GateStore {
         GateStore {
             backend: Arc::new(Backend::Overlay {
                 base,
@@ -96,14 +179,34 @@ impl GateStore {
 
     fn decide_in(
         &self,
-        workflow: &str,
-        key: &str,
-        kind: &str,
+        (workflow, key): (&str, &str),
+        gate: &super::Gate,
+        now_ms: i64,
         decide: &mut dyn FnMut(Option<&GateRow>, u64, bool) -> Decision,
         running: Option<&RunningRow>,
         event: (&str, &Json),
     ) -> Result<Decision, String> {
+        let kind = gate.name();
         match &*self.backend {
+            Backend::Kv { gates, local } => {
+                let decision = gates.decide(workflow, key, kind, gate, now_ms, decide, event.0)?;
+                // After the decision is committed: a process dying in between leaves the run
+                // unrecorded, and the event, not yet acked, comes back (see docs/gates.md).
+                if let Some(local) = local {
+                    let mut local = local.lock().unwrap_or_else(PoisonError::into_inner);
+                    let recorded = match (&decision.verdict, running) {
+                        (Verdict::Run { .. }, Some(run)) => local.gate_running(run),
+                        (Verdict::Refused, _) => {
+                            local.gate_refused(workflow, key, &decision.reason)
+                        }
+                        _ => Ok(()),
+                    };
+                    if let Err(error) = recorded {
+                        tracing::error!("gates: {error}");
+                    }
+                }
+                Ok(decision)
+            }
             Backend::Store(store) => store
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -114,21 +217,10 @@ impl GateStore {
                 let id = (workflow.to_string(), key.to_string());
                 let row = match rows.get(&id) {
                     Some(row) => row.clone(),
-                    None => base.as_ref().and_then(|base| {
-                        base.lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .gate_row(workflow, key)
-                            .ok()
-                            .flatten()
-                    }),
+                    None => base.as_ref().and_then(|base| base.row(workflow, key)),
                 };
                 let live = if row.is_none() {
-                    let stored = base.as_ref().map_or(0, |base| {
-                        base.lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .gate_keys(workflow)
-                            .unwrap_or(0)
-                    });
+                    let stored = base.as_ref().map_or(0, |base| base.keys(workflow));
                     let added = rows
                         .iter()
                         .filter(|((name, _), row)| name == workflow && row.is_some())
@@ -174,6 +266,7 @@ impl GateStore {
                         .collect()
                 })
                 .unwrap_or_default(),
+            Backend::Kv { .. } => Vec::new(),
             Backend::Overlay { rows, .. } => {
                 let rows = rows.lock().unwrap_or_else(PoisonError::into_inner);
                 let mut due: Vec<(String, String, GateRow)> = rows
@@ -192,12 +285,15 @@ impl GateStore {
 
     /// Fires every timer due at now into the store's queue (one transaction per key, under a
     /// deterministic id): what debounces, `flush: end` windows and timed-out correlations owe.
+    /// With the KV bucket, into the NATS queue ([`super::kv::KvGates::fire_due`]).
     pub fn fire_due(
         &self,
         gate_of: &dyn Fn(&str) -> Option<Arc<super::Gate>>,
     ) -> Result<FireOutcome, String> {
-        let Backend::Store(store) = &*self.backend else {
-            return Ok(FireOutcome::default());
+        let store = match &*self.backend {
+            Backend::Store(store) => store,
+            Backend::Kv { gates, .. } => return gates.fire_due(self.now_ms(), gate_of),
+            Backend::Overlay { .. } => return Ok(FireOutcome::default()),
         };
         let now = self.now_ms();
         let mut outcome = FireOutcome::default();
@@ -477,9 +573,9 @@ impl GateStore {
             )
         };
         let decision = self.decide_in(
-            &workflow.name,
-            &key,
-            gate.name(),
+            (&workflow.name, &key),
+            gate,
+            now_ms,
             &mut decide_with,
             running.as_ref(),
             (event.id(), &envelope),
@@ -488,12 +584,12 @@ impl GateStore {
     }
 }
 
-/// For `vane worker`: fires the gates' due timers every 100 ms into the store's queue, until
-/// `stop`; `None` where there is nothing to fire (no gated workflow, `:memory:`, or a queue that
-/// is not the store's).
+/// For `vane worker`: fires the gates' due timers every 100 ms into the queue, until `stop`;
+/// `None` where there is nothing to fire (no gated workflow, or no timers: the store's queue on
+/// `:memory:`).
 pub fn spawn_timers(
     set: &WorkflowSet,
-    state: &StateLocation,
+    (config, state): (&crate::config::Queue, &StateLocation),
     queue: &dyn crate::queue::Queue,
     stop: crate::cancel::CancelToken,
 ) -> Result<Option<std::thread::JoinHandle<()>>, String> {
@@ -502,11 +598,13 @@ pub fn spawn_timers(
         .iter()
         .filter_map(|workflow| Some((workflow.name.clone(), workflow.gate.clone()?)))
         .collect();
-    if gated.is_empty() || !queue.in_store() || matches!(state, StateLocation::Memory) {
+    if gated.is_empty() {
         return Ok(None);
     }
-    let store = Store::open(state, crate::secrets::Masker::new()).map_err(|e| e.to_string())?;
-    let gates = GateStore::in_store(Arc::new(Mutex::new(store)));
+    let Some(gates) = GateStore::for_timers(config, state, queue, crate::secrets::Masker::new())?
+    else {
+        return Ok(None);
+    };
     std::thread::Builder::new()
         .name("vane-gate-timers".to_string())
         .spawn(move || {

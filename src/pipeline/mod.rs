@@ -78,6 +78,31 @@ impl Observer for Fanout<'_> {
     }
 }
 
+/// Where the engine's gates keep their state: with `queue: nats://…` the queue's KV bucket
+/// (shared by every machine; the runs they let through recorded in `store`), else the state
+/// store. A plan reads that state (bucket or store) and keeps its own decisions in memory.
+fn gate_store(
+    settings: &Settings,
+    set: &WorkflowSet,
+    store: Option<&std::sync::Arc<Mutex<crate::state::Store>>>,
+) -> Result<crate::gates::GateStore, String> {
+    let gated = set.workflows.iter().any(|workflow| workflow.gate.is_some());
+    Ok(match (store, settings.queue()) {
+        (Some(store), crate::config::Queue::Nats(queue)) if gated => {
+            crate::gates::GateStore::in_kv(&queue, Some(std::sync::Arc::clone(store)))?
+        }
+        (Some(store), _) => crate::gates::GateStore::in_store(std::sync::Arc::clone(store)),
+        // A plan is still made without the server, from no gate state, and says so.
+        (None, crate::config::Queue::Nats(queue)) if gated => {
+            crate::gates::GateStore::overlay_kv(&queue).unwrap_or_else(|message| {
+                tracing::warn!("gates: {message}; planned from no gate state");
+                crate::gates::GateStore::overlay(None)
+            })
+        }
+        (None, _) => crate::gates::GateStore::overlay(Some(&settings.state)),
+    })
+}
+
 /// One pass of events through the engine to the consumers.
 pub struct Pipeline<'a> {
     pub settings: &'a Settings,
@@ -134,6 +159,13 @@ impl<'a> Pipeline<'a> {
             Err(exit) => return exit,
         };
         let store = recorder.store();
+        let gates = match gate_store(settings, set, store.as_ref()) {
+            Ok(gates) => gates,
+            Err(message) => {
+                tracing::error!("{message}");
+                return Exit::Invalid;
+            }
+        };
         let fanout = Fanout::default();
         let engine = Engine {
             set,
@@ -153,11 +185,7 @@ impl<'a> Pipeline<'a> {
                 }
                 None => crate::state::Recommendations::in_memory(),
             },
-            // A plan reads the store's gate state and keeps its own decisions in memory.
-            gates: match &store {
-                Some(store) => crate::gates::GateStore::in_store(std::sync::Arc::clone(store)),
-                None => crate::gates::GateStore::overlay(Some(&settings.state)),
-            },
+            gates,
             observer: &fanout,
         };
         consumers::attach(

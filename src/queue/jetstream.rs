@@ -117,8 +117,9 @@ impl JetStreamQueue {
     }
 }
 
-/// [`JetStreamQueue::publish`] over owned parts, for a publish spawned on the broker's runtime.
-async fn publish(
+/// [`JetStreamQueue::publish`] over owned parts, for a publish spawned on the broker's runtime
+/// (and for the gates' timers, which publish the runs they owe).
+pub(crate) async fn publish(
     broker: &JetStream,
     subject: &str,
     items: &[QueueItem],

@@ -8,6 +8,7 @@ mod sqlite;
 
 pub use crate::state::{Enqueued, QueueItem};
 pub use jetstream::JetStreamQueue;
+pub(crate) use jetstream::publish;
 pub use sqlite::SqliteQueue;
 
 use std::time::Duration;

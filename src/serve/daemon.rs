@@ -239,7 +239,7 @@ pub fn run_worker(
     let timer_stop = CancelToken::new();
     let timers = crate::gates::store::spawn_timers(
         &set,
-        &settings.state,
+        (&settings.queue(), &settings.state),
         queue.as_ref(),
         timer_stop.clone(),
     );

@@ -125,8 +125,9 @@ pub struct Poller {
     client: reqwest::blocking::Client,
     /// Print each `registry` poll's per-tag table on stderr (`vane poll --explain`).
     explain: bool,
-    /// The gated workflows and their state, whose due timers this poller fires (only with the
-    /// store's own queue, where a fire is queued in the same transaction as its decision).
+    /// The gated workflows and their state, whose due timers this poller fires (with the store's
+    /// own queue, where a fire is queued in the same transaction as its decision, or the KV
+    /// bucket of a NATS queue).
     gates: Option<(crate::gates::GateStore, Gated)>,
 }
 
@@ -158,16 +159,16 @@ impl Poller {
             .iter()
             .filter_map(|workflow| Some((workflow.name.clone(), workflow.gate.clone()?)))
             .collect();
-        let gates = match state {
-            StateLocation::File(_) if !gated.is_empty() && queue.in_store() => {
-                let store =
-                    Store::open(state, masker.clone()).map_err(|error| error.to_string())?;
-                Some((
-                    crate::gates::GateStore::in_store(Arc::new(Mutex::new(store))),
-                    gated,
-                ))
-            }
-            _ => None,
+        let gates = if gated.is_empty() {
+            None
+        } else {
+            crate::gates::GateStore::for_timers(
+                &config.queue,
+                state,
+                queue.as_ref(),
+                masker.clone(),
+            )?
+            .map(|gates| (gates, gated))
         };
         let locks = match state {
             StateLocation::Memory => None,

@@ -106,6 +106,51 @@ fn put_row(
     Ok(())
 }
 
+fn insert_refusal(
+    transaction: &Transaction,
+    workflow: &str,
+    key: &str,
+    reason: &str,
+) -> rusqlite::Result<()> {
+    transaction
+        .prepare_cached(
+            "INSERT INTO gate_refusals (workflow, count, last_key, last_ms, reason)
+             VALUES (?1, 1, ?2, ?3, ?4)
+             ON CONFLICT (workflow) DO UPDATE SET count = count + 1,
+             last_key = excluded.last_key, last_ms = excluded.last_ms,
+             reason = excluded.reason",
+        )?
+        .execute(params![workflow, key, now_ms(), reason])?;
+    Ok(())
+}
+
+fn insert_running(
+    transaction: &Transaction,
+    masker: &crate::secrets::Masker,
+    run: &RunningRow,
+) -> rusqlite::Result<()> {
+    let event = masker.mask(&run.event);
+    let now = super::timestamp(chrono::Utc::now());
+    transaction
+        .prepare_cached(
+            "INSERT OR REPLACE INTO runs (id, workflow, file, revision, event_id, event_type, event, \
+             status, started, finished, duration_ms, error, dry_run, replay_of, pid) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?8, 0, NULL, 0, NULL, ?9)",
+        )?
+        .execute(params![
+            run.id,
+            run.workflow,
+            run.file,
+            run.revision,
+            run.event_id,
+            run.event_type,
+            event,
+            now,
+            i64::from(std::process::id()),
+        ])?;
+    Ok(())
+}
+
 fn forget_events(transaction: &Transaction, workflow: &str, key: &str) -> rusqlite::Result<()> {
     transaction
         .prepare_cached("DELETE FROM gate_events WHERE workflow = ?1 AND key = ?2")?
@@ -199,38 +244,12 @@ impl Store {
             }
             match &decision.verdict {
                 Verdict::Refused => {
-                    transaction
-                        .prepare_cached(
-                            "INSERT INTO gate_refusals (workflow, count, last_key, last_ms, reason)
-                             VALUES (?1, 1, ?2, ?3, ?4)
-                             ON CONFLICT (workflow) DO UPDATE SET count = count + 1,
-                             last_key = excluded.last_key, last_ms = excluded.last_ms,
-                             reason = excluded.reason",
-                        )?
-                        .execute(params![workflow, key, now_ms(), decision.reason])?;
+                    insert_refusal(transaction, workflow, key, &decision.reason)?;
                     return Ok(decision);
                 }
                 Verdict::Run { .. } => {
                     if let Some(run) = running {
-                        let event = masker.mask(&run.event);
-                        let now = super::timestamp(chrono::Utc::now());
-                        transaction
-                            .prepare_cached(
-                                "INSERT OR REPLACE INTO runs (id, workflow, file, revision, event_id, event_type, event, \
-                                 status, started, finished, duration_ms, error, dry_run, replay_of, pid) \
-                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?8, 0, NULL, 0, NULL, ?9)",
-                            )?
-                            .execute(params![
-                                run.id,
-                                run.workflow,
-                                run.file,
-                                run.revision,
-                                run.event_id,
-                                run.event_type,
-                                event,
-                                now,
-                                i64::from(std::process::id()),
-                            ])?;
+                        insert_running(transaction, &masker, run)?;
                     }
                 }
                 Verdict::Hold | Verdict::Suppress => {}
@@ -264,6 +283,27 @@ impl Store {
                 }
             }
             Ok(decision)
+        })
+    }
+
+    /// The `running` row of a run a gate decided elsewhere (the KV bucket of a NATS queue),
+    /// written right after the decision was committed there.
+    pub fn gate_running(&mut self, run: &RunningRow) -> Result<(), StateError> {
+        let masker = self.masker.clone();
+        self.write("record a gated run", |transaction| {
+            insert_running(transaction, &masker, run)
+        })
+    }
+
+    /// Counts a key refused over `max-keys` by a decision made elsewhere (the KV bucket).
+    pub fn gate_refused(
+        &mut self,
+        workflow: &str,
+        key: &str,
+        reason: &str,
+    ) -> Result<(), StateError> {
+        self.write("count a gate refusal", |transaction| {
+            insert_refusal(transaction, workflow, key, reason)
         })
     }
 

@@ -47,6 +47,7 @@ impl Cluster {
         let dead = format!("{name}.dead");
         let cursors = format!("{name}-cursors");
         let locks = format!("{name}-locks");
+        let gates = format!("{name}-gates");
         std::fs::create_dir_all(dir.path().join("workflows")).unwrap();
         for (file, text) in workflows {
             std::fs::write(dir.path().join("workflows").join(file), text).unwrap();
@@ -55,7 +56,7 @@ impl Cluster {
             dir.path().join("vane.yaml"),
             format!(
                 "version: 1\nqueue: {NATS_URL}\njetstream:\n  stream: {stream}\n  subject: {subject}\n  \
-                 consumer: workers\n  dead-letter: {dead}\n  cursors: {cursors}\n  locks: {locks}\n{}{extra}",
+                 consumer: workers\n  dead-letter: {dead}\n  cursors: {cursors}\n  locks: {locks}\n  gates: {gates}\n{}{extra}",
                 jetstream
                     .lines()
                     .map(|line| format!("  {line}\n"))
@@ -68,7 +69,7 @@ impl Cluster {
             stream,
             subject,
             dead,
-            buckets: vec![cursors, locks],
+            buckets: vec![cursors, locks, gates],
         }
     }
 
@@ -97,6 +98,31 @@ impl Cluster {
 
     pub fn history(&self, state: &str) -> Vec<Value> {
         history(self.path(), state)
+    }
+
+    /// `vane <args>` in this project (with `--state a.db`): its stdout, once it succeeded.
+    pub fn vane(&self, args: &[&str]) -> String {
+        let output = Command::new(assert_cmd::cargo::cargo_bin("vane"))
+            .current_dir(self.path())
+            .args(["--state", "a.db"])
+            .args(args)
+            .env_remove("VANE_STATE")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "vane {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Waits until the worker logging to `<state>.log` has started.
+    pub fn started(&self, state: &str) {
+        let log = self.path().join(format!("{state}.log"));
+        wait_until(Duration::from_secs(30), "the worker's start", || {
+            std::fs::read_to_string(&log).is_ok_and(|text| text.contains("worker started"))
+        });
     }
 }
 
@@ -741,5 +767,464 @@ fn two_servers_and_two_workers_run_two_thousand_signed_deliveries_once_each() {
     assert!(
         runs.iter().filter(|store| !store.is_empty()).count() >= 2,
         "the work was shared"
+    );
+}
+
+/// Successful runs of `workflow` over several stores.
+fn runs_of<'a>(runs: &'a [Vec<Value>], workflow: &str) -> Vec<&'a Value> {
+    runs.iter()
+        .flatten()
+        .filter(|run| run["workflow"] == workflow && run["status"] == "success")
+        .collect()
+}
+
+fn reading(id: &str, kind: &str, data: Value) -> QueueItem {
+    QueueItem {
+        delivery: id.to_string(),
+        source: "test".to_string(),
+        event: json!({"id": id, "type": kind, "source": "test", "data": data}).to_string(),
+    }
+}
+
+/// Every event of the test also runs `seen`, so each worker's history shows which events it took.
+const SEEN: &str =
+    "version: 1\nname: seen\non:\n  reading: {}\n  alert: {}\nsteps:\n  - run: \"true\"\n";
+
+#[test]
+fn a_debounce_across_two_workers_runs_once_after_the_burst_goes_quiet() {
+    let marks = tempfile::tempdir().unwrap();
+    let settle = "version: 1\nname: settle\non:\n  reading: {}\ndebounce:\n  key: \"{{ event.data.device }}\"\n  quiet: 2s\nsteps:\n  - run: echo \"{{ gate.debounce.count }} {{ event.data.n }}\" >> \"$MARKS/settle\"\n";
+    let cluster = Cluster::new("", "", &[("settle.yaml", settle), ("seen.yaml", SEEN)]);
+    let queue = cluster.queue();
+    let env = [("MARKS", marks.path().to_str().unwrap())];
+    let first = cluster.worker("a.db", 2, &env);
+    let second = cluster.worker("b.db", 2, &env);
+    cluster.started("a.db");
+    cluster.started("b.db");
+    // A burst of 12 readings of one device, a reading every 150 ms: never quiet for 2 s.
+    for index in 0..12 {
+        let item = reading(
+            &format!("r-{index}"),
+            "reading",
+            json!({"device": "d1", "n": index}),
+        );
+        queue.push(&[item], None).unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    let last_pushed = chrono::Utc::now() - chrono::Duration::milliseconds(150);
+    let settled = || std::fs::read_to_string(marks.path().join("settle")).unwrap_or_default();
+    wait_until(Duration::from_secs(30), "the debounced run", || {
+        !settled().is_empty()
+    });
+    // Long enough for a second fire (another worker's, or a decision's) to show.
+    std::thread::sleep(Duration::from_secs(3));
+    stop(first);
+    stop(second);
+    let all = [cluster.history("a.db"), cluster.history("b.db")];
+    let seen = runs_of(&all, "seen");
+    assert_eq!(seen.len(), 12, "every reading was taken");
+    assert!(
+        all.iter()
+            .all(|store| store.iter().any(|run| run["workflow"] == "seen")),
+        "both workers took readings"
+    );
+    let settles = runs_of(&all, "settle");
+    assert_eq!(settles.len(), 1, "one run across both workers: {settles:?}");
+    let run = settles[0];
+    assert!(
+        run["event_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("gate:settle:d1:"),
+        "{run}"
+    );
+    // Held until the burst was quiet for 2 s: not before the last reading plus `quiet`.
+    let started = chrono::DateTime::parse_from_rfc3339(run["started"].as_str().unwrap()).unwrap();
+    assert!(
+        started >= last_pushed + chrono::Duration::milliseconds(1900),
+        "ran at {started}, the last reading was pushed at {last_pushed}"
+    );
+    // With the whole burst, as its last event sees it.
+    assert_eq!(settled(), "12 11\n");
+    // Fired: nothing left in the bucket.
+    let listed: Value = serde_json::from_str(&cluster.vane(&["gates", "--json"])).unwrap();
+    assert_eq!(listed["gates"], json!([]), "{listed}");
+}
+
+#[test]
+fn a_throttle_storm_across_two_workers_runs_once() {
+    let page = "version: 1\nname: page\non:\n  alert: {}\nthrottle:\n  key: \"{{ event.data.alert }}\"\n  once-within: 1h\nsteps:\n  - run: \"true\"\n";
+    let cluster = Cluster::new("", "", &[("page.yaml", page), ("seen.yaml", SEEN)]);
+    let queue = cluster.queue();
+    let first = cluster.worker("a.db", 4, &[]);
+    let second = cluster.worker("b.db", 4, &[]);
+    cluster.started("a.db");
+    cluster.started("b.db");
+    // 60 alerts of one key at once, in a few pushes: both workers decide on the key together.
+    let items: Vec<QueueItem> = (0..60)
+        .map(|index| reading(&format!("a-{index}"), "alert", json!({"alert": "DiskFull"})))
+        .collect();
+    for chunk in items.chunks(15) {
+        queue.push(chunk, None).unwrap();
+    }
+    wait_until(Duration::from_secs(60), "60 alerts taken", || {
+        runs_of(&[cluster.history("a.db"), cluster.history("b.db")], "seen").len() >= 60
+    });
+    stop(first);
+    stop(second);
+    let all = [cluster.history("a.db"), cluster.history("b.db")];
+    assert!(
+        all.iter()
+            .all(|store| store.iter().any(|run| run["workflow"] == "seen")),
+        "both workers took alerts"
+    );
+    let pages = runs_of(&all, "page");
+    assert_eq!(pages.len(), 1, "one page for the storm: {pages:?}");
+    // The key's state is in the bucket, for every process: `vane gates` reads it from there.
+    let listed: Value = serde_json::from_str(&cluster.vane(&["gates", "--json"])).unwrap();
+    let gates = listed["gates"].as_array().unwrap();
+    assert_eq!(gates.len(), 1, "{listed}");
+    assert_eq!(gates[0]["workflow"], "page");
+    assert_eq!(gates[0]["key"], "DiskFull");
+    assert_eq!(gates[0]["suppressed"], 59);
+    assert_eq!(
+        gates[0]["state"]["run_id"].as_str(),
+        pages[0]["id"].as_str()
+    );
+    assert_eq!(
+        cluster.vane(&["gates", "clear", "page"]),
+        "cleared 1 key(s) of page\n"
+    );
+    let listed: Value = serde_json::from_str(&cluster.vane(&["gates", "--json"])).unwrap();
+    assert_eq!(listed["gates"], json!([]));
+}
+
+#[test]
+fn max_keys_holds_across_two_workers() {
+    let sensor = "version: 1\nname: sensor\non:\n  reading: {}\ndebounce:\n  key: \"{{ event.data.device }}\"\n  quiet: 10m\n  max-keys: 3\nsteps:\n  - run: \"true\"\n";
+    let cluster = Cluster::new("", "", &[("sensor.yaml", sensor), ("seen.yaml", SEEN)]);
+    let queue = cluster.queue();
+    let first = cluster.worker("a.db", 2, &[]);
+    let second = cluster.worker("b.db", 2, &[]);
+    cluster.started("a.db");
+    cluster.started("b.db");
+    // Ten devices, one after the other: each worker counts the keys the other made (its watch of
+    // the bucket), so the fourth and later are refused wherever they land.
+    for index in 0..10 {
+        let item = reading(
+            &format!("k-{index}"),
+            "reading",
+            json!({"device": format!("d{index}")}),
+        );
+        queue.push(&[item], None).unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    wait_until(Duration::from_secs(60), "10 readings taken", || {
+        runs_of(&[cluster.history("a.db"), cluster.history("b.db")], "seen").len() >= 10
+    });
+    stop(first);
+    stop(second);
+    let listed: Value = serde_json::from_str(&cluster.vane(&["gates", "--json"])).unwrap();
+    let keys: Vec<&str> = listed["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|gate| gate["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["d0", "d1", "d2"], "{listed}");
+    // Each worker records the refusals it made.
+    let refused: u64 = ["a.db", "b.db"]
+        .iter()
+        .map(|state| {
+            let output = Command::new(assert_cmd::cargo::cargo_bin("vane"))
+                .current_dir(cluster.path())
+                .args(["--state", state, "gates", "--json"])
+                .env_remove("VANE_STATE")
+                .output()
+                .unwrap();
+            let listed: Value = serde_json::from_slice(&output.stdout).unwrap();
+            listed["refused"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|refused| refused["count"].as_u64().unwrap())
+                .sum::<u64>()
+        })
+        .sum();
+    assert_eq!(refused, 7);
+}
+
+#[test]
+fn a_debounce_survives_a_kill_9_of_both_workers_and_runs_once_after_their_restart() {
+    let marks = tempfile::tempdir().unwrap();
+    let settle = "version: 1\nname: settle\non:\n  reading: {}\ndebounce:\n  key: \"{{ event.data.device }}\"\n  quiet: 2s\nsteps:\n  - run: echo \"{{ gate.debounce.count }} {{ event.data.n }}\" >> \"$MARKS/settle\"\n";
+    let cluster = Cluster::new(
+        "ack-wait: 2s\n",
+        "",
+        &[("settle.yaml", settle), ("seen.yaml", SEEN)],
+    );
+    let queue = cluster.queue();
+    let env = [("MARKS", marks.path().to_str().unwrap())];
+    let mut first = cluster.worker("a.db", 2, &env);
+    let mut second = cluster.worker("b.db", 2, &env);
+    cluster.started("a.db");
+    cluster.started("b.db");
+    for index in 0..5 {
+        let item = reading(
+            &format!("r-{index}"),
+            "reading",
+            json!({"device": "d1", "n": index}),
+        );
+        queue.push(&[item], None).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Every reading decided and acked (its `seen` run recorded), the burst not yet quiet: both
+    // workers die.
+    wait_until(Duration::from_secs(30), "5 readings taken", || {
+        runs_of(&[cluster.history("a.db"), cluster.history("b.db")], "seen").len() >= 5
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    first.kill();
+    second.kill();
+    assert!(
+        !marks.path().join("settle").exists(),
+        "ran before the burst went quiet"
+    );
+    // The deadline passes with no worker; two new ones both find the key overdue.
+    std::thread::sleep(Duration::from_secs(3));
+    let third = cluster.worker("c.db", 2, &env);
+    let fourth = cluster.worker("d.db", 2, &env);
+    let settled = || std::fs::read_to_string(marks.path().join("settle")).unwrap_or_default();
+    wait_until(Duration::from_secs(30), "the debounced run", || {
+        !settled().is_empty()
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    stop(third);
+    stop(fourth);
+    let all: Vec<Vec<Value>> = ["a.db", "b.db", "c.db", "d.db"]
+        .iter()
+        .map(|state| cluster.history(state))
+        .collect();
+    let settles = runs_of(&all, "settle");
+    assert_eq!(settles.len(), 1, "one run across every worker: {settles:?}");
+    assert_eq!(settled(), "5 4\n");
+}
+
+/// `vane <args>` in `dir` with `stdin`: its stdout's last line.
+fn vane_in(dir: &Path, args: &[&str], env: &[(&str, &str)], stdin: &str) -> String {
+    let output = assert_cmd::Command::cargo_bin("vane")
+        .unwrap()
+        .current_dir(dir)
+        .args(args)
+        .env_remove("VANE_STATE")
+        .env_remove("VANE_WORKFLOWS")
+        .envs(env.iter().copied())
+        .write_stdin(stdin.as_bytes().to_vec())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "vane {args:?}: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn an_overdue_debounce_found_by_the_next_event_is_fired_into_the_queue_once() {
+    let settle = "version: 1\nname: settle\non:\n  reading: {}\ndebounce:\n  key: \"{{ event.data.device }}\"\n  quiet: 30s\nsteps:\n  - run: echo \"settled {{ gate.debounce.count }} {{ event.data.n }}\"\n";
+    let cluster = Cluster::new("", "", &[("settle.yaml", settle)]);
+    let queue = cluster.queue();
+    let readings = |from: usize, to: usize| -> String {
+        (from..to)
+            .map(|n| format!("{{\"type\":\"reading\",\"data\":{{\"device\":\"d1\",\"n\":{n}}}}}\n"))
+            .collect()
+    };
+    let at = |now: &'static str| [("VANE_NOW", now)];
+    let state = ["--state", "a.db"];
+    // `vane run` decides in the bucket too: three readings held.
+    let stdout = vane_in(
+        cluster.path(),
+        &[&state[..], &["run"]].concat(),
+        &at("2026-12-04T10:00:00Z"),
+        &readings(0, 3),
+    );
+    assert!(
+        stdout.ends_with("3 events, 0 runs, 0 succeeded, 0 failed\n"),
+        "{stdout}"
+    );
+    // A plan reads the bucket, and changes nothing there.
+    for _ in 0..2 {
+        let stdout = vane_in(
+            cluster.path(),
+            &[&state[..], &["plan", "--explain"]].concat(),
+            &at("2026-12-04T10:00:10Z"),
+            &readings(7, 8),
+        );
+        assert!(
+            stdout.contains("debounce: key `d1` has 4 event(s) since 10:00:00Z"),
+            "{stdout}"
+        );
+    }
+    // No timer ran; the next reading, long after, finds the burst overdue: the owed run goes
+    // to the queue as the timer's fire would (the same id), and the reading opens a new burst.
+    for _ in 0..2 {
+        let stdout = vane_in(
+            cluster.path(),
+            &[&state[..], &["run"]].concat(),
+            &at("2026-12-04T10:05:00Z"),
+            &readings(3, 4),
+        );
+        assert!(
+            stdout.ends_with("1 event, 0 runs, 0 succeeded, 0 failed\n"),
+            "{stdout}"
+        );
+    }
+    assert_eq!(queue.depth(), Some(1), "one fire queued");
+    let listed: Value = serde_json::from_str(&cluster.vane(&["gates", "--json"])).unwrap();
+    assert_eq!(listed["gates"][0]["count"], 2, "{listed}");
+    // The queued fire runs with the first burst; the second is not due yet.
+    let stdout = vane_in(
+        cluster.path(),
+        &[&state[..], &["poll", "--once"]].concat(),
+        &at("2026-12-04T10:05:10Z"),
+        "",
+    );
+    assert!(stdout.contains("settled 3 2"), "{stdout}");
+    assert!(
+        stdout.ends_with("1 event, 1 run, 1 succeeded, 0 failed\n"),
+        "{stdout}"
+    );
+    assert_eq!(queue.depth(), Some(0));
+}
+
+#[test]
+fn a_throttled_run_whose_worker_is_killed_runs_again_on_the_other_once() {
+    let marks = tempfile::tempdir().unwrap();
+    let page = "version: 1\nname: page\non:\n  alert: {}\nthrottle:\n  key: \"{{ event.data.alert }}\"\n  once-within: 1h\nsteps:\n  - run: |\n      echo \"$WORKER\" >> \"$MARKS/page\"\n      sleep 3\n";
+    let cluster = Cluster::new("ack-wait: 2s\n", "", &[("page.yaml", page)]);
+    let queue = cluster.queue();
+    let dir = marks.path().to_str().unwrap();
+    let mut victim = cluster.worker("a.db", 1, &[("MARKS", dir), ("WORKER", "a")]);
+    cluster.started("a.db");
+    queue
+        .push(
+            &[reading("alert-1", "alert", json!({"alert": "DiskFull"}))],
+            None,
+        )
+        .unwrap();
+    let paged = || std::fs::read_to_string(marks.path().join("page")).unwrap_or_default();
+    wait_until(Duration::from_secs(30), "the page's start", || {
+        !paged().is_empty()
+    });
+    // Killed mid-run: the decision is in the bucket, the run in its store, the event not acked.
+    victim.kill();
+    let a = cluster.history("a.db");
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_ne!(a[0]["status"], "success");
+    let survivor = cluster.worker("b.db", 1, &[("MARKS", dir), ("WORKER", "b")]);
+    // The redelivery finds the event the throttle let through: it runs again, once.
+    wait_until(Duration::from_secs(30), "the page's second attempt", || {
+        runs_of(&[cluster.history("b.db")], "page").len() == 1
+    });
+    // A new alert of the key is suppressed: the key's state survived the kill.
+    queue
+        .push(
+            &[reading("alert-2", "alert", json!({"alert": "DiskFull"}))],
+            None,
+        )
+        .unwrap();
+    wait_until(Duration::from_secs(30), "the second alert taken", || {
+        queue.depth() == Some(0)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    stop(survivor);
+    assert_eq!(paged(), "a\nb\n");
+    let all = [cluster.history("a.db"), cluster.history("b.db")];
+    let pages = runs_of(&all, "page");
+    assert_eq!(pages.len(), 1, "{pages:?}");
+    assert_eq!(pages[0]["event_id"], "alert-1");
+    let listed: Value = serde_json::from_str(&cluster.vane(&["gates", "--json"])).unwrap();
+    assert_eq!(listed["gates"][0]["suppressed"], 1, "{listed}");
+}
+
+#[test]
+fn a_correlation_whose_members_land_on_two_workers_at_once_runs_once_per_key() {
+    let ship = "version: 1\nname: ship\non:\n  ci: {}\n  approved: {}\ncorrelate:\n  key: \"{{ event.data.sha }}\"\n  within: 1h\n  all-of:\n    ci: { on: ci }\n    approved: { on: approved }\nsteps:\n  - run: \"true\"\n";
+    let cluster = Cluster::new("", "", &[("ship.yaml", ship)]);
+    let queue = cluster.queue();
+    let first = cluster.worker("a.db", 4, &[]);
+    let second = cluster.worker("b.db", 4, &[]);
+    cluster.started("a.db");
+    cluster.started("b.db");
+    // Both members of 20 commits, pushed together: the two events of a commit are decided at
+    // once, often on different workers.
+    let items: Vec<QueueItem> = (0..20)
+        .flat_map(|sha| {
+            ["ci", "approved"].map(|kind| {
+                reading(
+                    &format!("{kind}-{sha}"),
+                    kind,
+                    json!({"sha": format!("c{sha}")}),
+                )
+            })
+        })
+        .collect();
+    queue.push(&items, None).unwrap();
+    wait_until(Duration::from_secs(60), "every event taken", || {
+        queue.depth() == Some(0)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    stop(first);
+    stop(second);
+    let all = [cluster.history("a.db"), cluster.history("b.db")];
+    let ships = runs_of(&all, "ship");
+    assert_eq!(ships.len(), 20, "one run per commit: {ships:?}");
+    assert!(
+        all.iter().all(|store| !store.is_empty()),
+        "both workers completed correlations"
+    );
+    let listed: Value = serde_json::from_str(&cluster.vane(&["gates", "--json"])).unwrap();
+    assert_eq!(
+        listed["gates"],
+        json!([]),
+        "every correlation closed: {listed}"
+    );
+}
+
+#[test]
+fn a_window_counts_every_event_decided_on_two_workers_at_once() {
+    let marks = tempfile::tempdir().unwrap();
+    let rate = "version: 1\nname: rate\non:\n  alert: {}\nwindow:\n  key: \"{{ event.data.alert }}\"\n  within: 1h\n  count: 40\nsteps:\n  - run: echo \"{{ gate.window.count }}\" >> \"$MARKS/rate\"\n";
+    let cluster = Cluster::new("", "", &[("rate.yaml", rate), ("seen.yaml", SEEN)]);
+    let queue = cluster.queue();
+    let env = [("MARKS", marks.path().to_str().unwrap())];
+    let first = cluster.worker("a.db", 4, &env);
+    let second = cluster.worker("b.db", 4, &env);
+    cluster.started("a.db");
+    cluster.started("b.db");
+    // 40 events of one key at once: a count lost to two workers writing over each other would
+    // never reach 40.
+    let items: Vec<QueueItem> = (0..40)
+        .map(|index| reading(&format!("e-{index}"), "alert", json!({"alert": "5xx"})))
+        .collect();
+    queue.push(&items, None).unwrap();
+    wait_until(Duration::from_secs(60), "40 events taken", || {
+        runs_of(&[cluster.history("a.db"), cluster.history("b.db")], "seen").len() >= 40
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    stop(first);
+    stop(second);
+    let all = [cluster.history("a.db"), cluster.history("b.db")];
+    assert!(
+        all.iter()
+            .all(|store| store.iter().any(|run| run["workflow"] == "seen")),
+        "both workers took events"
+    );
+    assert_eq!(runs_of(&all, "rate").len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(marks.path().join("rate")).unwrap(),
+        "40\n"
     );
 }
