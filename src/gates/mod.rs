@@ -8,6 +8,7 @@ mod compile;
 pub mod kv;
 pub mod list;
 pub mod store;
+pub mod timers;
 
 pub use compile::compile_gate;
 pub use store::{FireOutcome, GateStore};

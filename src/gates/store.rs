@@ -584,43 +584,20 @@ impl GateStore {
     }
 }
 
-/// For `vane worker`: fires the gates' due timers every 100 ms into the queue, until `stop`;
-/// `None` where there is nothing to fire (no gated workflow, or no timers: the store's queue on
-/// `:memory:`).
+/// For `vane worker`: fires the gates' due timers every 100 ms into the queue, until `stop`.
 pub fn spawn_timers(
-    set: &WorkflowSet,
-    (config, state): (&crate::config::Queue, &StateLocation),
-    queue: &dyn crate::queue::Queue,
+    timers: Arc<super::timers::Timers>,
     stop: crate::cancel::CancelToken,
-) -> Result<Option<std::thread::JoinHandle<()>>, String> {
-    let gated: Vec<(String, Arc<super::Gate>)> = set
-        .workflows
-        .iter()
-        .filter_map(|workflow| Some((workflow.name.clone(), workflow.gate.clone()?)))
-        .collect();
-    if gated.is_empty() {
-        return Ok(None);
-    }
-    let Some(gates) = GateStore::for_timers(config, state, queue, crate::secrets::Masker::new())?
-    else {
-        return Ok(None);
-    };
+) -> Result<std::thread::JoinHandle<()>, String> {
     std::thread::Builder::new()
         .name("vane-gate-timers".to_string())
         .spawn(move || {
             while !stop.is_cancelled() {
-                let lookup = |workflow: &str| {
-                    gated
-                        .iter()
-                        .find(|(name, _)| name == workflow)
-                        .map(|(_, gate)| Arc::clone(gate))
-                };
-                if let Err(error) = gates.fire_due(&lookup) {
+                if let Err(error) = timers.fire_due() {
                     tracing::error!("gates: {error}");
                 }
                 std::thread::sleep(std::time::Duration::from_millis(100));
             }
         })
-        .map(Some)
         .map_err(|error| format!("cannot start the gate timers: {error}"))
 }

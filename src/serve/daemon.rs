@@ -97,7 +97,7 @@ pub fn run_daemon(
         stop.clone(),
     ) {
         Ok((poller, pollers)) => {
-            workflows.on_reload(Box::new(move |set| poller.reload_schedules(set)));
+            workflows.on_reload(&set, Box::new(move |set| poller.reload(set)));
             pollers
         }
         Err(message) => {
@@ -235,14 +235,22 @@ pub fn run_worker(
         settings.queue_label()
     );
     // The gates' due timers (debounce quiet, window end, correlation timeout) of the workflows
-    // loaded at startup; they stop only once the runs in flight are done.
+    // it runs now (a reload hands them the new set); they stop only once the runs in flight are
+    // done.
     let timer_stop = CancelToken::new();
-    let timers = crate::gates::store::spawn_timers(
+    let timers = crate::gates::timers::Timers::for_queue(
         &set,
-        (&settings.queue(), &settings.state),
-        queue.as_ref(),
-        timer_stop.clone(),
-    );
+        &settings.queue(),
+        &settings.state,
+        Arc::clone(&queue),
+        masker.clone(),
+    )
+    .map(Arc::new)
+    .and_then(|timers| {
+        let reloaded = Arc::clone(&timers);
+        workflows.on_reload(&set, Box::new(move |set| reloaded.reload(set)));
+        crate::gates::store::spawn_timers(timers, timer_stop.clone())
+    });
     let timers = match timers {
         Ok(timers) => timers,
         Err(message) => {
@@ -258,9 +266,7 @@ pub fn run_worker(
     for subscription in subscriptions {
         let _ = subscription.join();
     }
-    if let Some(timers) = timers {
-        let _ = timers.join();
-    }
+    let _ = timers.join();
     tracing::info!("stopped");
     exit.for_daemon()
 }

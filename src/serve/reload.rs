@@ -146,12 +146,17 @@ impl Workflows {
         self.generation.load(Ordering::SeqCst)
     }
 
-    /// Calls `hook` with every set loaded from now on.
-    pub fn on_reload(&self, hook: Hook) {
-        self.hooks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(hook);
+    /// Calls `hook` with every set loaded from now on — and at once with the set in use if it is
+    /// no longer `seen`, the set the caller started from: a reload (a SIGHUP sent as soon as the
+    /// daemon said it listens) may come between the caller's look at the set and this call. A
+    /// hook may so be called twice with one set; it must not mind.
+    pub fn on_reload(&self, seen: &Arc<WorkflowSet>, hook: Hook) {
+        let mut hooks = self.hooks.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = self.current();
+        if !Arc::ptr_eq(&current, seen) {
+            hook(&current);
+        }
+        hooks.push(hook);
     }
 
     /// Loads the workflows again (`trigger` says why, for the log). On any error nothing
@@ -339,14 +344,20 @@ mod tests {
 
     const GOOD: &str = "version: 1\nname: a\non: { push: {} }\nsteps:\n  - run: echo a\n";
 
-    #[test]
-    fn a_reload_with_an_error_changes_nothing_and_names_the_place() {
+    /// A folder with the workflow `a`, loaded.
+    fn one_workflow() -> (tempfile::TempDir, Workflows) {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("workflows")).unwrap();
         std::fs::write(dir.path().join("workflows/a.yaml"), GOOD).unwrap();
         let load = loader(dir.path());
         let (set, _) = load();
         let workflows = Workflows::new(set, load, vec![dir.path().join("workflows")]);
+        (dir, workflows)
+    }
+
+    #[test]
+    fn a_reload_with_an_error_changes_nothing_and_names_the_place() {
+        let (dir, workflows) = one_workflow();
         assert!(!workflows.changed_on_disk());
         std::fs::write(
             dir.path().join("workflows/b.yaml"),
@@ -372,5 +383,32 @@ mod tests {
         assert_eq!(reloaded.workflows, 2);
         assert_eq!(workflows.generation(), 1);
         assert!(workflows.current().get("b").is_some());
+    }
+
+    #[test]
+    fn a_hook_registered_after_a_reload_it_missed_gets_the_new_set_at_once() {
+        let (dir, workflows) = one_workflow();
+        let seen = workflows.current();
+        std::fs::write(
+            dir.path().join("workflows/b.yaml"),
+            GOOD.replace("name: a", "name: b"),
+        )
+        .unwrap();
+        workflows.reload("test").unwrap();
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let record = |calls: &Arc<Mutex<Vec<usize>>>| {
+            let calls = Arc::clone(calls);
+            Box::new(move |set: &WorkflowSet| calls.lock().unwrap().push(set.len())) as Hook
+        };
+        workflows.on_reload(&seen, record(&calls));
+        assert_eq!(*calls.lock().unwrap(), vec![2], "the missed reload");
+        // A hook whose set is the one in use waits for the next reload.
+        let later = Arc::new(Mutex::new(Vec::new()));
+        workflows.on_reload(&workflows.current(), record(&later));
+        assert!(later.lock().unwrap().is_empty());
+        std::fs::remove_file(dir.path().join("workflows/b.yaml")).unwrap();
+        workflows.reload("test").unwrap();
+        assert_eq!(*calls.lock().unwrap(), vec![2, 1]);
+        assert_eq!(*later.lock().unwrap(), vec![1]);
     }
 }

@@ -108,9 +108,6 @@ pub fn is_polled(source: &Source) -> bool {
     )
 }
 
-/// The gated workflows by name, whose timers a poller fires.
-type Gated = Vec<(String, Arc<crate::gates::Gate>)>;
-
 /// Polls sources and fires schedules into a queue. Shared by `vane poll` and `vane serve`.
 pub struct Poller {
     config: Arc<Config>,
@@ -125,10 +122,9 @@ pub struct Poller {
     client: reqwest::blocking::Client,
     /// Print each `registry` poll's per-tag table on stderr (`vane poll --explain`).
     explain: bool,
-    /// The gated workflows and their state, whose due timers this poller fires (with the store's
-    /// own queue, where a fire is queued in the same transaction as its decision, or the KV
-    /// bucket of a NATS queue).
-    gates: Option<(crate::gates::GateStore, Gated)>,
+    /// The gates whose due timers this poller fires (with the store's own queue, where a fire is
+    /// queued in the same transaction as its decision, or the KV bucket of a NATS queue).
+    gates: crate::gates::timers::Timers,
 }
 
 impl Poller {
@@ -154,22 +150,13 @@ impl Poller {
                 true,
             ),
         };
-        let gated: Gated = set
-            .workflows
-            .iter()
-            .filter_map(|workflow| Some((workflow.name.clone(), workflow.gate.clone()?)))
-            .collect();
-        let gates = if gated.is_empty() {
-            None
-        } else {
-            crate::gates::GateStore::for_timers(
-                &config.queue,
-                state,
-                queue.as_ref(),
-                masker.clone(),
-            )?
-            .map(|gates| (gates, gated))
-        };
+        let gates = crate::gates::timers::Timers::for_queue(
+            set,
+            &config.queue,
+            state,
+            Arc::clone(&queue),
+            masker.clone(),
+        )?;
         let locks = match state {
             StateLocation::Memory => None,
             StateLocation::File(_) => {
@@ -257,15 +244,7 @@ impl Poller {
     /// Fires the gate timers due now (debounces gone quiet, `flush: end` windows, timed-out
     /// correlations) into the queue, each under its deterministic id: once across processes.
     pub fn fire_gates(&self) -> Result<crate::gates::FireOutcome, String> {
-        let Some((store, gated)) = &self.gates else {
-            return Ok(crate::gates::FireOutcome::default());
-        };
-        store.fire_due(&|workflow| {
-            gated
-                .iter()
-                .find(|(name, _)| name == workflow)
-                .map(|(_, gate)| Arc::clone(gate))
-        })
+        self.gates.fire_due()
     }
 
     pub fn sources(&self) -> impl Iterator<Item = &Source> {
@@ -287,10 +266,11 @@ impl Poller {
         )
     }
 
-    /// Takes the schedules of a reloaded set and fires what is due at once: a schedule whose
-    /// workflow stays keeps its cursor (nothing fires twice, nothing is skipped), a new one
-    /// counts from now.
-    pub fn reload_schedules(&self, set: &WorkflowSet) {
+    /// Takes the gates and schedules of a reloaded set and fires the schedules due at once: a
+    /// schedule whose workflow stays keeps its cursor (nothing fires twice, nothing is skipped),
+    /// a new one counts from now.
+    pub fn reload(&self, set: &WorkflowSet) {
+        self.gates.reload(set);
         let schedules = schedule::Schedule::from_workflows(set);
         match self.schedules.write() {
             Ok(mut held) => *held = schedules,
@@ -464,8 +444,8 @@ impl Poller {
                             });
                         });
                     }
-                    // Always, in a daemon: a reload may bring the first schedule.
-                    if self.has_schedules() || self.gates.is_some() || every.is_none() {
+                    // Always, in a daemon: a reload may bring the first schedule or gate.
+                    if self.has_schedules() || self.gates.has_gates() || every.is_none() {
                         let (poller, stop) = (&self, stop.clone());
                         threads.spawn(move || fire_on_time(poller, &stop));
                     }

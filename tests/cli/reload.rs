@@ -385,3 +385,79 @@ fn a_worker_reloads_on_sighup_all_or_nothing() {
     let (code, lines) = daemon.stop();
     assert_eq!(code, 0, "{lines:#?}");
 }
+
+/// Runs of `workflow` in the store, any event.
+fn finished_runs_of(dir: &Path, workflow: &str) -> i64 {
+    let state = dir.join(".vane/state.db");
+    let connection = rusqlite::Connection::open(state).unwrap();
+    connection
+        .query_row(
+            "SELECT count(*) FROM runs WHERE workflow = ?1 AND status = 'success'",
+            [workflow],
+            |row| row.get(0),
+        )
+        .unwrap()
+}
+
+/// A reload that gives a workflow its first gate: the daemon (started with no gate at all) fires
+/// the new gate's timer — `vane serve` from its scheduler, `vane worker` from its own.
+#[test]
+fn a_gate_a_reload_brings_fires_its_timer_in_serve_and_in_a_worker() {
+    let debounced = "version: 1\nname: a\non: { push: {} }\ndebounce:\n  key: \"{{ event.data.repository.full_name }}\"\n  quiet: 1s\nsteps:\n  - run: echo a\n";
+    for command in ["serve", "worker"] {
+        let dir = project(&[("a.yaml", &workflow("a", "echo a"))]);
+        let (daemon, ready) = match command {
+            "serve" => (serve(dir.path(), &[]), "listening"),
+            _ => (
+                Logged::start_until(dir.path(), &["worker"], &[], "worker started"),
+                "worker started",
+            ),
+        };
+        daemon.wait_for_line(ready);
+        std::fs::write(dir.path().join("workflows/a.yaml"), debounced).unwrap();
+        hangup(&daemon);
+        daemon.wait_for_line("reloaded: 1 workflow(s)");
+        for n in 0..3 {
+            let delivery = format!("{command}-burst-{n}");
+            match command {
+                "serve" => deliver(&daemon, &delivery),
+                _ => {
+                    // The worker takes from the store's queue, where `vane poll` would put it.
+                    let body = std::fs::read(fixture("github/push.branch.json")).unwrap();
+                    let envelope = serde_json::json!({
+                        "id": delivery, "type": "push", "source": "github",
+                        "data": serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+                    });
+                    let queue = vane::queue::SqliteQueue::open(
+                        &vane::state::StateLocation::File(dir.path().join(".vane/state.db")),
+                        vane::secrets::Masker::new(),
+                    )
+                    .unwrap();
+                    vane::queue::Queue::push(
+                        &queue,
+                        &[vane::queue::QueueItem {
+                            delivery: delivery.clone(),
+                            source: "test".to_string(),
+                            event: envelope.to_string(),
+                        }],
+                        None,
+                    )
+                    .unwrap();
+                }
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while finished_runs_of(dir.path(), "a") < 1 {
+            assert!(
+                Instant::now() < deadline,
+                "{command}: the debounce never fired: {:#?}",
+                daemon.lines()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(finished_runs_of(dir.path(), "a"), 1, "{command}");
+        let (code, lines) = daemon.stop();
+        assert_eq!(code, 0, "{command}: {lines:#?}");
+    }
+}
