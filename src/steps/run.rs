@@ -112,6 +112,7 @@ pub struct RunAction<'a> {
 }
 
 pub fn execute(action: &RunAction, context: &StepContext) -> Result<StepSuccess, StepError> {
+    check_syntax(action.shell, action.script).map_err(StepError::new)?;
     let output_file = OutputFile::create()?;
     let mut command = shell_command(action.shell, action.script);
     let directory = match action.working_directory {
@@ -275,6 +276,41 @@ fn kill_group(group: libc::pid_t, signal: libc::c_int) {
 
 /// `bash -eo pipefail -c` where bash exists, else `sh -ec`; `shell:` names another
 /// (`sh`, `bash`, `python3`, or a command line the script is appended to).
+/// A `bash` or `sh` script is parsed whole (`-n`) before it runs, and not run at all when it is
+/// not valid: both shells recover from a syntax error by going on at the next line, so a script
+/// broken after a quoted multi-line value would run that value's lines as commands (found by
+/// `fuzz/fuzz_targets/shell_rewriter.rs`). Other shells (`python`, a command of your own) run
+/// as written.
+pub fn check_syntax(shell: Option<&str>, script: &str) -> Result<(), String> {
+    let mut words = match shell.map(str::trim) {
+        None | Some("") if bash_exists() => vec!["bash", "--noprofile", "--norc"],
+        None | Some("") | Some("sh") => vec!["sh"],
+        Some("bash") => vec!["bash", "--noprofile", "--norc"],
+        Some(_) => return Ok(()),
+    };
+    words.extend(["-n", "-c"]);
+    let checked = Command::new(words[0])
+        .args(&words[1..])
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output();
+    match checked {
+        Ok(output) if output.status.success() => Ok(()),
+        Ok(output) => {
+            let said = String::from_utf8_lossy(&output.stderr);
+            let first = said.lines().next().unwrap_or("").trim();
+            Err(format!(
+                "the script is not valid {} (nothing of it was run): {first}",
+                words[0]
+            ))
+        }
+        // The shell is missing: the run itself says so.
+        Err(_) => Ok(()),
+    }
+}
+
 fn shell_command(shell: Option<&str>, script: &str) -> Command {
     let words: Vec<&str> = match shell.map(str::trim) {
         None | Some("") => {

@@ -103,6 +103,54 @@ fn int_filtered_values_run_in_arithmetic_and_hostile_ones_fail_the_step() {
     assert!(!canary.exists(), "the value ran");
 }
 
+/// A script that is not valid shell is not run at all: bash goes on after a syntax error at the
+/// next line (with `set +e`), which would run the lines of a multi-line value that was meant to
+/// be quoted. The fuzzer's find (`fuzz/fuzz_targets/shell_rewriter.rs`), as a workflow would
+/// meet it. A valid script with the same value runs and prints it.
+#[test]
+fn a_script_that_is_not_valid_shell_runs_nothing_not_even_the_lines_of_a_value() {
+    let marker_dir = tempfile::tempdir().unwrap();
+    let canary = marker_dir.path().join("pwned");
+    let hostile = format!("a\ntouch {}\nb", canary.display());
+    // `a=(` inside `a=(` is the error; the parser goes on inside the second value.
+    let broken = "version: 1\nname: broken\non: { push: {} }\nsteps:\n  - run: |\n      \
+        set +e\n      a=({{ event.data.x }} a=({{ event.data.x }}\n";
+    for shell in ["bash", "sh"] {
+        let workflow = broken.replace("  - run: |", &format!("  - shell: {shell}\n    run: |"));
+        let run = Vane::new()
+            .workflow("broken.yaml", &workflow)
+            .args(&["run"])
+            .stdin(push_event(&hostile))
+            .run()
+            .expect_code(1);
+        assert!(!canary.exists(), "{shell}: the value's line ran");
+        assert!(
+            run.stdout().contains(&format!(
+                "the script is not valid {shell} (nothing of it was run): "
+            )),
+            "{}",
+            run.stdout()
+        );
+    }
+    let fine = broken.replace(
+        "a=({{ event.data.x }} a=({{ event.data.x }}",
+        "a=({{ event.data.x }}) && echo \"${a[0]}\"",
+    );
+    let run = Vane::new()
+        .workflow("broken.yaml", &fine)
+        .args(&["run", "--output", "all"])
+        .stdin(push_event(&hostile))
+        .run()
+        .expect_code(0);
+    assert!(!canary.exists(), "the quoted value ran");
+    assert!(
+        run.stdout()
+            .contains(&format!("touch {}", canary.display())),
+        "{}",
+        run.stdout()
+    );
+}
+
 const SECRET: &str = "It's a Secret to Everybody";
 
 /// A `vane serve` with GitHub and CloudEvents endpoints, killed when dropped.
