@@ -86,15 +86,30 @@ struct Found {
 /// YAML allows no control character but tab, line feed and carriage return (its `c-printable`);
 /// the parser underneath takes some (NUL) as text and the edit would land in the wrong place
 /// (found by `fuzz/fuzz_targets/yaml_set.rs`), so such a file is refused as not YAML.
+///
+/// A carriage return alone (the line end of classic Mac OS) is YAML, but the editor's positions
+/// count lines by line feeds, so it would edit the wrong place (found by the same target): such
+/// a file is refused too, with what to do about it. CRLF is fine.
 fn refuse_control_characters(text: &str) -> Result<(), SetError> {
     let not_printable = |c: char| c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\u{85}');
-    match text.char_indices().find(|(_, c)| not_printable(*c)) {
-        None => Ok(()),
-        Some((at, c)) => Err(SetError::Syntax {
+    let line = |at: usize| text[..at].matches('\n').count() + 1;
+    if let Some((at, c)) = text.char_indices().find(|(_, c)| not_printable(*c)) {
+        return Err(SetError::Syntax {
             message: format!(
                 "line {} holds the control character U+{:04X}, which YAML does not allow",
-                text[..at].matches('\n').count() + 1,
+                line(at),
                 u32::from(c)
+            ),
+        });
+    }
+    match memchr::memchr_iter(b'\r', text.as_bytes())
+        .find(|at| text.as_bytes().get(at + 1) != Some(&b'\n'))
+    {
+        None => Ok(()),
+        Some(at) => Err(SetError::Syntax {
+            message: format!(
+                "line {} ends with a carriage return alone (classic Mac OS line ends); convert the file to LF or CRLF line ends",
+                line(at)
             ),
         }),
     }
@@ -427,6 +442,16 @@ mod tests {
             set(text, "image.tag", &Json::String("v2".into())),
             Err(SetError::Syntax {
                 message: "line 3 holds the control character U+0000, which YAML does not allow"
+                    .to_string()
+            })
+        );
+        // The same fuzzer's next find: line ends of a carriage return alone.
+        let text = "r:\r---\rimage: a\n";
+        assert_eq!(
+            set(text, "r", &Json::String("v2".into())),
+            Err(SetError::Syntax {
+                message: "line 1 ends with a carriage return alone (classic Mac OS line ends); \
+                          convert the file to LF or CRLF line ends"
                     .to_string()
             })
         );
