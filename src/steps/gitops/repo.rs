@@ -338,9 +338,25 @@ fn fetch(
         .iter()
         .map(|name| format!("+refs/heads/{name}:refs/remotes/origin/{name}"))
         .collect();
-    handle
-        .fetch(&refspecs, Some(&mut options), None)
-        .map_err(|error| transport_error("cannot fetch from", remote, &asked, &error))?;
+    // On a repository of this machine, another vane's push in flight has a ref of its own there
+    // (`push_local`) that it deletes when done; libgit2's local transport fails a fetch that
+    // listed such a ref and then cannot find it. That is the push's business, not this fetch's:
+    // the fetch is made again.
+    let mut attempts = 0;
+    loop {
+        match handle.fetch(&refspecs, Some(&mut options), None) {
+            Err(error) if attempts < 5 && error.message().contains("'refs/vane/incoming/") => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            result => {
+                result.map_err(|error| {
+                    transport_error("cannot fetch from", remote, &asked, &error)
+                })?;
+                break;
+            }
+        }
+    }
     // Where the remote has no such branch, the fetch leaves no ref, but a stale one may remain.
     // (Where the list is not to be had, the fetched refs are trusted.)
     let advertised: Option<Vec<String>> = handle
