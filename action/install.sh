@@ -105,7 +105,11 @@ elif [ -n "$release" ] && [ -n "$target" ] && download; then
     installed || fail "the downloaded vane does not say \`vane $version\`"
 else
     echo "building vane $version from $VANE_ACTION_PATH (cargo install --locked)" >&2
-    "${CARGO:-cargo}" install --locked --path "$VANE_ACTION_PATH" --root "$VANE_ROOT"
+    # Without the release profile's whole-program LTO: a published binary is built once and is
+    # 24 % smaller with it, a build here runs on every cache miss and is minutes faster without.
+    CARGO_PROFILE_RELEASE_LTO="${CARGO_PROFILE_RELEASE_LTO:-false}" \
+        CARGO_PROFILE_RELEASE_CODEGEN_UNITS="${CARGO_PROFILE_RELEASE_CODEGEN_UNITS:-16}" \
+        "${CARGO:-cargo}" install --locked --path "$VANE_ACTION_PATH" --root "$VANE_ROOT"
     installed || fail "the vane built from source does not say \`vane $version\`"
 fi
 echo "$VANE_ROOT/bin" >> "${GITHUB_PATH:-/dev/null}"
