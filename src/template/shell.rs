@@ -811,6 +811,9 @@ struct Commands {
     word: Word,
     /// Inside the `(…)` of an array assignment (`a=(…)`): whether its elements are integers.
     compound: Option<bool>,
+    /// The next word is the target of a `>&` with no descriptor before it, which bash expands
+    /// a second time when it is not a number.
+    expands_twice: bool,
 }
 
 /// One shell word as far as the arithmetic contexts care: its literal text (quotes included)
@@ -819,6 +822,15 @@ struct Commands {
 struct Word {
     text: String,
     exprs: Vec<(usize, bool)>,
+}
+
+impl Word {
+    /// A file descriptor before a redirection: `2` in `2>&1`, `{fd}` in `{fd}>&-`.
+    fn is_descriptor(&self) -> bool {
+        self.exprs.is_empty()
+            && (!self.text.is_empty() && self.text.bytes().all(|byte| byte.is_ascii_digit())
+                || self.text.starts_with('{') && self.text.ends_with('}') && self.text.len() > 2)
+    }
 }
 
 struct HereDoc {
@@ -1101,6 +1113,19 @@ impl<'a> Scanner<'a> {
         };
         let word = std::mem::take(&mut commands.word);
         let mut uses = Vec::new();
+        if commands.expands_twice && (!word.text.is_empty() || !word.exprs.is_empty()) {
+            commands.expands_twice = false;
+            if let Some(&(expr, _)) = word.exprs.first() {
+                if self.numbers[expr] {
+                    self.placements[expr].number = true;
+                } else {
+                    return Err(self.refuse_twice_expanded(expr));
+                }
+            }
+        }
+        let Some(Frame::Commands(commands)) = self.stack.last_mut() else {
+            return Ok(());
+        };
         if let Some(integer) = commands.compound {
             for &(expr, subscript) in &word.exprs {
                 if integer {
@@ -1130,6 +1155,18 @@ impl<'a> Scanner<'a> {
             }
         }
         Ok(())
+    }
+
+    fn refuse_twice_expanded(&self, index: usize) -> ShellScanError {
+        let expression = self.source[self.tags[index].inner.clone()].trim();
+        self.refuse(
+            index,
+            &format!(
+                "is the target of `>&`, which bash expands a second time when it is not a \
+                 number, running any `$(…)` in the value, quoted or not; make it a number with \
+                 `{{{{ {expression} | int }}}}`, or write `&>` (or `>` and `2>&1`) to redirect to a file"
+            ),
+        )
     }
 
     fn refuse_arithmetic(&self, index: usize, why: &str) -> ShellScanError {
@@ -1427,10 +1464,26 @@ impl<'a> Scanner<'a> {
                 }
             }
             '<' | '>' => {
+                // `>&word` with no descriptor before it: where the word is not a number, bash
+                // takes it as `&>word` and expands it a second time, running any `$(…)` the
+                // value holds, quoted or not (found by `fuzz/fuzz_targets/shell_rewriter.rs`).
+                // `N>&`, `<&`, `&>` and `>` expand their word once.
+                let expands_twice = ch == '>'
+                    && self.peek(1) == Peek::Char('&')
+                    && !self
+                        .commands()
+                        .is_some_and(|commands| commands.word.is_descriptor());
                 self.end_word(false)?;
                 self.bump();
+                // `>&` and `<&` are one operator: the `&` does not end the command.
+                if self.peek(0) == Peek::Char('&') {
+                    self.bump();
+                }
                 self.clear_word();
                 self.set_commands(true, false);
+                if let Some(commands) = self.commands() {
+                    commands.expands_twice = expands_twice;
+                }
                 Ok(())
             }
             '\'' => {
@@ -1925,6 +1978,7 @@ impl Commands {
             words: Vec::new(),
             word: Word::default(),
             compound: None,
+            expands_twice: false,
         }
     }
 }
@@ -2251,6 +2305,48 @@ mod tests {
         for bad in ["", "-", "1.5", "a[$(id)]", "1 "] {
             assert!(check_integer(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_target_of_a_bare_duplication_is_refused_unless_a_number() {
+        // bash expands the word of `>&word` (no descriptor before it) a second time when it is
+        // not a number: the fuzzer's find was `fi2>&1{{ x }}`.
+        for script in [
+            "echo hi >&{{ x }}",
+            "echo hi >& '{{ x }}'",
+            "fi2>&1{{ x }}",
+            "echo>&\"{{ x }}\"",
+        ] {
+            let error = escape_script(script).expect_err(script);
+            assert!(
+                error.message.contains(
+                    "is the target of `>&`, which bash expands a second time when it is not a number"
+                ),
+                "{script}: {}",
+                error.message
+            );
+            assert!(
+                error.message.contains("`{{ x | int }}`"),
+                "{}",
+                error.message
+            );
+            assert_eq!(error.offset, script.find("{{").unwrap(), "{script}");
+        }
+        // A descriptor before `>&`, `<&`, `&>` and `>` expand their word once; a value after the
+        // target is an ordinary word.
+        for script in [
+            "echo hi 2>&{{ x }}",
+            "exec {fd}>&{{ x }}",
+            "cat <&{{ x }}",
+            "echo hi &>{{ x }}",
+            "echo hi >{{ x }}",
+            "echo hi >&2 {{ x }}",
+            "echo {{ x }} >&2",
+        ] {
+            assert!(escape_script(script).is_ok(), "{script}");
+        }
+        let escaped = escape_script("echo hi >&{{ x | int }}").unwrap();
+        assert_eq!(escaped.source, "echo hi >&{{ (x | int) | sh_number }}");
     }
 
     fn render(template: &str, value: &str) -> Result<String, Error> {

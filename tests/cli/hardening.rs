@@ -78,6 +78,51 @@ fn event_data_in_arithmetic_contexts_is_a_load_error_and_never_runs() {
     }
 }
 
+/// `>&word` with no descriptor before it: bash expands the word a second time when it is not a
+/// number (the shell_rewriter fuzz target's third find). An interpolation there is refused at
+/// load with its position, by `validate` and `run` alike; `2>&`, `&>` and `| int` are fine.
+#[test]
+fn a_value_after_a_bare_duplication_is_a_load_error_and_never_runs() {
+    let marker_dir = tempfile::tempdir().unwrap();
+    let canary = marker_dir.path().join("pwned");
+    let payload = format!("x$(touch {})", canary.display());
+    for script in [
+        "echo hi >&{{ event.data.x }}",
+        "echo hi >& '{{ event.data.x }}'",
+    ] {
+        let workflow = format!(
+            "version: 1\nname: dup\non: {{ push: {{}} }}\nsteps:\n  - run: |\n      {script}\n"
+        );
+        for args in [&["validate"][..], &["run"][..]] {
+            let run = Vane::new()
+                .workflow("dup.yaml", &workflow)
+                .args(args)
+                .stdin(push_event(&payload))
+                .run()
+                .expect_code(2);
+            let all = format!("{}{}", run.stdout(), run.stderr());
+            assert!(
+                all.contains(
+                    "workflows/dup.yaml:6:7: error: steps[0].run: `{{ event.data.x }}` is the \
+                     target of `>&`, which bash expands a second time when it is not a number"
+                ),
+                "{script}: {args:?}\n{all}"
+            );
+            assert!(!canary.exists(), "{script}: the value ran");
+        }
+    }
+    let fine = "version: 1\nname: dup\non: { push: {} }\nsteps:\n  - run: |\n      \
+        echo {{ event.data.x }} 2>&1 >&2\n      echo hi >&{{ event.data.n | int }}\n";
+    let run = Vane::new()
+        .workflow("dup.yaml", fine)
+        .args(&["run", "--output", "all"])
+        .stdin(serde_json::json!({"type": "push", "data": {"x": payload, "n": "1"}}).to_string())
+        .run()
+        .expect_code(0);
+    assert!(run.stdout().contains("hi"), "{}", run.stdout());
+    assert!(!canary.exists(), "the value ran");
+}
+
 /// With `| int` the value is a number: a number runs, the canary fails the step before bash
 /// sees it.
 #[test]
