@@ -171,6 +171,16 @@ pub fn set(text: &str, path: &str, value: &Json) -> Result<String, SetError> {
     edited.push_str(&text[..start]);
     edited.push_str(&replacement);
     edited.push_str(&text[end..]);
+    // Checked as a reader will see it: the file still parses and the path reads the new value.
+    // A place the editor misjudged (the empty value of an explicit `? key`, found by
+    // `fuzz/fuzz_targets/yaml_set.rs`) is refused, never written.
+    let reads_back = matches!(
+        find(&edited, &segments),
+        Ok(Some(Target::Scalar(again))) if again.value == new_text
+    );
+    if !reads_back || YamlLoader::load_from_str(&edited).is_err() {
+        return Err(unlocated());
+    }
     Ok(edited)
 }
 
@@ -453,6 +463,13 @@ mod tests {
                 message: "line 1 ends with a carriage return alone (classic Mac OS line ends); \
                           convert the file to LF or CRLF line ends"
                     .to_string()
+            })
+        );
+        // Its third: the empty value of an explicit key is nowhere to edit.
+        assert_eq!(
+            set(" \n? --\n? -. \n - !", "--", &Json::String("? -".into())),
+            Err(SetError::Unlocated {
+                path: "--".to_string()
             })
         );
         // Tabs and CRLF line ends are YAML.
