@@ -8,8 +8,9 @@
 # Needs cargo-fuzz (`cargo install cargo-fuzz`) and a nightly toolchain; with only a stable
 # one it sets RUSTC_BOOTSTRAP=1, which lets stable rustc take the sanitizer flags cargo-fuzz
 # passes. Crashes land in fuzz/artifacts/TARGET/; new corpus entries in fuzz/corpus/TARGET/
-# (run `cargo fuzz cmin TARGET` before committing any). CI's `cargo test` never builds this
-# crate: it is its own workspace. SANITIZER=none builds without AddressSanitizer (much faster to
+# (minimize before committing: `TARGET -set_cover_merge=1 NEW corpus/TARGET` with the built
+# binary under target/*/release/, then NEW replaces corpus/TARGET). CI's `cargo test` never
+# builds this crate: it is its own workspace. SANITIZER=none builds without AddressSanitizer (much faster to
 # build on a small machine; panics and every property a target checks are still caught, memory
 # errors in unsafe code are not). Leak detection is off: vane leaks its template environment and
 # compiled template sources on purpose (they live for the whole process). For the same reason a
