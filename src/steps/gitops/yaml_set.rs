@@ -164,6 +164,12 @@ pub fn set(text: &str, path: &str, value: &Json) -> Result<String, SetError> {
     let unlocated = || SetError::Unlocated {
         path: path.to_string(),
     };
+    // An empty value (`key:`, or a tag with nothing after it) has no text of its own to
+    // replace: its mark is wherever the next token is, and the read-back below cannot tell an
+    // empty string written there from the empty value it was (the fuzz target's fourth find).
+    if found.style == TScalarStyle::Plain && found.value.is_empty() {
+        return Err(unlocated());
+    }
     let start = byte_offset(text, &found.start).ok_or_else(unlocated)?;
     let end = scalar_end(text, start, &found).ok_or_else(unlocated)?;
     let replacement = format_scalar(&found, &new_text, matches!(value, Json::String(_)));
@@ -470,6 +476,17 @@ mod tests {
             set(" \n? --\n? -. \n - !", "--", &Json::String("? -".into())),
             Err(SetError::Unlocated {
                 path: "--".to_string()
+            })
+        );
+        // Its fourth: an empty string set on an empty (tagged) value landed on the next key.
+        assert_eq!(
+            set(
+                "pe: !n%0c:zcginXsc:zcg\n:",
+                "pe",
+                &Json::String(String::new())
+            ),
+            Err(SetError::Unlocated {
+                path: "pe".to_string()
             })
         );
         // Tabs and CRLF line ends are YAML.
