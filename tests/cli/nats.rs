@@ -118,6 +118,17 @@ impl Cluster {
     }
 
     /// Waits until the worker logging to `<state>.log` has started.
+    /// Two started workers, `a.db` and `b.db`, each with `parallel` runs at once.
+    pub fn two_workers(&self, parallel: u16, env: &[(&str, &str)]) -> (Worker, Worker) {
+        let workers = (
+            self.worker("a.db", parallel, env),
+            self.worker("b.db", parallel, env),
+        );
+        self.started("a.db");
+        self.started("b.db");
+        workers
+    }
+
     pub fn started(&self, state: &str) {
         let log = self.path().join(format!("{state}.log"));
         wait_until(Duration::from_secs(30), "the worker's start", || {
@@ -797,10 +808,7 @@ fn a_debounce_across_two_workers_runs_once_after_the_burst_goes_quiet() {
     let cluster = Cluster::new("", "", &[("settle.yaml", settle), ("seen.yaml", SEEN)]);
     let queue = cluster.queue();
     let env = [("MARKS", marks.path().to_str().unwrap())];
-    let first = cluster.worker("a.db", 2, &env);
-    let second = cluster.worker("b.db", 2, &env);
-    cluster.started("a.db");
-    cluster.started("b.db");
+    let (first, second) = cluster.two_workers(2, &env);
     // A burst of 12 readings of one device, a reading every 150 ms: never quiet for 2 s.
     for index in 0..12 {
         let item = reading(
@@ -856,10 +864,7 @@ fn a_throttle_storm_across_two_workers_runs_once() {
     let page = "version: 1\nname: page\non:\n  alert: {}\nthrottle:\n  key: \"{{ event.data.alert }}\"\n  once-within: 1h\nsteps:\n  - run: \"true\"\n";
     let cluster = Cluster::new("", "", &[("page.yaml", page), ("seen.yaml", SEEN)]);
     let queue = cluster.queue();
-    let first = cluster.worker("a.db", 4, &[]);
-    let second = cluster.worker("b.db", 4, &[]);
-    cluster.started("a.db");
-    cluster.started("b.db");
+    let (first, second) = cluster.two_workers(4, &[]);
     // 60 alerts of one key at once, in a few pushes: both workers decide on the key together.
     let items: Vec<QueueItem> = (0..60)
         .map(|index| reading(&format!("a-{index}"), "alert", json!({"alert": "DiskFull"})))
@@ -904,10 +909,7 @@ fn max_keys_holds_across_two_workers() {
     let sensor = "version: 1\nname: sensor\non:\n  reading: {}\ndebounce:\n  key: \"{{ event.data.device }}\"\n  quiet: 10m\n  max-keys: 3\nsteps:\n  - run: \"true\"\n";
     let cluster = Cluster::new("", "", &[("sensor.yaml", sensor), ("seen.yaml", SEEN)]);
     let queue = cluster.queue();
-    let first = cluster.worker("a.db", 2, &[]);
-    let second = cluster.worker("b.db", 2, &[]);
-    cluster.started("a.db");
-    cluster.started("b.db");
+    let (first, second) = cluster.two_workers(2, &[]);
     // Ten devices, one after the other: each worker counts the keys the other made (its watch of
     // the bucket), so the fourth and later are refused wherever they land.
     for index in 0..10 {
@@ -1154,10 +1156,7 @@ fn a_correlation_whose_members_land_on_two_workers_at_once_runs_once_per_key() {
     let ship = "version: 1\nname: ship\non:\n  ci: {}\n  approved: {}\ncorrelate:\n  key: \"{{ event.data.sha }}\"\n  within: 1h\n  all-of:\n    ci: { on: ci }\n    approved: { on: approved }\nsteps:\n  - run: \"true\"\n";
     let cluster = Cluster::new("", "", &[("ship.yaml", ship)]);
     let queue = cluster.queue();
-    let first = cluster.worker("a.db", 4, &[]);
-    let second = cluster.worker("b.db", 4, &[]);
-    cluster.started("a.db");
-    cluster.started("b.db");
+    let (first, second) = cluster.two_workers(4, &[]);
     // Both members of 20 commits, pushed together: the two events of a commit are decided at
     // once, often on different workers.
     let items: Vec<QueueItem> = (0..20)
@@ -1200,10 +1199,7 @@ fn a_window_counts_every_event_decided_on_two_workers_at_once() {
     let cluster = Cluster::new("", "", &[("rate.yaml", rate), ("seen.yaml", SEEN)]);
     let queue = cluster.queue();
     let env = [("MARKS", marks.path().to_str().unwrap())];
-    let first = cluster.worker("a.db", 4, &env);
-    let second = cluster.worker("b.db", 4, &env);
-    cluster.started("a.db");
-    cluster.started("b.db");
+    let (first, second) = cluster.two_workers(4, &env);
     // 40 events of one key at once: a count lost to two workers writing over each other would
     // never reach 40.
     let items: Vec<QueueItem> = (0..40)
